@@ -187,11 +187,16 @@ impl Chain {
 
     // ---- consensus side -------------------------------------------------------------------
 
-    /// Build a child of `parent` from the pool. `ancestry` holds the unfinalized ancestors in
-    /// ascending order ending with `parent` (or is empty when `parent` is finalized).
-    ///
-    /// Waits up to [`ChainConfig::empty_block_interval`] for transactions first, so an idle
-    /// chain produces about one empty block per interval and a busy one builds at once.
+    /// Wait up to [`ChainConfig::empty_block_interval`] for the pool to hold a transaction,
+    /// so an idle chain produces about one empty block per interval and a busy one builds at
+    /// once.
+    pub async fn wait_for_transactions(&self) {
+        self.mempool
+            .wait_for_transactions(self.config.empty_block_interval)
+            .await;
+    }
+
+    /// [`Chain::wait_for_transactions`], then [`Chain::build_now`].
     pub async fn build(
         &self,
         ancestry: &[Block],
@@ -200,9 +205,21 @@ impl Chain {
         beneficiary: Address,
         extra_data: Bytes,
     ) -> Result<Block> {
-        self.mempool
-            .wait_for_transactions(self.config.empty_block_interval)
-            .await;
+        self.wait_for_transactions().await;
+        self.build_now(ancestry, parent, timestamp_ms, beneficiary, extra_data)
+    }
+
+    /// Build a child of `parent` from the pool, now. `ancestry` holds the unfinalized
+    /// ancestors in ascending order ending with `parent` (or is empty when `parent` is
+    /// finalized). CPU-bound: call it from a blocking thread.
+    pub fn build_now(
+        &self,
+        ancestry: &[Block],
+        parent: &Block,
+        timestamp_ms: u64,
+        beneficiary: Address,
+        extra_data: Bytes,
+    ) -> Result<Block> {
         let view = self.view_on(ancestry, parent)?;
         let candidates = self
             .mempool
@@ -624,15 +641,18 @@ impl Chain {
                 )));
             }
         };
-        // Gas used is a lower bound (refunds and the 63/64 rule can require more); search
-        // between it and the cap for the least limit that succeeds.
-        let mut lo = used.saturating_sub(1);
+        // Gas used is a lower bound (refunds and the 63/64 rule can require more): it usually
+        // suffices; otherwise search between it and the cap for the least limit that succeeds.
+        if self.succeeds(request, number, used)? {
+            return Ok(used);
+        }
+        let mut lo = used;
         let mut hi = cap;
         let optimistic = (used + 2_300) * 64 / 63;
         if optimistic < hi && self.succeeds(request, number, optimistic)? {
             hi = optimistic;
         }
-        while hi - lo > 1 && (hi - lo) * 100 > hi {
+        while hi - lo > 1 {
             let mid = lo + (hi - lo) / 2;
             if self.succeeds(request, number, mid)? {
                 hi = mid;
@@ -685,10 +705,10 @@ impl Chain {
             .map_err(|e| CallError::Internal(e.0))?;
         let gas_price = request.max_fee_per_gas.or(request.gas_price).unwrap_or(0);
         let env = TxEnv {
-            tx_type: if request.max_fee_per_gas.is_some() {
-                2
-            } else {
-                0
+            tx_type: match (request.max_fee_per_gas, &request.access_list) {
+                (Some(_), _) => 2,
+                (None, Some(_)) => 1,
+                (None, None) => 0,
             },
             caller,
             gas_limit: gas

@@ -415,3 +415,22 @@ async fn submit_refuses_bad_transactions_with_geth_wording() {
     let block = produce(&chain).await;
     assert_eq!(block.transactions().len(), 2);
 }
+
+#[tokio::test]
+async fn estimates_are_exact_for_transfers_and_count_access_lists() {
+    use alloy::eips::eip2930::{AccessList, AccessListItem};
+    let dir = tempfile::tempdir().expect("tmp");
+    let chain = open(dir.path());
+    let alice = &dev_accounts(1)[0];
+    let to = Address::repeat_byte(0x44);
+    let transfer = TransactionRequest::default()
+        .from(alice.address())
+        .to(to)
+        .value(U256::from(1));
+    assert_eq!(chain.estimate_gas(&transfer, 0).expect("estimate"), 21_000);
+    let listed = transfer.access_list(AccessList(vec![AccessListItem {
+        address: to,
+        storage_keys: vec![B256::ZERO],
+    }]));
+    assert_eq!(chain.estimate_gas(&listed, 0).expect("estimate"), 25_300);
+}

@@ -1,0 +1,180 @@
+//! Command-line arguments, one struct per command.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Lightstreams: a peer-to-peer publishing network on a fast BFT EVM chain.
+#[derive(Debug, Parser)]
+#[command(name = "lightstreams", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    /// Log filter (e.g. `info`, `lightstreams=debug`); also read from RUST_LOG.
+    #[arg(
+        long,
+        global = true,
+        env = "RUST_LOG",
+        default_value = "info,commonware_consensus=warn,commonware_p2p=warn,commonware_storage=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn"
+    )]
+    pub(crate) log: String,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run a one-validator development chain with prefunded accounts (like anvil).
+    Dev(DevArgs),
+    /// Write genesis, keys and node configurations for a new network.
+    Init(InitArgs),
+    /// Run a node (validator or full node) from a configuration file.
+    Node(NodeArgs),
+    /// Write (if needed) and run a local multi-validator network; Ctrl-C stops it.
+    Testnet(TestnetArgs),
+    /// Manage the encrypted keystore (Ethereum v3 JSON).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// Send PHT to an address.
+    Send(SendArgs),
+    /// Show a node's chain id, head and peers.
+    Status(RpcArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DevArgs {
+    /// Keep the chain in this directory (default: a temporary directory removed on exit).
+    #[arg(long = "data-dir")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// JSON-RPC address (HTTP and WebSocket).
+    #[arg(long = "rpc.addr", default_value = "127.0.0.1:8545")]
+    pub(crate) rpc_addr: SocketAddr,
+    /// Number of prefunded accounts (10,000 PHT each, anvil's mnemonic).
+    #[arg(long, default_value_t = 10)]
+    pub(crate) accounts: u32,
+    /// Milliseconds a validator waits for transactions before producing an empty block.
+    #[arg(long = "block-interval-ms", default_value_t = 1000)]
+    pub(crate) block_interval_ms: u64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Directory to write into.
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+    /// Number of validators.
+    #[arg(long, default_value_t = 1)]
+    pub(crate) validators: usize,
+    /// Number of full (non-voting) nodes to pre-register.
+    #[arg(long = "full-nodes", default_value_t = 0)]
+    pub(crate) full_nodes: usize,
+    /// Prefunded dev accounts in the genesis.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) accounts: u32,
+    /// Chain id.
+    #[arg(long = "chain-id", default_value_t = 161)]
+    pub(crate) chain_id: u64,
+    /// Host the nodes listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub(crate) host: IpAddr,
+    /// First p2p port (node i uses port + i); default: free ports.
+    #[arg(long = "p2p.port")]
+    pub(crate) p2p_port: Option<u16>,
+    /// First JSON-RPC port (node i uses port + i); default: free ports.
+    #[arg(long = "rpc.port")]
+    pub(crate) rpc_port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct NodeArgs {
+    /// The node's configuration file (written by `lightstreams init`).
+    #[arg(long)]
+    pub(crate) config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TestnetArgs {
+    /// Directory of the network (written on first use).
+    #[arg(long)]
+    pub(crate) dir: PathBuf,
+    /// Number of validators.
+    #[arg(long, default_value_t = 4)]
+    pub(crate) validators: usize,
+    /// Number of full nodes.
+    #[arg(long = "full-nodes", default_value_t = 0)]
+    pub(crate) full_nodes: usize,
+    /// First p2p port; default: free ports.
+    #[arg(long = "p2p.port")]
+    pub(crate) p2p_port: Option<u16>,
+    /// First JSON-RPC port; default: free ports.
+    #[arg(long = "rpc.port")]
+    pub(crate) rpc_port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct KeystoreArgs {
+    /// Keystore directory (default: $LIGHTSTREAMS_HOME/keystore or ~/.lightstreams/keystore).
+    #[arg(long, env = "LIGHTSTREAMS_KEYSTORE")]
+    pub(crate) keystore: Option<PathBuf>,
+    /// File holding the keystore password (default: $LIGHTSTREAMS_PASSWORD, else a prompt).
+    #[arg(long = "password-file")]
+    pub(crate) password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AccountCommand {
+    /// Create a new account in the keystore.
+    New(KeystoreArgs),
+    /// List the keystore's accounts.
+    List(KeystoreArgs),
+    /// Import a private key (hex) into the keystore.
+    Import {
+        #[command(flatten)]
+        keystore: KeystoreArgs,
+        /// File holding the private key in hex (default: read from standard input).
+        #[arg(long = "key-file")]
+        key_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RpcArgs {
+    /// JSON-RPC endpoint of a node.
+    #[arg(
+        long,
+        env = "LIGHTSTREAMS_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
+    pub(crate) rpc: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SendArgs {
+    /// Recipient address.
+    #[arg(long)]
+    pub(crate) to: String,
+    /// Amount, e.g. `1.5pht`, `2gwei`, `100wei` (plain numbers are PHT).
+    #[arg(long)]
+    pub(crate) value: String,
+    /// Sender: an address in the keystore.
+    #[arg(long, conflicts_with = "private_key")]
+    pub(crate) from: Option<String>,
+    /// Sender: a raw private key in hex (or LIGHTSTREAMS_PRIVATE_KEY).
+    #[arg(
+        long = "private-key",
+        env = "LIGHTSTREAMS_PRIVATE_KEY",
+        hide_env_values = true
+    )]
+    pub(crate) private_key: Option<String>,
+    #[command(flatten)]
+    pub(crate) keystore: KeystoreArgs,
+    #[command(flatten)]
+    pub(crate) rpc: RpcArgs,
+    /// Return after submission instead of waiting for finality.
+    #[arg(long = "no-wait")]
+    pub(crate) no_wait: bool,
+}

@@ -1,0 +1,43 @@
+//! One module per command.
+
+mod account;
+mod dev;
+mod network;
+mod send;
+mod status;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::args::{Cli, Command};
+
+/// Send logs to stderr, filtered by `--log` / RUST_LOG.
+pub(crate) fn init_logging(cli: &Cli) {
+    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Run the chosen command.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    match cli.command {
+        Command::Dev(args) => dev::run(args, json),
+        Command::Init(args) => network::init(args, json),
+        Command::Node(args) => network::node(args),
+        Command::Testnet(args) => network::testnet(args, json),
+        Command::Account { command } => account::run(command, json),
+        Command::Send(args) => send::run(args, json),
+        Command::Status(args) => status::run(args, json),
+    }
+}
+
+/// Print `value` as JSON, or `text` for humans.
+pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
+    if json {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}

@@ -1,0 +1,216 @@
+//! `lightstreams init`, `node` and `testnet`.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use lightstreams_node::NodeConfig;
+use lightstreams_node::testnet::{TestnetLayout, TestnetSpec, write_testnet};
+use serde_json::json;
+
+use crate::args::{InitArgs, NodeArgs, TestnetArgs};
+use crate::rpc::Rpc;
+
+pub(crate) fn init(args: InitArgs, json: bool) -> anyhow::Result<()> {
+    let spec = TestnetSpec {
+        dir: args.dir,
+        validators: args.validators,
+        full_nodes: args.full_nodes,
+        accounts: args.accounts,
+        chain_id: args.chain_id,
+        host: args.host,
+        p2p_base_port: args.p2p_port,
+        rpc_base_port: args.rpc_port,
+    };
+    let layout = write_testnet(&spec)?;
+    print_layout(&layout, json);
+    Ok(())
+}
+
+fn print_layout(layout: &TestnetLayout, json: bool) {
+    super::print(json, &json!(layout), || {
+        let mut out = format!("genesis: {}\n", layout.genesis.display());
+        for n in &layout.nodes {
+            out.push_str(&format!(
+                "{:<12} {} p2p {} rpc http://{} key {}\n",
+                n.name,
+                if n.validator {
+                    "validator"
+                } else {
+                    "full node"
+                },
+                n.p2p,
+                n.rpc,
+                n.public_key
+            ));
+        }
+        out.push_str("start a node with: lightstreams node --config <dir>/<node>/config.toml");
+        out
+    });
+}
+
+pub(crate) fn node(args: NodeArgs) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&args.config)?;
+    let base = args
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let resolved = config.resolve(base)?;
+    lightstreams_node::run(resolved, |node| {
+        tracing::info!(
+            rpc = ?node.rpc_addr(),
+            validator = node.is_validator(),
+            public_key = %node.public_key(),
+            "node ready"
+        );
+    })?;
+    Ok(())
+}
+
+/// Children are sent SIGTERM (then killed) when this guard drops, so Ctrl-C, an error or a
+/// panic never leaves stray validators behind.
+struct Children(Vec<(String, Child)>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            // SAFETY: kill(2) with a pid we spawned and a valid signal number has no memory
+            // effects; at worst the process is already gone and it returns ESRCH.
+            unsafe {
+                libc::kill(child.id() as i32, libc::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (_, child) in &mut self.0 {
+            while Instant::now() < deadline {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub(crate) fn testnet(args: TestnetArgs, json: bool) -> anyhow::Result<()> {
+    let genesis = args.dir.join("genesis.json");
+    let layout = if genesis.exists() {
+        read_layout(&args.dir)?
+    } else {
+        let mut spec = TestnetSpec::local(args.dir.clone(), args.validators);
+        spec.full_nodes = args.full_nodes;
+        spec.p2p_base_port = args.p2p_port;
+        spec.rpc_base_port = args.rpc_port;
+        write_testnet(&spec)?
+    };
+    let exe = std::env::current_exe().context("cannot find the lightstreams binary")?;
+    let mut children = Children(Vec::new());
+    for node in &layout.nodes {
+        let dir = node.config.parent().unwrap_or(Path::new("."));
+        let log = std::fs::File::create(dir.join("node.log"))
+            .with_context(|| format!("cannot write {}", dir.join("node.log").display()))?;
+        let child = Command::new(&exe)
+            .arg("node")
+            .arg("--config")
+            .arg(&node.config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", node.name))?;
+        children.0.push((node.name.clone(), child));
+    }
+    // Wait until every node answers JSON-RPC.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for node in &layout.nodes {
+        let rpc = Rpc::new(&format!("http://{}", node.rpc));
+        while rpc.call("eth_blockNumber", json!([])).is_err() {
+            for (name, child) in &mut children.0 {
+                if let Ok(Some(status)) = child.try_wait() {
+                    bail!(
+                        "{name} exited with {status}; see its node.log in {}",
+                        args.dir.display()
+                    );
+                }
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} did not answer on {} within 60 s; see its node.log",
+                    node.name,
+                    node.rpc
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    print_layout(&layout, json);
+    if !json {
+        println!(
+            "all {} nodes are up; logs in <dir>/<node>/node.log. Ctrl-C stops them.",
+            layout.nodes.len()
+        );
+    }
+    wait_for_signal_or_exit(&mut children)
+}
+
+fn wait_for_signal_or_exit(children: &mut Children) -> anyhow::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    extern "C" fn on_signal(_: libc::c_int) {
+        STOP.store(true, Ordering::SeqCst);
+    }
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    while !STOP.load(Ordering::SeqCst) {
+        for (name, child) in &mut children.0 {
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("{name} exited with {status}; stopping the others");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("stopping {} nodes", children.0.len());
+    Ok(())
+}
+
+fn read_layout(dir: &Path) -> anyhow::Result<TestnetLayout> {
+    let mut nodes = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read {}", dir.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().join("config.toml").exists())
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let config_path = entry.path().join("config.toml");
+        let config = NodeConfig::load(&config_path)?;
+        let resolved = config.resolve(&entry.path())?;
+        let public_key = lightstreams_node::testnet::public_key_hex(&resolved.signer);
+        nodes.push(lightstreams_node::testnet::NodeEntry {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            validator: resolved
+                .genesis
+                .validators
+                .iter()
+                .any(|v| v.public_key == public_key),
+            config: config_path,
+            public_key,
+            p2p: config.p2p.listen,
+            rpc: config.rpc.addr,
+        });
+    }
+    if nodes.is_empty() {
+        bail!("{} holds a genesis but no node directories", dir.display());
+    }
+    Ok(TestnetLayout {
+        genesis: dir.join("genesis.json"),
+        nodes,
+    })
+}

@@ -1,0 +1,253 @@
+//! The node's TOML configuration file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lightstreams_consensus::keys;
+use lightstreams_consensus::{PrivateKey, PublicKey};
+use lightstreams_primitives::Genesis;
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration cannot be used. Messages name the file and what to change.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or written.
+    #[error("cannot access {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for a node configuration.
+    #[error("{path} is not a valid node configuration: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (with line and column).
+        message: String,
+    },
+    /// A value is out of range or inconsistent.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A peer: its consensus public key and where to reach it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// ed25519 public key, hex.
+    pub public_key: String,
+    /// p2p address.
+    pub address: SocketAddr,
+}
+
+/// p2p settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Validators to dial, and full nodes allowed to connect.
+    pub peers: Vec<PeerConfig>,
+    /// Allow loopback and private addresses (local networks and tests).
+    pub allow_private_ips: bool,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 30400)),
+            peers: Vec::new(),
+            allow_private_ips: true,
+        }
+    }
+}
+
+/// JSON-RPC settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RpcSection {
+    /// Serve JSON-RPC at all.
+    pub enabled: bool,
+    /// Address of the HTTP + WebSocket JSON-RPC server.
+    pub addr: SocketAddr,
+}
+
+impl Default for RpcSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
+        }
+    }
+}
+
+/// Timing of consensus and block production, in milliseconds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimingConfig {
+    /// How long a proposer waits for transactions before proposing an empty block.
+    pub empty_block_interval_ms: u64,
+    /// How long validators wait for a proposal before skipping the leader.
+    pub leader_timeout_ms: u64,
+    /// How long validators wait for a view to be notarized before skipping it.
+    pub notarization_timeout_ms: u64,
+}
+
+impl Default for TimingConfig {
+    fn default() -> Self {
+        Self {
+            empty_block_interval_ms: 1000,
+            leader_timeout_ms: 2000,
+            notarization_timeout_ms: 3000,
+        }
+    }
+}
+
+/// The node configuration file (`lightstreams node --config FILE`).
+///
+/// Relative paths are resolved against the file's directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where the chain and consensus data live.
+    pub data_dir: PathBuf,
+    /// The genesis file; identical on every node of the network.
+    pub genesis: PathBuf,
+    /// The node's ed25519 key file (consensus and p2p identity). Never leaves the node.
+    pub key: PathBuf,
+    /// p2p settings.
+    #[serde(default)]
+    pub p2p: P2pConfig,
+    /// JSON-RPC settings.
+    #[serde(default)]
+    pub rpc: RpcSection,
+    /// Timing.
+    #[serde(default)]
+    pub timing: TimingConfig,
+    /// Runtime worker threads (0 = one per core).
+    #[serde(default)]
+    pub worker_threads: usize,
+}
+
+impl NodeConfig {
+    /// Read a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Write this configuration as TOML.
+    pub fn save(&self, path: &Path) -> Result<(), ConfigError> {
+        let text = toml::to_string_pretty(self).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        std::fs::write(path, text).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Load the files this configuration names and check everything fits together.
+    /// `base` is the directory relative paths are resolved against.
+    pub fn resolve(&self, base: &Path) -> Result<ResolvedConfig, ConfigError> {
+        let at = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        let genesis_path = at(&self.genesis);
+        let genesis =
+            Genesis::load(&genesis_path).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let key_path = at(&self.key);
+        let signer = keys::read_key_file(&key_path).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "{e} (generate one with `lightstreams init`, or point `key` at an existing key file)"
+            ))
+        })?;
+        let validators = genesis
+            .validators
+            .iter()
+            .map(|v| {
+                keys::public_key_from_hex(&v.public_key).map_err(|e| {
+                    ConfigError::Invalid(format!("genesis validator {}: {e}", v.public_key))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if validators.is_empty() {
+            return Err(ConfigError::Invalid(format!(
+                "genesis {} has no validators",
+                genesis_path.display()
+            )));
+        }
+        let peers = self
+            .p2p
+            .peers
+            .iter()
+            .map(|p| {
+                keys::public_key_from_hex(&p.public_key)
+                    .map(|k| (k, p.address))
+                    .map_err(|e| ConfigError::Invalid(format!("peer {}: {e}", p.public_key)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let t = &self.timing;
+        if t.empty_block_interval_ms >= t.leader_timeout_ms {
+            return Err(ConfigError::Invalid(format!(
+                "timing.empty_block_interval_ms ({}) must be below timing.leader_timeout_ms ({}), or leaders time out while waiting for transactions",
+                t.empty_block_interval_ms, t.leader_timeout_ms
+            )));
+        }
+        Ok(ResolvedConfig {
+            data_dir: at(&self.data_dir),
+            genesis,
+            signer,
+            validators,
+            listen: self.p2p.listen,
+            peers,
+            allow_private_ips: self.p2p.allow_private_ips,
+            rpc: self.rpc.enabled.then_some(self.rpc.addr),
+            empty_block_interval: Duration::from_millis(t.empty_block_interval_ms),
+            leader_timeout: Duration::from_millis(t.leader_timeout_ms),
+            notarization_timeout: Duration::from_millis(t.notarization_timeout_ms),
+            worker_threads: self.worker_threads,
+        })
+    }
+}
+
+/// A configuration with every file loaded and checked: what [`crate::run`] needs.
+#[derive(Clone, Debug)]
+pub struct ResolvedConfig {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The genesis.
+    pub genesis: Genesis,
+    /// Our key.
+    pub signer: PrivateKey,
+    /// The validator set.
+    pub validators: Vec<PublicKey>,
+    /// p2p listen address.
+    pub listen: SocketAddr,
+    /// Known peers.
+    pub peers: Vec<(PublicKey, SocketAddr)>,
+    /// Allow private IPs.
+    pub allow_private_ips: bool,
+    /// JSON-RPC address, if enabled.
+    pub rpc: Option<SocketAddr>,
+    /// Empty-block interval.
+    pub empty_block_interval: Duration,
+    /// Leader timeout.
+    pub leader_timeout: Duration,
+    /// Notarization timeout.
+    pub notarization_timeout: Duration,
+    /// Runtime worker threads (0 = one per core).
+    pub worker_threads: usize,
+}

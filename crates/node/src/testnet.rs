@@ -1,0 +1,228 @@
+//! Write the files of a network: genesis, keys and one configuration per node.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+
+use lightstreams_consensus::keys;
+use lightstreams_primitives::{Genesis, GenesisValidator};
+use serde::Serialize;
+
+use crate::config::{ConfigError, NodeConfig, P2pConfig, PeerConfig, RpcSection, TimingConfig};
+
+/// What network to write.
+#[derive(Clone, Debug)]
+pub struct TestnetSpec {
+    /// Directory to write into (created if missing).
+    pub dir: PathBuf,
+    /// Number of validators.
+    pub validators: usize,
+    /// Number of full (non-voting) nodes to pre-register with the validators.
+    pub full_nodes: usize,
+    /// Prefunded dev accounts in the genesis.
+    pub accounts: u32,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Host the nodes listen on.
+    pub host: IpAddr,
+    /// First p2p port (node i uses base + i); `None` picks free ports.
+    pub p2p_base_port: Option<u16>,
+    /// First JSON-RPC port (node i uses base + i); `None` picks free ports.
+    pub rpc_base_port: Option<u16>,
+}
+
+impl TestnetSpec {
+    /// `validators` validators on loopback with free ports and 10 dev accounts.
+    pub fn local(dir: PathBuf, validators: usize) -> Self {
+        Self {
+            dir,
+            validators,
+            full_nodes: 0,
+            accounts: 10,
+            chain_id: lightstreams_primitives::constants::DEV_CHAIN_ID,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            p2p_base_port: None,
+            rpc_base_port: None,
+        }
+    }
+}
+
+/// One node of a written network.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeEntry {
+    /// Directory name, e.g. `validator-0` or `full-0`.
+    pub name: String,
+    /// Its configuration file.
+    pub config: PathBuf,
+    /// Its consensus public key, hex.
+    pub public_key: String,
+    /// p2p address.
+    pub p2p: SocketAddr,
+    /// JSON-RPC address.
+    pub rpc: SocketAddr,
+    /// Whether it is a validator.
+    pub validator: bool,
+}
+
+/// The files of a written network.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestnetLayout {
+    /// The shared genesis file.
+    pub genesis: PathBuf,
+    /// Every node.
+    pub nodes: Vec<NodeEntry>,
+}
+
+/// The hex public key of a consensus key.
+pub fn public_key_hex(key: &lightstreams_consensus::PrivateKey) -> String {
+    keys::public_key_to_hex(&keys::public_key(key))
+}
+
+fn free_port(host: IpAddr) -> Result<u16, ConfigError> {
+    TcpListener::bind((host, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))
+}
+
+fn port(base: Option<u16>, i: usize, host: IpAddr) -> Result<u16, ConfigError> {
+    match base {
+        Some(b) => u16::try_from(usize::from(b) + i)
+            .map_err(|_| ConfigError::Invalid(format!("port {b}+{i} is out of range"))),
+        None => free_port(host),
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
+    move |source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Write genesis, keys and configurations for `spec`. Refuses to overwrite an existing network.
+pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
+    if spec.validators == 0 {
+        return Err(ConfigError::Invalid(
+            "a network needs at least one validator".into(),
+        ));
+    }
+    let genesis_path = spec.dir.join("genesis.json");
+    if genesis_path.exists() {
+        return Err(ConfigError::Invalid(format!(
+            "{} already exists; choose an empty --dir or start the existing network",
+            genesis_path.display()
+        )));
+    }
+    std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
+    let total = spec.validators + spec.full_nodes;
+    let mut entries = Vec::with_capacity(total);
+    let mut signers = Vec::with_capacity(total);
+    for i in 0..total {
+        let validator = i < spec.validators;
+        let name = if validator {
+            format!("validator-{i}")
+        } else {
+            format!("full-{}", i - spec.validators)
+        };
+        let key = keys::generate_private_key();
+        let public_key = keys::public_key_to_hex(&keys::public_key(&key));
+        let p2p = SocketAddr::new(spec.host, port(spec.p2p_base_port, i, spec.host)?);
+        let rpc = SocketAddr::new(spec.host, port(spec.rpc_base_port, i, spec.host)?);
+        let dir = spec.dir.join(&name);
+        entries.push(NodeEntry {
+            config: dir.join("config.toml"),
+            name,
+            public_key,
+            p2p,
+            rpc,
+            validator,
+        });
+        signers.push(key);
+    }
+    let validators = entries
+        .iter()
+        .filter(|e| e.validator)
+        .map(|e| GenesisValidator {
+            public_key: e.public_key.clone(),
+            beneficiary: crate::dev::beneficiary_of(&e.public_key),
+        })
+        .collect();
+    let mut genesis = Genesis::dev(spec.accounts, validators);
+    genesis.chain_id = spec.chain_id;
+    genesis.save(&genesis_path).map_err(io(&genesis_path))?;
+
+    for (entry, key) in entries.iter().zip(&signers) {
+        let dir = spec.dir.join(&entry.name);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let key_path = dir.join("consensus.key");
+        keys::write_key_file(&key_path, key).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        // Validators know everyone (full nodes may only connect if listed); full nodes dial
+        // the validators.
+        let peers = entries
+            .iter()
+            .filter(|other| other.name != entry.name && (entry.validator || other.validator))
+            .map(|other| PeerConfig {
+                public_key: other.public_key.clone(),
+                address: other.p2p,
+            })
+            .collect();
+        let config = NodeConfig {
+            data_dir: PathBuf::from("data"),
+            genesis: PathBuf::from("../genesis.json"),
+            key: PathBuf::from("consensus.key"),
+            p2p: P2pConfig {
+                listen: entry.p2p,
+                peers,
+                allow_private_ips: true,
+            },
+            rpc: RpcSection {
+                enabled: true,
+                addr: entry.rpc,
+            },
+            timing: TimingConfig::default(),
+            worker_threads: 0,
+        };
+        config.save(&entry.config)?;
+    }
+    Ok(TestnetLayout {
+        genesis: genesis_path,
+        nodes: entries,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_a_consistent_network() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut spec = TestnetSpec::local(dir.path().join("net"), 4);
+        spec.full_nodes = 1;
+        let layout = write_testnet(&spec).expect("write");
+        assert_eq!(layout.nodes.len(), 5);
+        for node in &layout.nodes {
+            let config = NodeConfig::load(&node.config).expect("load");
+            let base = node.config.parent().expect("dir");
+            let resolved = config.resolve(base).expect("resolve");
+            assert_eq!(resolved.validators.len(), 4);
+            let expected_peers = if node.validator { 4 } else { 4 };
+            assert_eq!(resolved.peers.len(), expected_peers, "{}", node.name);
+        }
+        let err = write_testnet(&spec).expect_err("no overwrite").to_string();
+        assert!(err.contains("already exists"), "{err}");
+    }
+
+    #[test]
+    fn bad_configs_get_clear_errors() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "data_dir = 5").expect("write");
+        let err = NodeConfig::load(&path).expect_err("bad").to_string();
+        assert!(err.contains("not a valid node configuration"), "{err}");
+        let err = NodeConfig::load(&dir.path().join("missing.toml"))
+            .expect_err("missing")
+            .to_string();
+        assert!(err.contains("cannot access"), "{err}");
+    }
+}
