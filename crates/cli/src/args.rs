@@ -43,6 +43,11 @@ pub(crate) enum Command {
     Send(SendArgs),
     /// Show a node's chain id, head and peers.
     Status(RpcArgs),
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -177,4 +182,32 @@ pub(crate) struct SendArgs {
     /// Return after submission instead of waiting for finality.
     #[arg(long = "no-wait")]
     pub(crate) no_wait: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Transfers per second and submission-to-finality latency over JSON-RPC.
+    Chain(BenchChainArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchChainArgs {
+    /// Validators of the network to start (1 = `lightstreams dev`, more = a local testnet).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) validators: usize,
+    /// Number of transfers.
+    #[arg(long, default_value_t = 20_000)]
+    pub(crate) transfers: usize,
+    /// Number of sending accounts (funded from the first dev account).
+    #[arg(long, default_value_t = 200)]
+    pub(crate) senders: usize,
+    /// Concurrent submitting connections.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) connections: usize,
+    /// Transactions per JSON-RPC batch request.
+    #[arg(long, default_value_t = 100)]
+    pub(crate) batch: usize,
+    /// Run the same load against anvil (path to its binary) in the same run and print the ratio.
+    #[arg(long)]
+    pub(crate) anvil: Option<PathBuf>,
 }

@@ -50,6 +50,25 @@ impl Rpc {
             .ok_or_else(|| anyhow!("{method}: reply has neither result nor error"))
     }
 
+    /// Send a JSON-RPC batch (an array of requests) and return the array of replies.
+    pub(crate) fn batch(&self, body: &Value) -> anyhow::Result<Vec<Value>> {
+        let mut response = self
+            .agent
+            .post(&self.url)
+            .send_json(body)
+            .with_context(|| format!("cannot reach the node at {}", self.url))?;
+        let reply: Value = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_json()
+            .with_context(|| format!("{} did not answer the batch with JSON", self.url))?;
+        match reply {
+            Value::Array(items) => Ok(items),
+            other => Err(anyhow!("batch answered with {other}")),
+        }
+    }
+
     /// Call and parse a hex quantity.
     pub(crate) fn quantity(&self, method: &str, params: Value) -> anyhow::Result<u128> {
         let value = self.call(method, params)?;

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod account;
+mod bench;
 mod dev;
 mod network;
 mod send;
@@ -30,6 +31,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account { command } => account::run(command, json),
         Command::Send(args) => send::run(args, json),
         Command::Status(args) => status::run(args, json),
+        Command::Bench { command } => bench::run(command, json),
     }
 }
 

@@ -71,7 +71,7 @@ pub(crate) fn node(args: NodeArgs) -> anyhow::Result<()> {
 
 /// Children are sent SIGTERM (then killed) when this guard drops, so Ctrl-C, an error or a
 /// panic never leaves stray validators behind.
-struct Children(Vec<(String, Child)>);
+pub(crate) struct Children(pub(crate) Vec<(String, Child)>);
 
 impl Drop for Children {
     fn drop(&mut self) {
@@ -107,46 +107,7 @@ pub(crate) fn testnet(args: TestnetArgs, json: bool) -> anyhow::Result<()> {
         spec.rpc_base_port = args.rpc_port;
         write_testnet(&spec)?
     };
-    let exe = std::env::current_exe().context("cannot find the lightstreams binary")?;
-    let mut children = Children(Vec::new());
-    for node in &layout.nodes {
-        let dir = node.config.parent().unwrap_or(Path::new("."));
-        let log = std::fs::File::create(dir.join("node.log"))
-            .with_context(|| format!("cannot write {}", dir.join("node.log").display()))?;
-        let child = Command::new(&exe)
-            .arg("node")
-            .arg("--config")
-            .arg(&node.config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("cannot start {}", node.name))?;
-        children.0.push((node.name.clone(), child));
-    }
-    // Wait until every node answers JSON-RPC.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for node in &layout.nodes {
-        let rpc = Rpc::new(&format!("http://{}", node.rpc));
-        while rpc.call("eth_blockNumber", json!([])).is_err() {
-            for (name, child) in &mut children.0 {
-                if let Ok(Some(status)) = child.try_wait() {
-                    bail!(
-                        "{name} exited with {status}; see its node.log in {}",
-                        args.dir.display()
-                    );
-                }
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} did not answer on {} within 60 s; see its node.log",
-                    node.name,
-                    node.rpc
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+    let mut children = start_nodes(&layout)?;
     print_layout(&layout, json);
     if !json {
         println!(
@@ -155,6 +116,54 @@ pub(crate) fn testnet(args: TestnetArgs, json: bool) -> anyhow::Result<()> {
         );
     }
     wait_for_signal_or_exit(&mut children)
+}
+
+/// Start one `lightstreams node` process per node of `layout` (logs in `<node>/node.log`) and
+/// wait until each answers JSON-RPC.
+pub(crate) fn start_nodes(layout: &TestnetLayout) -> anyhow::Result<Children> {
+    let exe = std::env::current_exe().context("cannot find the lightstreams binary")?;
+    let mut children = Children(Vec::new());
+    for node in &layout.nodes {
+        let dir = node.config.parent().unwrap_or(Path::new("."));
+        let mut args = vec!["node".into(), "--config".into(), node.config.clone().into_os_string()];
+        args.push("--log".into());
+        args.push(std::env::var("RUST_LOG").unwrap_or_else(|_| "info,commonware_consensus=warn,commonware_p2p=warn,commonware_storage=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn".into()).into());
+        children.0.push((node.name.clone(), spawn(&exe, &args, &dir.join("node.log"))?));
+    }
+    for node in &layout.nodes {
+        wait_for_rpc(&format!("http://{}", node.rpc), &mut children, &node.name)?;
+    }
+    Ok(children)
+}
+
+/// Spawn the binary with `args`, stdout and stderr appended to `log`.
+pub(crate) fn spawn(exe: &Path, args: &[std::ffi::OsString], log: &Path) -> anyhow::Result<Child> {
+    let file = std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+    Command::new(exe)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))
+}
+
+/// Wait up to 60 s for `url` to answer `eth_blockNumber`, failing early if a child exits.
+pub(crate) fn wait_for_rpc(url: &str, children: &mut Children, name: &str) -> anyhow::Result<()> {
+    let rpc = Rpc::new(url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rpc.call("eth_blockNumber", json!([])).is_err() {
+        for (child_name, child) in &mut children.0 {
+            if let Ok(Some(status)) = child.try_wait() {
+                bail!("{child_name} exited with {status}; see its log");
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("{name} did not answer on {url} within 60 s; see its log");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
 }
 
 fn wait_for_signal_or_exit(children: &mut Children) -> anyhow::Result<()> {
