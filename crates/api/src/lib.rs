@@ -1,0 +1,214 @@
+//! Serve the Ethereum JSON-RPC API of a Lightstreams node.
+//!
+//! [`serve`] starts one server on one port that answers JSON-RPC over HTTP `POST` and over
+//! WebSocket, with batches, CORS open to every origin (browser wallets and dapps), a request
+//! body limit and a connection limit. It runs on the caller's tokio runtime.
+//!
+//! # Design
+//! - Every method reads [`Chain`]'s finalized state. Finality is instant, so the tags
+//!   `latest`, `safe`, `finalized` and `pending` all name the head block (`pending` differs
+//!   only for `eth_getTransactionCount`, which counts pooled transactions); `earliest` is
+//!   block 0. EIP-1898 block objects (`{"blockHash": ..}` / `{"blockNumber": ..}`) work
+//!   wherever a block is asked for.
+//! - Unknown blocks are `null` for block and transaction queries and the error
+//!   `header not found` for state queries, as in geth. Error codes and messages also follow
+//!   geth (`-32000` with the pool's message for refused transactions, `3` with the revert
+//!   data for reverted calls, `-32601` for unknown methods, `-32602` for bad parameters), so
+//!   ethers.js, viem and Foundry classify them as they do on Ethereum.
+//! - Cheap reads run inline on the connection's task; `eth_call`, `eth_estimateGas`,
+//!   `eth_getLogs` and filter polling run on tokio's blocking pool.
+//! - `eth_getLogs` skips blocks by their header bloom and refuses ranges above
+//!   10,000 blocks or results above 10,000 logs.
+//! - Polling filters live in memory and expire after five minutes without a poll;
+//!   `eth_subscribe` (`newHeads`, `logs`) is fed by [`Chain::subscribe`].
+//! - Input is never trusted: parameters are parsed with serde into typed values and no
+//!   code path indexes or unwraps on request data.
+
+mod convert;
+mod error;
+mod eth;
+mod filters;
+mod pubsub;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use jsonrpsee::core::middleware::{Batch, BatchEntry, BatchEntryErr, Notification, RpcServiceT};
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
+use jsonrpsee::server::{BatchRequestConfig, MethodResponse, Server, ServerConfig, ServerHandle};
+use jsonrpsee::types::Request;
+use lightstreams_chain::Chain;
+use tower_http::cors::{Any, CorsLayer};
+
+/// Configuration of the JSON-RPC server.
+#[derive(Clone, Debug)]
+pub struct RpcConfig {
+    /// Address to listen on; HTTP and WebSocket share it. Port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// Largest accepted request body (or WebSocket message), in bytes.
+    pub max_request_body: u32,
+    /// Most simultaneous connections.
+    pub max_connections: u32,
+}
+
+impl RpcConfig {
+    /// Default limits for `addr`: 10 MiB requests, 1,000 connections.
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            max_request_body: 10 * 1024 * 1024,
+            max_connections: 1000,
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The address could not be bound.
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A method could not be registered (a bug).
+    #[error("cannot register method: {0}")]
+    Register(#[from] jsonrpsee::server::RegisterMethodError),
+}
+
+/// A running server. Stop it with [`RpcHandle::stop`]; dropping the last clone stops it too.
+#[derive(Debug, Clone)]
+pub struct RpcHandle {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+}
+
+impl RpcHandle {
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Ask the server to stop; idempotent.
+    pub fn stop(&self) {
+        let _ = self.handle.stop();
+    }
+
+    /// Wait until the server has stopped.
+    pub async fn stopped(self) {
+        self.handle.stopped().await
+    }
+}
+
+/// Largest response, in bytes (10,000 logs fit).
+const MAX_RESPONSE_BODY: u32 = 64 * 1024 * 1024;
+/// Most requests in one batch.
+const MAX_BATCH: u32 = 1000;
+/// Most subscriptions per WebSocket connection.
+const MAX_SUBSCRIPTIONS: u32 = 1024;
+
+/// Start serving `chain` on `config.addr` on the current tokio runtime.
+pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Error> {
+    let ctx = Arc::new(eth::Ctx {
+        chain,
+        filters: filters::Filters::default(),
+    });
+    let mut module = eth::module(ctx)?;
+    pubsub::register(&mut module)?;
+    let known: Arc<HashSet<&'static str>> = Arc::new(module.method_names().collect());
+
+    let server_config = ServerConfig::builder()
+        .max_request_body_size(config.max_request_body)
+        .max_response_body_size(MAX_RESPONSE_BODY)
+        .max_connections(config.max_connections)
+        .max_subscriptions_per_connection(MAX_SUBSCRIPTIONS)
+        .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
+        .set_id_provider(pubsub::HexIds)
+        .build();
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(Any)
+        .allow_headers(Any);
+    let server = Server::builder()
+        .set_config(server_config)
+        .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
+        .set_rpc_middleware(
+            RpcServiceBuilder::new().layer_fn(move |inner| UnknownMethod {
+                inner,
+                known: known.clone(),
+            }),
+        )
+        .build(config.addr)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: config.addr,
+            source,
+        })?;
+    let local_addr = server.local_addr().map_err(|source| Error::Bind {
+        addr: config.addr,
+        source,
+    })?;
+    let handle = server.start(module);
+    Ok(RpcHandle { local_addr, handle })
+}
+
+/// Answers calls to unregistered methods with geth's wording.
+#[derive(Clone, Debug)]
+struct UnknownMethod<S> {
+    inner: S,
+    known: Arc<HashSet<&'static str>>,
+}
+
+impl<S> RpcServiceT for UnknownMethod<S>
+where
+    S: RpcServiceT<
+            MethodResponse = MethodResponse,
+            BatchResponse = MethodResponse,
+            NotificationResponse = MethodResponse,
+        > + Send
+        + Sync
+        + Clone
+        + 'static,
+{
+    type MethodResponse = MethodResponse;
+    type NotificationResponse = MethodResponse;
+    type BatchResponse = MethodResponse;
+
+    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let inner = self.inner.clone();
+        let known = self.known.contains(request.method_name());
+        async move {
+            if known {
+                inner.call(request).await
+            } else {
+                let err = error::method_not_found(request.method_name());
+                MethodResponse::error(request.id, err)
+            }
+        }
+    }
+
+    fn batch<'a>(&self, mut batch: Batch<'a>) -> impl Future<Output = MethodResponse> + Send + 'a {
+        for entry in batch.iter_mut() {
+            if let Ok(BatchEntry::Call(request)) = entry
+                && !self.known.contains(request.method_name())
+            {
+                let err = error::method_not_found(request.method_name());
+                *entry = Err(BatchEntryErr::new(request.id.clone(), err));
+            }
+        }
+        let inner = self.inner.clone();
+        async move { inner.batch(batch).await }
+    }
+
+    fn notification<'a>(
+        &self,
+        n: Notification<'a>,
+    ) -> impl Future<Output = MethodResponse> + Send + 'a {
+        let inner = self.inner.clone();
+        async move { inner.notification(n).await }
+    }
+}
