@@ -369,21 +369,48 @@ impl Chain {
         })
     }
 
+    /// Senders of a block's transactions: from the pool when we validated them already,
+    /// otherwise recovered from the signatures, spread over all cores for large blocks
+    /// (recovery is the most expensive part of verifying a block of transfers).
     fn recover_senders(&self, block: &Block) -> Result<Vec<(TxEnvelope, Address)>> {
-        block
-            .transactions()
-            .iter()
-            .map(|tx| {
-                let sender = match self.mempool.get(tx.tx_hash()) {
-                    Some(p) => p.sender,
-                    None => tx.recover_signer().map_err(|e| Error::InvalidBlock {
-                        hash: block.hash(),
-                        reason: format!("transaction {} has a bad signature: {e}", tx.tx_hash()),
-                    })?,
-                };
-                Ok((tx.clone(), sender))
-            })
-            .collect()
+        let recover = |txs: &[TxEnvelope]| -> Result<Vec<(TxEnvelope, Address)>> {
+            txs.iter()
+                .map(|tx| {
+                    let sender = match self.mempool.get(tx.tx_hash()) {
+                        Some(p) => p.sender,
+                        None => tx.recover_signer().map_err(|e| Error::InvalidBlock {
+                            hash: block.hash(),
+                            reason: format!(
+                                "transaction {} has a bad signature: {e}",
+                                tx.tx_hash()
+                            ),
+                        })?,
+                    };
+                    Ok((tx.clone(), sender))
+                })
+                .collect()
+        };
+        let txs = block.transactions();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if txs.len() < 256 || threads == 1 {
+            return recover(txs);
+        }
+        let chunk = txs.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = txs
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || recover(part)))
+                .collect();
+            let mut out = Vec::with_capacity(txs.len());
+            for part in parts {
+                let recovered = part.join().map_err(|_| Error::InvalidBlock {
+                    hash: block.hash(),
+                    reason: "sender recovery panicked".into(),
+                })??;
+                out.extend(recovered);
+            }
+            Ok(out)
+        })
     }
 
     /// A state view after `parent`, executing any ancestor not yet executed here.

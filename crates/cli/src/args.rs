@@ -99,6 +99,10 @@ pub(crate) struct NodeArgs {
     /// The node's configuration file (written by `lightstreams init`).
     #[arg(long)]
     pub(crate) config: PathBuf,
+    /// Extra peer to connect to, as PUBLIC_KEY@HOST:PORT (repeatable); added to the config's
+    /// `p2p.peers`. A full node joins a network this way (the validators must list its key).
+    #[arg(long, value_name = "PUBLIC_KEY@HOST:PORT")]
+    pub(crate) join: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -204,10 +208,18 @@ pub(crate) struct BenchChainArgs {
     /// Concurrent submitting connections.
     #[arg(long, default_value_t = 8)]
     pub(crate) connections: usize,
+    /// Offered load in transfers per second (0 = submit as fast as possible). Latency is only
+    /// meaningful below saturation: at full speed it measures the queue.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) rate: u64,
     /// Transactions per JSON-RPC batch request.
     #[arg(long, default_value_t = 100)]
     pub(crate) batch: usize,
     /// Run the same load against anvil (path to its binary) in the same run and print the ratio.
     #[arg(long)]
     pub(crate) anvil: Option<PathBuf>,
+    /// Run anvil with interval mining (`--block-time`, seconds) instead of one block per
+    /// transaction.
+    #[arg(long = "anvil-block-time")]
+    pub(crate) anvil_block_time: Option<u64>,
 }

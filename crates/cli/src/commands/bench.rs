@@ -94,22 +94,31 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
     if let Some(anvil) = &args.anvil {
         let port = free_port()?;
         let url = format!("http://127.0.0.1:{port}");
+        let mut anvil_args: Vec<std::ffi::OsString> = vec![
+            "--port".into(),
+            port.to_string().into(),
+            "--chain-id".into(),
+            DEV_CHAIN_ID.to_string().into(),
+            "--silent".into(),
+        ];
+        if let Some(seconds) = args.anvil_block_time {
+            anvil_args.push("--block-time".into());
+            anvil_args.push(seconds.to_string().into());
+        }
         let child = spawn(
             anvil,
-            &[
-                "--port".into(),
-                port.to_string().into(),
-                "--chain-id".into(),
-                DEV_CHAIN_ID.to_string().into(),
-                "--silent".into(),
-            ],
+            &anvil_args,
             &dir.path().join("anvil.log"),
         )
         .with_context(|| format!("cannot start anvil at {}", anvil.display()))?;
         let mut children = Children(vec![("anvil".into(), child)]);
         wait_for_rpc(&url, &mut children, "anvil")?;
         let pids = vec![children.0[0].1.id()];
-        reports.push(load("anvil", &[url], &args, &pids, json)?);
+        let name = match args.anvil_block_time {
+            Some(s) => format!("anvil (--block-time {s})"),
+            None => "anvil (automine)".to_string(),
+        };
+        reports.push(load(&name, &[url], &args, &pids, json)?);
     }
     let ratio = (reports.len() == 2)
         .then(|| reports[0].transfers_per_second / reports[1].transfers_per_second);
@@ -168,10 +177,22 @@ fn sign(signer: &PrivateKeySigner, nonce: u64, to: Address, value: U256, chain_i
 
 /// Submit `raw` transactions in JSON-RPC batches; returns (hash, submitted at) of accepted ones
 /// and the number rejected.
-fn submit(rpc: &Rpc, raw: &[Vec<u8>], batch: usize) -> anyhow::Result<(Vec<(B256, Instant)>, usize)> {
+fn submit(
+    rpc: &Rpc,
+    raw: &[Vec<u8>],
+    batch: usize,
+    pace: Option<Duration>,
+) -> anyhow::Result<(Vec<(B256, Instant)>, usize)> {
     let mut accepted = Vec::with_capacity(raw.len());
     let mut rejected = 0;
-    for chunk in raw.chunks(batch) {
+    let began = Instant::now();
+    for (k, chunk) in raw.chunks(batch).enumerate() {
+        if let Some(interval) = pace {
+            let due = began + interval * k as u32;
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         let body: Vec<Value> = chunk
             .iter()
             .enumerate()
@@ -229,7 +250,7 @@ fn load(
         .enumerate()
         .map(|(i, s)| sign(funder, start_nonce + i as u64, s.address(), stake, chain_id))
         .collect();
-    let (funded, rejected) = submit(&main, &funding, args.batch)?;
+    let (funded, rejected) = submit(&main, &funding, args.batch, None)?;
     if rejected > 0 {
         bail!("{rejected} funding transactions were rejected by {target}");
     }
@@ -262,6 +283,10 @@ fn load(
     );
     progress.set_message(target.to_string());
 
+    // Each connection sends one batch per `pace`, so all together offer `rate` transfers/s.
+    let pace = (args.rate > 0).then(|| {
+        Duration::from_secs_f64((args.batch * args.connections) as f64 / args.rate as f64)
+    });
     let submitted: Mutex<HashMap<B256, Instant>> = Mutex::new(HashMap::with_capacity(count));
     let finalized: Mutex<HashMap<B256, Instant>> = Mutex::new(HashMap::with_capacity(count));
     let rejected = Mutex::new(0usize);
@@ -274,7 +299,7 @@ fn load(
             let submitted = &submitted;
             let rejected = &rejected;
             workers.push(scope.spawn(move || -> anyhow::Result<()> {
-                let (accepted, refused) = submit(&rpc, txs, args.batch)?;
+                let (accepted, refused) = submit(&rpc, txs, args.batch, pace)?;
                 *rejected.lock().map_err(|_| anyhow::anyhow!("poisoned"))? += refused;
                 submitted
                     .lock()

@@ -51,7 +51,19 @@ fn print_layout(layout: &TestnetLayout, json: bool) {
 }
 
 pub(crate) fn node(args: NodeArgs) -> anyhow::Result<()> {
-    let config = NodeConfig::load(&args.config)?;
+    let mut config = NodeConfig::load(&args.config)?;
+    for peer in &args.join {
+        let (public_key, address) = peer.split_once('@').ok_or_else(|| {
+            anyhow::anyhow!("--join {peer:?}: expected PUBLIC_KEY@HOST:PORT")
+        })?;
+        let address = address
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--join {peer:?}: {address:?} is not HOST:PORT ({e})"))?;
+        config.p2p.peers.push(lightstreams_node::PeerConfig {
+            public_key: public_key.to_string(),
+            address,
+        });
+    }
     let base = args
         .config
         .parent()
