@@ -1,7 +1,7 @@
 //! Parse amounts like `1.5pht`, `2gwei`, `100wei`.
 
 use alloy::primitives::U256;
-use alloy::primitives::utils::parse_units;
+use alloy::primitives::utils::{ParseUnits, parse_units};
 
 /// Parse an amount with an optional unit suffix (`pht`, `ether`, `gwei`, `wei`); plain
 /// numbers are PHT.
@@ -21,8 +21,10 @@ pub(crate) fn parse_amount(text: &str) -> anyhow::Result<U256> {
     let parsed = parse_units(number.trim(), decimals).map_err(|e| {
         anyhow::anyhow!("cannot read amount {text:?} ({e}); write e.g. 1.5pht, 2gwei or 100wei")
     })?;
-    let value: U256 = parsed.into();
-    Ok(value)
+    match parsed {
+        ParseUnits::U256(value) => Ok(value),
+        ParseUnits::I256(_) => Err(anyhow::anyhow!("amount {text:?} is negative")),
+    }
 }
 
 /// Format wei as PHT with up to 18 decimals, trailing zeros trimmed.

@@ -50,7 +50,9 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
     if args.senders == 0 || args.transfers == 0 || args.connections == 0 || args.batch == 0 {
         bail!("--senders, --transfers, --connections and --batch must be positive");
     }
-    let dir = tempfile::Builder::new().prefix("lightstreams-bench-").tempdir()?;
+    let dir = tempfile::Builder::new()
+        .prefix("lightstreams-bench-")
+        .tempdir()?;
     let exe = std::env::current_exe()?;
     let mut reports = Vec::new();
     {
@@ -77,7 +79,11 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
             let spec = TestnetSpec::local(dir.path().join("net"), args.validators);
             let layout = write_testnet(&spec)?;
             let children = start_nodes(&layout)?;
-            let rpcs = layout.nodes.iter().map(|n| format!("http://{}", n.rpc)).collect();
+            let rpcs = layout
+                .nodes
+                .iter()
+                .map(|n| format!("http://{}", n.rpc))
+                .collect();
             (children, rpcs)
         };
         let pids: Vec<u32> = children.0.iter().map(|(_, c)| c.id()).collect();
@@ -105,12 +111,8 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
             anvil_args.push("--block-time".into());
             anvil_args.push(seconds.to_string().into());
         }
-        let child = spawn(
-            anvil,
-            &anvil_args,
-            &dir.path().join("anvil.log"),
-        )
-        .with_context(|| format!("cannot start anvil at {}", anvil.display()))?;
+        let child = spawn(anvil, &anvil_args, &dir.path().join("anvil.log"))
+            .with_context(|| format!("cannot start anvil at {}", anvil.display()))?;
         let mut children = Children(vec![("anvil".into(), child)]);
         wait_for_rpc(&url, &mut children, "anvil")?;
         let pids = vec![children.0[0].1.id()];
@@ -138,8 +140,7 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
                 r.transfers_per_second,
                 r.p50_ms,
                 r.p99_ms,
-                r.peak_rss_mb
-                    .map_or("-".into(), |m| format!("{m:.0} MB"))
+                r.peak_rss_mb.map_or("-".into(), |m| format!("{m:.0} MB"))
             );
         }
         if let Some(ratio) = ratio {
@@ -204,7 +205,11 @@ fn submit(
         let sent = Instant::now();
         let replies = rpc.batch(&Value::Array(body))?;
         for reply in replies {
-            match reply.get("result").and_then(Value::as_str).and_then(|h| h.parse().ok()) {
+            match reply
+                .get("result")
+                .and_then(Value::as_str)
+                .and_then(|h| h.parse().ok())
+            {
                 Some(hash) => accepted.push((hash, sent)),
                 None => {
                     if rejected == 0 {
@@ -220,7 +225,10 @@ fn submit(
 
 fn wait_receipt(rpc: &Rpc, hash: B256) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(120);
-    while rpc.call("eth_getTransactionReceipt", json!([hash]))?.is_null() {
+    while rpc
+        .call("eth_getTransactionReceipt", json!([hash]))?
+        .is_null()
+    {
         if Instant::now() > deadline {
             bail!("transaction {hash} not finalized within 120 s");
         }
@@ -239,12 +247,18 @@ fn load(
     let main = Rpc::new(&rpcs[0]);
     let chain_id = main.quantity("eth_chainId", json!([]))? as u64;
     let funder = &dev_accounts(1)[0];
-    let senders: Vec<PrivateKeySigner> = (0..args.senders).map(|_| PrivateKeySigner::random()).collect();
+    let senders: Vec<PrivateKeySigner> = (0..args.senders)
+        .map(|_| PrivateKeySigner::random())
+        .collect();
     let per_sender = args.transfers.div_ceil(args.senders);
 
     // Fund the senders (not measured).
-    let start_nonce = main.quantity("eth_getTransactionCount", json!([funder.address(), "pending"]))? as u64;
-    let stake = U256::from(per_sender as u128 * 21_000 * 20_000_000_000 + 1_000_000_000_000_000_000u128);
+    let start_nonce = main.quantity(
+        "eth_getTransactionCount",
+        json!([funder.address(), "pending"]),
+    )? as u64;
+    let stake =
+        U256::from(per_sender as u128 * 21_000 * 20_000_000_000 + 1_000_000_000_000_000_000u128);
     let funding: Vec<Vec<u8>> = senders
         .iter()
         .enumerate()
@@ -267,7 +281,13 @@ fn load(
                 break 'outer;
             }
             let to = Address::from(rand::random::<[u8; 20]>());
-            by_connection[i % args.connections].push(sign(sender, nonce, to, U256::from(1), chain_id));
+            by_connection[i % args.connections].push(sign(
+                sender,
+                nonce,
+                to,
+                U256::from(1),
+                chain_id,
+            ));
             count += 1;
         }
     }
@@ -314,7 +334,8 @@ fn load(
         loop {
             let head = main.quantity("eth_blockNumber", json!([]))? as u64;
             while next <= head {
-                let block = main.call("eth_getBlockByNumber", json!([format!("{next:#x}"), false]))?;
+                let block =
+                    main.call("eth_getBlockByNumber", json!([format!("{next:#x}"), false]))?;
                 let now = Instant::now();
                 let mut done = finalized.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
                 for hash in block["transactions"].as_array().into_iter().flatten() {
@@ -327,7 +348,10 @@ fn load(
             }
             let all_submitted = workers.iter().all(|w| w.is_finished());
             let refused = *rejected.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            let done = finalized.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.len();
+            let done = finalized
+                .lock()
+                .map_err(|_| anyhow::anyhow!("poisoned"))?
+                .len();
             if all_submitted && done + refused >= count {
                 break;
             }
@@ -337,16 +361,26 @@ fn load(
             std::thread::sleep(Duration::from_millis(10));
         }
         for worker in workers {
-            worker.join().map_err(|_| anyhow::anyhow!("submitter panicked"))??;
+            worker
+                .join()
+                .map_err(|_| anyhow::anyhow!("submitter panicked"))??;
         }
         Ok(())
     })?;
     progress.finish_and_clear();
-    let submitted = submitted.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
-    let finalized = finalized.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let submitted = submitted
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let finalized = finalized
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?;
     let mut latencies: Vec<f64> = submitted
         .iter()
-        .filter_map(|(hash, at)| finalized.get(hash).map(|f| f.duration_since(*at).as_secs_f64() * 1000.0))
+        .filter_map(|(hash, at)| {
+            finalized
+                .get(hash)
+                .map(|f| f.duration_since(*at).as_secs_f64() * 1000.0)
+        })
         .collect();
     latencies.sort_by(f64::total_cmp);
     let last = finalized.values().max().copied().unwrap_or(began);
@@ -361,7 +395,9 @@ fn load(
     Ok(Report {
         target: target.to_string(),
         transfers: latencies.len(),
-        rejected: rejected.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?,
+        rejected: rejected
+            .into_inner()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?,
         seconds,
         transfers_per_second: latencies.len() as f64 / seconds,
         p50_ms: percentile(0.50),

@@ -53,9 +53,9 @@ fn print_layout(layout: &TestnetLayout, json: bool) {
 pub(crate) fn node(args: NodeArgs) -> anyhow::Result<()> {
     let mut config = NodeConfig::load(&args.config)?;
     for peer in &args.join {
-        let (public_key, address) = peer.split_once('@').ok_or_else(|| {
-            anyhow::anyhow!("--join {peer:?}: expected PUBLIC_KEY@HOST:PORT")
-        })?;
+        let (public_key, address) = peer
+            .split_once('@')
+            .ok_or_else(|| anyhow::anyhow!("--join {peer:?}: expected PUBLIC_KEY@HOST:PORT"))?;
         let address = address
             .parse()
             .map_err(|e| anyhow::anyhow!("--join {peer:?}: {address:?} is not HOST:PORT ({e})"))?;
@@ -137,10 +137,17 @@ pub(crate) fn start_nodes(layout: &TestnetLayout) -> anyhow::Result<Children> {
     let mut children = Children(Vec::new());
     for node in &layout.nodes {
         let dir = node.config.parent().unwrap_or(Path::new("."));
-        let mut args = vec!["node".into(), "--config".into(), node.config.clone().into_os_string()];
+        let mut args = vec![
+            "node".into(),
+            "--config".into(),
+            node.config.clone().into_os_string(),
+        ];
         args.push("--log".into());
         args.push(std::env::var("RUST_LOG").unwrap_or_else(|_| "info,commonware_consensus=warn,commonware_p2p=warn,commonware_storage=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn".into()).into());
-        children.0.push((node.name.clone(), spawn(&exe, &args, &dir.join("node.log"))?));
+        children.0.push((
+            node.name.clone(),
+            spawn(&exe, &args, &dir.join("node.log"))?,
+        ));
     }
     for node in &layout.nodes {
         wait_for_rpc(&format!("http://{}", node.rpc), &mut children, &node.name)?;
@@ -150,7 +157,8 @@ pub(crate) fn start_nodes(layout: &TestnetLayout) -> anyhow::Result<Children> {
 
 /// Spawn the binary with `args`, stdout and stderr appended to `log`.
 pub(crate) fn spawn(exe: &Path, args: &[std::ffi::OsString], log: &Path) -> anyhow::Result<Child> {
-    let file = std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
+    let file =
+        std::fs::File::create(log).with_context(|| format!("cannot write {}", log.display()))?;
     Command::new(exe)
         .args(args)
         .stdin(Stdio::null())
