@@ -1,0 +1,194 @@
+//! A 4-validator network plus a late full node, from `lightstreams init`: transfers finalize
+//! on every node, 3 of 4 validators keep finalizing, a killed validator catches up after a
+//! restart, a full node syncs from genesis, and every node agrees on every block.
+
+mod util;
+
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{Address, B256, U256};
+use serde_json::json;
+use util::*;
+
+const RECEIPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Send `per_sender` transfers from each of `senders` (sender i to endpoint i % nodes) to the
+/// recipients, round-robin; returns the hashes and adds the values to `expected`.
+fn send_round(
+    senders: &[alloy::signers::local::PrivateKeySigner],
+    nodes: &[&Node],
+    recipients: &[Address],
+    per_sender: u64,
+    expected: &mut [U256],
+) -> Vec<B256> {
+    let mut hashes = Vec::new();
+    for (i, sender) in senders.iter().enumerate() {
+        let node = nodes[i % nodes.len()];
+        let nonce = node.rpc.nonce(sender.address(), "pending");
+        for k in 0..per_sender {
+            let r = (i + k as usize) % recipients.len();
+            let value = 1_000 + (i as u64) * 10 + k;
+            let tx = transfer(sender, nonce + k, recipients[r], value, CHAIN_ID);
+            let hash = node
+                .rpc
+                .send_raw(&tx.raw)
+                .unwrap_or_else(|e| panic!("{} refused {}: {e}", node.name, tx.hash));
+            assert_eq!(hash, tx.hash);
+            expected[r] += U256::from(value);
+            hashes.push(hash);
+        }
+    }
+    hashes
+}
+
+/// Every node in `nodes` has a successful receipt for every hash, in the same block.
+fn assert_everywhere(nodes: &[&Node], hashes: &[B256]) {
+    let reference = wait_receipts(&nodes[0].rpc, hashes, RECEIPT_TIMEOUT);
+    for node in &nodes[1..] {
+        let receipts = wait_receipts(&node.rpc, hashes, RECEIPT_TIMEOUT);
+        for (a, b) in reference.iter().zip(&receipts) {
+            assert_eq!(
+                a["blockHash"], b["blockHash"],
+                "{} vs {}",
+                nodes[0].name, node.name
+            );
+            assert_eq!(a["blockNumber"], b["blockNumber"]);
+        }
+    }
+}
+
+#[test]
+fn four_validators_crash_restart_and_late_full_node() {
+    let started = Instant::now();
+    let dir = tempdir("testnet");
+    let layout = init(&dir.path().join("net"), 4, 1);
+    for entry in &layout {
+        set_timing(&entry.config, FAST_TIMING);
+    }
+    let entry = |name: &str| {
+        layout
+            .iter()
+            .find(|e| e.name == name)
+            .unwrap_or_else(|| panic!("init wrote no {name}"))
+            .clone()
+    };
+    let mut validators: Vec<Node> = (0..4)
+        .map(|i| {
+            let e = entry(&format!("validator-{i}"));
+            assert!(e.validator);
+            Node::from_config(&e.name, &e.config, &e.rpc)
+        })
+        .collect();
+    for v in &mut validators {
+        v.wait_ready(Duration::from_secs(30));
+    }
+    let senders = dev_accounts(5)[1..].to_vec();
+    let recipients: Vec<Address> = (0..4).map(|_| random_address()).collect();
+    let mut expected = vec![U256::ZERO; recipients.len()];
+    let mut all_hashes = Vec::new();
+
+    // 1. Transfers to all four endpoints finalize on every validator.
+    let refs: Vec<&Node> = validators.iter().collect();
+    let hashes = send_round(&senders, &refs, &recipients, 3, &mut expected);
+    assert_everywhere(&refs, &hashes);
+    all_hashes.extend(hashes);
+    eprintln!(
+        "[{:?}] phase 1: 12 transfers final on 4 validators",
+        started.elapsed()
+    );
+
+    // 2. SIGKILL validator-3; the other three keep finalizing.
+    let status = validators[3].kill9().expect("validator-3 was running");
+    assert!(!status.success());
+    let live: Vec<&Node> = validators[..3].iter().collect();
+    let head_at_kill = live[0].head();
+    let hashes = send_round(&senders, &live, &recipients, 2, &mut expected);
+    assert_everywhere(&live, &hashes);
+    all_hashes.extend(hashes);
+    // Let the chain move well past validator-3 so the restart has to catch up.
+    wait_until(
+        "3 validators to finalize 15 blocks past the kill",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || (live[0].rpc.head().ok()? >= head_at_kill + 15).then_some(()),
+    );
+    eprintln!(
+        "[{:?}] phase 2: 8 transfers final with 3 of 4 validators",
+        started.elapsed()
+    );
+
+    // 3. Restart validator-3 with the same config: it catches up to the others' head.
+    validators[3].start();
+    validators[3].wait_ready(Duration::from_secs(30));
+    let target = validators[0].head();
+    let restarted_at = validators[3].head();
+    wait_until(
+        &format!("validator-3 to reach height {target}"),
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || (validators[3].rpc.head().ok()? >= target).then_some(()),
+    );
+    let refs: Vec<&Node> = validators.iter().collect();
+    assert_everywhere(&refs, &all_hashes);
+    eprintln!(
+        "[{:?}] phase 3: validator-3 caught up from {restarted_at} to {target}",
+        started.elapsed()
+    );
+
+    // 4. Start the full node late: it syncs from genesis and follows new blocks.
+    let full = entry("full-0");
+    assert!(!full.validator);
+    let mut full = Node::from_config(&full.name, &full.config, &full.rpc);
+    full.wait_ready(Duration::from_secs(30));
+    let target = validators[0].head();
+    wait_until(
+        &format!("full-0 to reach height {target}"),
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || (full.rpc.head().ok()? >= target).then_some(()),
+    );
+    let mut refs: Vec<&Node> = validators.iter().collect();
+    refs.push(&full);
+    let hashes = send_round(&senders, &refs[..4], &recipients, 1, &mut expected);
+    all_hashes.extend(hashes);
+    assert_everywhere(&refs, &all_hashes);
+    eprintln!(
+        "[{:?}] phase 4: full-0 synced and follows",
+        started.elapsed()
+    );
+
+    // 5. Safety: identical blocks and state roots at every height on every node, and the same
+    //    balances at a common height.
+    let common = refs.iter().map(|n| n.head()).min().expect("nodes");
+    let reference = refs[0].rpc.block_hashes(0, common);
+    for node in &refs[1..] {
+        let blocks = node.rpc.block_hashes(0, common);
+        for (h, (a, b)) in reference.iter().zip(&blocks).enumerate() {
+            assert_eq!(
+                a, b,
+                "block {h}: {} and {} disagree",
+                refs[0].name, node.name
+            );
+        }
+    }
+    let at = format!("0x{common:x}");
+    for node in &refs {
+        for (r, want) in recipients.iter().zip(&expected) {
+            assert_eq!(
+                node.rpc.balance(*r, &at),
+                *want,
+                "{} balance of {r}",
+                node.name
+            );
+        }
+        assert_eq!(
+            node.rpc.ok("eth_chainId", json!([])),
+            json!(format!("0x{CHAIN_ID:x}"))
+        );
+    }
+    eprintln!(
+        "[{:?}] {} transfers; blocks 0..={common} identical on 5 nodes",
+        started.elapsed(),
+        all_hashes.len()
+    );
+}
