@@ -27,6 +27,9 @@ use crate::state::StateView;
 use crate::store::Store;
 use crate::types::{AccountState, Receipt, StateDiff};
 
+/// How far ahead of a validator's clock a proposed block's timestamp may be.
+pub const MAX_FUTURE_DRIFT_SECS: u64 = 15;
+
 /// Configuration of the execution layer.
 #[derive(Clone, Debug)]
 pub struct ChainConfig {
@@ -264,6 +267,15 @@ impl Chain {
         }
         if header.timestamp < parent.header().timestamp {
             return Err(invalid("timestamp before parent's".into()));
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if header.timestamp > now + MAX_FUTURE_DRIFT_SECS {
+            return Err(invalid(format!(
+                "timestamp {} is more than {MAX_FUTURE_DRIFT_SECS} s ahead of this node's clock ({now})",
+                header.timestamp
+            )));
         }
         let view = self.view_on(ancestry, parent)?;
         let pending = self.execute_checked(&view, parent, block)?;

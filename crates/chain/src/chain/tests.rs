@@ -160,6 +160,16 @@ async fn tampered_blocks_are_rejected() {
             .is_err()
     );
 
+    let mut future = header.clone();
+    future.timestamp = u64::MAX / 2;
+    let err = b
+        .verify(&[], &b.head(), &Block::new(future, txs.clone()))
+        .expect_err("far-future timestamp");
+    assert!(
+        err.to_string().contains("ahead of this node's clock"),
+        "{err}"
+    );
+
     let mut wrong_parent = header.clone();
     wrong_parent.parent_hash = B256::repeat_byte(2);
     assert!(
