@@ -24,7 +24,7 @@ pub mod store;
 mod tx_error;
 pub mod types;
 
-pub use chain::{CallError, Chain, ChainConfig, Finalized};
+pub use chain::{CallError, Chain, ChainConfig, Finalized, MAX_FUTURE_DRIFT_SECS};
 pub use error::{Error, Result};
 pub use mempool::Mempool;
 pub use state::StateView;
