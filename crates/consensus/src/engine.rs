@@ -172,24 +172,16 @@ fn validate(config: &Config) -> Result<(), Error> {
             },
         )?;
     }
-    ensure(config.fetch_timeout > Duration::ZERO, || {
-        "fetch_timeout must be positive".into()
-    })?;
-    ensure(config.mailbox_size > 0, || {
-        "mailbox_size must be positive".into()
-    })?;
-    ensure(config.view_retention > 0, || {
-        "view_retention must be positive".into()
-    })?;
-    ensure(config.max_pending_acks > 0, || {
-        "max_pending_acks must be positive".into()
-    })?;
-    ensure(config.max_repair > 0, || {
-        "max_repair must be positive".into()
-    })?;
-    ensure(config.messages_per_second > 0, || {
-        "messages_per_second must be positive".into()
-    })?;
+    for (positive, name) in [
+        (config.fetch_timeout > Duration::ZERO, "fetch_timeout"),
+        (config.mailbox_size > 0, "mailbox_size"),
+        (config.view_retention > 0, "view_retention"),
+        (config.max_pending_acks > 0, "max_pending_acks"),
+        (config.max_repair > 0, "max_repair"),
+        (config.messages_per_second > 0, "messages_per_second"),
+    ] {
+        ensure(positive, || format!("{name} must be positive"))?;
+    }
     ensure(!config.namespace.is_empty(), || {
         "namespace must not be empty".into()
     })?;
