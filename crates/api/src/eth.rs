@@ -241,38 +241,30 @@ pub(crate) fn module(
 ) -> Result<RpcModule<Ctx>, jsonrpsee::core::RegisterMethodError> {
     let mut m = RpcModule::from_arc(ctx);
 
-    macro_rules! method {
-        ($name:literal, |$args:ident, $chain:ident, $ctx:ident| $body:expr) => {
-            m.register_method($name, |params, ctx, _| -> Out {
+    // Shared body of `method!` and `blocking!`: decode the params and hand the body the
+    // arguments, the chain and the context.
+    macro_rules! register {
+        ($register:ident, $name:literal, |$args:ident, $chain:ident, $ctx:ident| $body:expr) => {
+            m.$register($name, |params, ctx, _| -> Out {
                 let run = || -> RpcResult<Value> {
                     #[allow(unused_variables)]
                     let $args = args(&params)?;
                     #[allow(unused_variables)]
                     let $chain: &Chain = &ctx.chain;
                     #[allow(unused_variables)]
-                    let $ctx: &Ctx = ctx;
+                    let $ctx: &Ctx = std::ops::Deref::deref(&ctx);
                     $body
                 };
                 run().map_err(Into::into)
             })?;
         };
     }
+    macro_rules! method {
+        ($($rest:tt)*) => { register!(register_method, $($rest)*) };
+    }
     // For methods that execute code or scan many blocks: run on a blocking thread.
     macro_rules! blocking {
-        ($name:literal, |$args:ident, $chain:ident, $ctx:ident| $body:expr) => {
-            m.register_blocking_method($name, |params, ctx, _| -> Out {
-                let run = || -> RpcResult<Value> {
-                    #[allow(unused_variables)]
-                    let $args = args(&params)?;
-                    #[allow(unused_variables)]
-                    let $chain: &Chain = &ctx.chain;
-                    #[allow(unused_variables)]
-                    let $ctx: &Ctx = &ctx;
-                    $body
-                };
-                run().map_err(Into::into)
-            })?;
-        };
+        ($($rest:tt)*) => { register!(register_blocking_method, $($rest)*) };
     }
 
     // web3 / net

@@ -368,25 +368,20 @@ async fn setup<X: Executor>(
         cups::Version::V1,
     );
     let mailbox = non_zero(config.mailbox_size);
-    let mut p2p = if config.allow_private_ips {
-        lookup::Config::local(
-            handshake,
-            &namespace,
-            config.listen,
-            max_peers_per_set,
-            max_message_size,
-            mailbox,
-        )
+    // `local` relaxes address checks and dial cooldowns for loopback and private networks.
+    let profile = if config.allow_private_ips {
+        lookup::Config::local
     } else {
-        lookup::Config::recommended(
-            handshake,
-            &namespace,
-            config.listen,
-            max_peers_per_set,
-            max_message_size,
-            mailbox,
-        )
+        lookup::Config::recommended
     };
+    let mut p2p = profile(
+        handshake,
+        &namespace,
+        config.listen,
+        max_peers_per_set,
+        max_message_size,
+        mailbox,
+    );
     p2p.bypass_ip_check = config.bypass_ip_check;
     p2p.tracked_peer_sets = NZUsize!(1);
     if config.allow_private_ips {
