@@ -29,6 +29,9 @@ mod error;
 mod eth;
 mod filters;
 mod pubsub;
+mod vault;
+
+pub use vault::{NOT_FOUND_BODY, VaultConfig};
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -50,6 +53,8 @@ pub struct RpcConfig {
     pub max_request_body: u32,
     /// Most simultaneous connections.
     pub max_connections: u32,
+    /// Serve the vault's HTTP API under `/v1` on the same port.
+    pub vault: Option<VaultConfig>,
 }
 
 impl RpcConfig {
@@ -59,6 +64,7 @@ impl RpcConfig {
             addr,
             max_request_body: 10 * 1024 * 1024,
             max_connections: 1000,
+            vault: None,
         }
     }
 }
@@ -75,6 +81,9 @@ pub enum Error {
         /// Why.
         source: std::io::Error,
     },
+    /// The vault's storage could not be opened.
+    #[error("cannot open the vault store: {0}")]
+    Vault(std::io::Error),
     /// A method could not be registered (a bug).
     #[error("cannot register method: {0}")]
     Register(#[from] jsonrpsee::server::RegisterMethodError),
@@ -113,6 +122,7 @@ const MAX_SUBSCRIPTIONS: u32 = 1024;
 
 /// Start serving `chain` on `config.addr` on the current tokio runtime.
 pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Error> {
+    let ctx_chain = chain.clone();
     let ctx = Arc::new(eth::Ctx {
         chain,
         filters: filters::Filters::default(),
@@ -133,9 +143,17 @@ pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Er
         .allow_origin(Any)
         .allow_methods(Any)
         .allow_headers(Any);
+    let v1 = match &config.vault {
+        Some(vault) => Some(vault::service(ctx_chain, vault).map_err(Error::Vault)?),
+        None => None,
+    };
     let server = Server::builder()
         .set_config(server_config)
-        .set_http_middleware(tower::ServiceBuilder::new().layer(cors))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(cors)
+                .layer(V1Layer { router: v1 }),
+        )
         .set_rpc_middleware(
             RpcServiceBuilder::new().layer_fn(move |inner| UnknownMethod {
                 inner,
@@ -210,5 +228,74 @@ where
     ) -> impl Future<Output = MethodResponse> + Send + 'a {
         let inner = self.inner.clone();
         async move { inner.notification(n).await }
+    }
+}
+
+/// Routes `/v1` requests to the vault's axum router and everything else to JSON-RPC.
+#[derive(Clone)]
+struct V1Layer {
+    router: Option<axum::Router>,
+}
+
+impl<S> tower::Layer<S> for V1Layer {
+    type Service = V1Service<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        V1Service {
+            inner,
+            router: self.router.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct V1Service<S> {
+    inner: S,
+    router: Option<axum::Router>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<S, B> tower::Service<jsonrpsee::server::HttpRequest> for V1Service<S>
+where
+    S: tower::Service<
+            jsonrpsee::server::HttpRequest,
+            Response = jsonrpsee::server::HttpResponse<B>,
+            Error = BoxError,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = jsonrpsee::server::HttpResponse<axum::body::Body>;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send + 'static>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: jsonrpsee::server::HttpRequest) -> Self::Future {
+        let path = request.uri().path();
+        if let Some(router) = &self.router
+            && (path == "/v1" || path.starts_with("/v1/"))
+        {
+            let router = router.clone();
+            return Box::pin(async move {
+                let response = tower::ServiceExt::oneshot(router, request)
+                    .await
+                    .unwrap_or_else(|never| match never {});
+                Ok(response)
+            });
+        }
+        let future = self.inner.call(request);
+        Box::pin(async move { Ok(future.await?.map(axum::body::Body::new)) })
     }
 }

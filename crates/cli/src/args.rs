@@ -43,6 +43,11 @@ pub(crate) enum Command {
     Send(SendArgs),
     /// Show a node's chain id, head and peers.
     Status(RpcArgs),
+    /// Encrypted items: add, get, update, grant, revoke, list (encryption happens here, never on the node).
+    Vault {
+        #[command(subcommand)]
+        command: VaultCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -124,7 +129,7 @@ pub(crate) struct TestnetArgs {
     pub(crate) rpc_port: Option<u16>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub(crate) struct KeystoreArgs {
     /// Keystore directory (default: $LIGHTSTREAMS_HOME/keystore or ~/.lightstreams/keystore).
     #[arg(long, env = "LIGHTSTREAMS_KEYSTORE")]
@@ -222,4 +227,125 @@ pub(crate) struct BenchChainArgs {
     /// transaction.
     #[arg(long = "anvil-block-time")]
     pub(crate) anvil_block_time: Option<u64>,
+}
+
+/// Who acts, and which node: shared by every `vault` command.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct IdentityArgs {
+    /// Account to act as (its key is read from the keystore).
+    #[arg(long, env = "LIGHTSTREAMS_ACCOUNT", conflicts_with = "private_key")]
+    pub(crate) from: Option<String>,
+    /// Private key to act as (hex), instead of a keystore account.
+    #[arg(long = "private-key", env = "LIGHTSTREAMS_PRIVATE_KEY", hide_env_values = true)]
+    pub(crate) private_key: Option<String>,
+    #[command(flatten)]
+    pub(crate) keystore: KeystoreArgs,
+    /// Node URL: JSON-RPC and the vault API share it.
+    #[arg(long, env = "LIGHTSTREAMS_RPC", default_value = "http://127.0.0.1:8545")]
+    pub(crate) rpc: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum VaultCommand {
+    /// Encrypt a file and publish it as a new item.
+    Add {
+        /// The file.
+        file: PathBuf,
+        /// Anyone may read it.
+        #[arg(long)]
+        public: bool,
+        /// Media type (default: guessed from the file name).
+        #[arg(long = "media-type")]
+        media_type: Option<String>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Download and decrypt an item.
+    #[command(disable_version_flag = true)]
+    Get {
+        /// Item id.
+        id: String,
+        /// Output file (default: the item's name in the current directory; `-` for stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Version (default: the latest).
+        #[arg(long)]
+        version: Option<u64>,
+        /// Only bytes START-END (inclusive).
+        #[arg(long)]
+        range: Option<String>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Publish a new version of an item.
+    Update {
+        /// Item id.
+        id: String,
+        /// The new content.
+        file: PathBuf,
+        /// Media type (default: guessed from the file name).
+        #[arg(long = "media-type")]
+        media_type: Option<String>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Grant an account read, write or admin on an item, and give it the key.
+    Grant {
+        /// Item id.
+        id: String,
+        /// The account.
+        address: String,
+        /// Read access.
+        #[arg(long, group = "level")]
+        read: bool,
+        /// Read and publish new versions.
+        #[arg(long, group = "level")]
+        write: bool,
+        /// Write, and grant or revoke read and write.
+        #[arg(long, group = "level")]
+        admin: bool,
+        /// Expire after this long (e.g. 30s, 10m, 2h, 7d).
+        #[arg(long)]
+        expires: Option<String>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Revoke an account and re-key the item (later versions are sealed under a new key).
+    Revoke {
+        /// Item id.
+        id: String,
+        /// The account.
+        address: String,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Make an item public (`--off`: private again, re-keyed).
+    Public {
+        /// Item id.
+        id: String,
+        /// Make it private again.
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// List the items you own or were granted.
+    Ls {
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Show an item's owner, epoch, flags and latest version.
+    Info {
+        /// Item id.
+        id: String,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// List an item's versions.
+    Versions {
+        /// Item id.
+        id: String,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
 }

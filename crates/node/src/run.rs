@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use commonware_runtime::Runner as _;
+use lightstreams_api::VaultConfig;
 use lightstreams_api::{RpcConfig, RpcHandle};
 use lightstreams_chain::{Chain, ChainConfig};
 use lightstreams_consensus::{Context, Runner, runtime_config};
@@ -132,7 +133,17 @@ pub async fn launch(context: Context, config: ResolvedConfig) -> Result<NodeHand
 
     let rpc = match config.rpc {
         Some(addr) => {
-            let handle = lightstreams_api::serve(chain.clone(), RpcConfig::new(addr))
+            let mut rpc_config = RpcConfig::new(addr);
+            rpc_config.vault = Some(VaultConfig {
+                dir: config.data_dir.join("vault"),
+                node_id: format!(
+                    "0x{}",
+                    lightstreams_consensus::keys::public_key_to_hex(consensus.public_key())
+                        .trim_start_matches("0x")
+                ),
+                keystore: Some(config.data_dir.join("keystore")),
+            });
+            let handle = lightstreams_api::serve(chain.clone(), rpc_config)
                 .await
                 .map_err(|e| Error::Rpc(format!("cannot serve on {addr}: {e}")))?;
             tracing::info!(addr = %handle.local_addr(), "json-rpc listening");

@@ -113,13 +113,28 @@ impl Genesis {
                 )
             })
             .collect();
-        Self {
+        let mut genesis = Self {
             chain_id: DEV_CHAIN_ID,
             timestamp: 0,
             gas_limit: DEFAULT_BLOCK_GAS_LIMIT,
             base_fee_per_gas: BASE_FEE_PER_GAS,
             alloc,
             validators,
+        };
+        genesis.add_system_contracts();
+        genesis
+    }
+
+    /// Place the system contracts (access registry, key registry) at their fixed addresses.
+    pub fn add_system_contracts(&mut self) {
+        for (address, code) in crate::system::contracts() {
+            self.alloc.insert(
+                address,
+                GenesisAccount {
+                    code: Some(code),
+                    ..Default::default()
+                },
+            );
         }
     }
 

@@ -11,13 +11,14 @@
 //! use lightstreams_primitives::{Genesis, constants::DEV_CHAIN_ID};
 //! let genesis = Genesis::dev(3, vec![]);
 //! assert_eq!(genesis.chain_id, DEV_CHAIN_ID);
-//! assert_eq!(genesis.alloc.len(), 3);
+//! assert_eq!(genesis.alloc.len(), 3 + 2); // three accounts, two system contracts
 //! ```
 
 pub mod block;
 pub mod constants;
 pub mod dev;
 pub mod genesis;
+pub mod system;
 
 pub use alloy::consensus::{Header, TxEnvelope};
 pub use alloy::primitives::{Address, B256, Bytes, U256, keccak256};

@@ -6,6 +6,7 @@ mod dev;
 mod network;
 mod send;
 mod status;
+mod vault;
 
 use tracing_subscriber::EnvFilter;
 
@@ -31,6 +32,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account { command } => account::run(command, json),
         Command::Send(args) => send::run(args, json),
         Command::Status(args) => status::run(args, json),
+        Command::Vault { command } => vault::run(command, json),
         Command::Bench { command } => bench::run(command, json),
     }
 }

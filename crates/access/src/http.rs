@@ -1,0 +1,278 @@
+//! The protocol's transports over the network: [`RpcLedger`] (Ethereum JSON-RPC) and
+//! [`HttpRemote`] (a node's `/v1/raw` API with signed requests). Blocking (ureq).
+
+use std::time::{Duration, Instant};
+
+use alloy::consensus::{SignableTransaction, TxEip1559};
+use alloy::eips::Encodable2718;
+use alloy::network::TxSignerSync;
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy::rpc::types::Log;
+use alloy::signers::local::PrivateKeySigner;
+use serde_json::{Value, json};
+
+use crate::acl::describe_revert;
+use crate::protocol::{Ledger, ProtocolError, Remote};
+use crate::request::SignedRequest;
+use lightstreams_vault::ItemId;
+
+/// Parse a JSON hex quantity (`"0x1a"`).
+fn parse_quantity(value: &Value) -> Result<u128, String> {
+    let text = value.as_str().ok_or("not a string")?;
+    let digits = text.strip_prefix("0x").ok_or("not hex")?;
+    u128::from_str_radix(digits, 16).map_err(|e| e.to_string())
+}
+
+/// JSON-RPC, with revert data kept so custom errors can be named.
+pub struct RpcLedger {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl RpcLedger {
+    /// A ledger at `url`.
+    pub fn new(url: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Self {
+            url: url.to_string(),
+            agent,
+        }
+    }
+
+    fn rpc(&self, method: &str, params: Value) -> Result<Value, ProtocolError> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let mut response = self.agent.post(&self.url).send_json(&body).map_err(|e| {
+            ProtocolError::Chain(format!(
+                "cannot reach the node at {} (is it running?): {e}",
+                self.url
+            ))
+        })?;
+        let reply: Value = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_json()
+            .map_err(|e| ProtocolError::Chain(format!("{} did not answer JSON-RPC: {e}", self.url)))?;
+        if let Some(error) = reply.get("error") {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            if let Some(data) = error.get("data").and_then(Value::as_str)
+                && let Ok(bytes) = hex::decode(data.trim_start_matches("0x"))
+                && !bytes.is_empty()
+            {
+                return Err(ProtocolError::Chain(describe_revert(&bytes)));
+            }
+            return Err(ProtocolError::Chain(format!("{method}: {message}")));
+        }
+        reply
+            .get("result")
+            .cloned()
+            .ok_or_else(|| ProtocolError::Chain(format!("{method}: no result")))
+    }
+
+    fn quantity(&self, method: &str, params: Value) -> Result<u128, ProtocolError> {
+        let value = self.rpc(method, params)?;
+        parse_quantity(&value)
+            .map_err(|e| ProtocolError::Chain(format!("{method} returned {value}: {e}")))
+    }
+}
+
+impl Ledger for RpcLedger {
+    fn call(&self, to: Address, data: Vec<u8>) -> Result<Vec<u8>, ProtocolError> {
+        let out = self.rpc(
+            "eth_call",
+            json!([{"to": to, "data": Bytes::from(data)}, "latest"]),
+        )?;
+        let text = out.as_str().unwrap_or_default();
+        hex::decode(text.trim_start_matches("0x"))
+            .map_err(|e| ProtocolError::Chain(format!("eth_call returned {text}: {e}")))
+    }
+
+    fn transact(
+        &self,
+        signer: &PrivateKeySigner,
+        to: Address,
+        data: Vec<u8>,
+    ) -> Result<B256, ProtocolError> {
+        let from = signer.address();
+        let input = Bytes::from(data);
+        let chain_id = self.quantity("eth_chainId", json!([]))? as u64;
+        let nonce = self.quantity("eth_getTransactionCount", json!([from, "pending"]))? as u64;
+        let gas = self.quantity(
+            "eth_estimateGas",
+            json!([{"from": from, "to": to, "data": input}]),
+        )? as u64;
+        let latest = self.rpc("eth_getBlockByNumber", json!(["latest", false]))?;
+        let base_fee = latest
+            .get("baseFeePerGas")
+            .and_then(|v| parse_quantity(v).ok())
+            .unwrap_or(0);
+        let mut tx = TxEip1559 {
+            chain_id,
+            nonce,
+            gas_limit: gas + gas / 5,
+            max_fee_per_gas: base_fee * 2,
+            max_priority_fee_per_gas: 0,
+            to: TxKind::Call(to),
+            value: U256::ZERO,
+            input,
+            ..Default::default()
+        };
+        let signature = signer
+            .sign_transaction_sync(&mut tx)
+            .map_err(|e| ProtocolError::Crypto(e.to_string()))?;
+        let raw = tx.into_signed(signature).encoded_2718();
+        let hash = self.rpc(
+            "eth_sendRawTransaction",
+            json!([format!("0x{}", hex::encode(raw))]),
+        )?;
+        let hash: B256 = serde_json::from_value(hash.clone())
+            .map_err(|e| ProtocolError::Chain(format!("eth_sendRawTransaction returned {hash}: {e}")))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let receipt = self.rpc("eth_getTransactionReceipt", json!([hash]))?;
+            if !receipt.is_null() {
+                if receipt.get("status").and_then(Value::as_str) != Some("0x1") {
+                    return Err(ProtocolError::Chain(format!("transaction {hash} reverted")));
+                }
+                return Ok(hash);
+            }
+            if Instant::now() > deadline {
+                return Err(ProtocolError::Chain(format!(
+                    "transaction {hash} was not finalised within 60 s"
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    fn logs(&self, address: Address, topics: [Option<B256>; 4]) -> Result<Vec<Log>, ProtocolError> {
+        let head = self.quantity("eth_blockNumber", json!([]))? as u64;
+        let mut out = Vec::new();
+        let mut from = 0u64;
+        while from <= head {
+            let to = (from + 9_999).min(head);
+            let logs = self.rpc(
+                "eth_getLogs",
+                json!([{
+                    "address": address,
+                    "topics": topics,
+                    "fromBlock": format!("{from:#x}"),
+                    "toBlock": format!("{to:#x}"),
+                }]),
+            )?;
+            let logs: Vec<Log> = serde_json::from_value(logs)
+                .map_err(|e| ProtocolError::Chain(format!("eth_getLogs: {e}")))?;
+            out.extend(logs);
+            from = to + 1;
+        }
+        Ok(out)
+    }
+}
+
+/// The vault API of a node, over HTTP with signed requests.
+pub struct HttpRemote {
+    base: String,
+    node_id: String,
+    agent: ureq::Agent,
+}
+
+impl HttpRemote {
+    /// Connect to the node at `url` and learn its vault id.
+    pub fn connect(url: &str) -> Result<Self, ProtocolError> {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(120)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let base = url.trim_end_matches('/').to_string();
+        let mut response = agent.get(format!("{base}/v1")).call().map_err(|e| {
+            ProtocolError::Remote(format!("cannot reach the node at {base} (is it running?): {e}"))
+        })?;
+        if !response.status().is_success() {
+            return Err(ProtocolError::Remote(format!(
+                "{base}/v1 answered {}: is this a Lightstreams node with the vault API?",
+                response.status()
+            )));
+        }
+        let facts: Value = response
+            .body_mut()
+            .read_json()
+            .map_err(|e| ProtocolError::Remote(format!("{base}/v1 did not answer JSON: {e}")))?;
+        let node_id = facts["node_id"]
+            .as_str()
+            .ok_or_else(|| ProtocolError::Remote(format!("{base}/v1 has no node_id")))?
+            .to_string();
+        Ok(Self {
+            base,
+            node_id,
+            agent,
+        })
+    }
+
+    fn url(&self, request: &SignedRequest) -> String {
+        let (kind, id) = request.object.path_parts();
+        format!(
+            "{}/v1/raw/0x{}/{kind}/{id}",
+            self.base,
+            hex::encode(request.item)
+        )
+    }
+}
+
+fn error_message(response: &mut ureq::http::Response<ureq::Body>) -> String {
+    let status = response.status();
+    let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+    let message = body["error"]["message"].as_str().unwrap_or("no message");
+    format!("{status}: {message}")
+}
+
+impl Remote for HttpRemote {
+    fn node_id(&self) -> String {
+        self.node_id.clone()
+    }
+
+    fn put(&self, request: &SignedRequest, body: &[u8]) -> Result<(), ProtocolError> {
+        let mut response = self
+            .agent
+            .put(self.url(request))
+            .header("Authorization", request.to_header())
+            .header("Content-Type", "application/octet-stream")
+            .send(body)
+            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            404 => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
+            _ => Err(ProtocolError::Remote(error_message(&mut response))),
+        }
+    }
+
+    fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let mut response = self
+            .agent
+            .get(self.url(request))
+            .header("Authorization", request.to_header())
+            .call()
+            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => response
+                .body_mut()
+                .with_config()
+                .limit(64 * 1024 * 1024)
+                .read_to_vec()
+                .map(Some)
+                .map_err(|e| ProtocolError::Remote(e.to_string())),
+            404 => Ok(None),
+            _ => Err(ProtocolError::Remote(error_message(&mut response))),
+        }
+    }
+}
+

@@ -1,0 +1,754 @@
+//! The custodial API: the node encrypts and decrypts for an account whose keystore it holds.
+//!
+//! `POST /v1/session` unlocks the account once (scrypt is slow by design) and returns a bearer
+//! token; every other route takes `Authorization: Bearer TOKEN` (or `?token=` for media
+//! elements that cannot set headers). The work itself is `lightstreams_access::protocol::Client`
+//! over [`LocalLedger`] (this node's chain) and [`LocalRemote`] (this node's store, reached
+//! through the same signed-request checks as the raw API).
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use alloy::consensus::{SignableTransaction, TxEip1559};
+use alloy::eips::Encodable2718;
+use alloy::network::TxSignerSync;
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
+use alloy::rpc::types::{Filter, Log, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use lightstreams_access::acl::Level;
+use lightstreams_access::protocol::{Client, Content, Identity, Ledger, ProtocolError, Remote};
+use lightstreams_access::request::SignedRequest;
+use lightstreams_chain::{CallError, Chain};
+use lightstreams_vault::ItemId;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{ApiError, Refused, SESSION_TTL, Vault, parse_id, prune_sessions};
+
+/// An unlocked account.
+pub(crate) struct Session {
+    signer: PrivateKeySigner,
+    pub(crate) expires: Instant,
+}
+
+/// This node's chain as a [`Ledger`].
+pub(crate) struct LocalLedger {
+    chain: Arc<Chain>,
+}
+
+impl Ledger for LocalLedger {
+    fn call(&self, to: Address, data: Vec<u8>) -> Result<Vec<u8>, ProtocolError> {
+        let request = TransactionRequest::default()
+            .to(to)
+            .input(Bytes::from(data).into());
+        self.chain
+            .call(&request, self.chain.head_number())
+            .map(|b| b.to_vec())
+            .map_err(|e| ProtocolError::Chain(call_error(&e)))
+    }
+
+    fn transact(
+        &self,
+        signer: &PrivateKeySigner,
+        to: Address,
+        data: Vec<u8>,
+    ) -> Result<B256, ProtocolError> {
+        let from = signer.address();
+        let head = self.chain.head();
+        let number = head.header().number;
+        let request = TransactionRequest::default()
+            .from(from)
+            .to(to)
+            .input(Bytes::from(data.clone()).into());
+        let gas = self
+            .chain
+            .estimate_gas(&request, number)
+            .map_err(|e| ProtocolError::Chain(call_error(&e)))?;
+        let (_, state_nonce, _) = self
+            .chain
+            .account(&from, number)
+            .map_err(|e| ProtocolError::Chain(e.to_string()))?;
+        let nonce = self.chain.mempool().pending_nonce(&from, state_nonce);
+        let base_fee = u128::from(head.header().base_fee_per_gas.unwrap_or(0));
+        let mut tx = TxEip1559 {
+            chain_id: self.chain.chain_id(),
+            nonce,
+            gas_limit: gas + gas / 5,
+            max_fee_per_gas: base_fee * 2,
+            max_priority_fee_per_gas: 0,
+            to: TxKind::Call(to),
+            value: U256::ZERO,
+            input: data.into(),
+            ..Default::default()
+        };
+        let signature = signer
+            .sign_transaction_sync(&mut tx)
+            .map_err(|e| ProtocolError::Crypto(e.to_string()))?;
+        let raw = tx.into_signed(signature).encoded_2718();
+        let hash = self
+            .chain
+            .submit_raw(&raw)
+            .map_err(|e| ProtocolError::Chain(e.to_string()))?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some((receipt, _)) = self
+                .chain
+                .receipt(&hash)
+                .map_err(|e| ProtocolError::Chain(e.to_string()))?
+            {
+                if !receipt.success {
+                    return Err(ProtocolError::Chain(format!("transaction {hash} reverted")));
+                }
+                return Ok(hash);
+            }
+            if Instant::now() > deadline {
+                return Err(ProtocolError::Chain(format!(
+                    "transaction {hash} was not finalised within 60 s"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn logs(&self, address: Address, topics: [Option<B256>; 4]) -> Result<Vec<Log>, ProtocolError> {
+        let mut filter = Filter::new().address(address);
+        for (i, topic) in topics.iter().enumerate() {
+            if let Some(t) = topic {
+                filter.topics[i] = (*t).into();
+            }
+        }
+        let head = self.chain.head_number();
+        let mut out = Vec::new();
+        let mut from = 0u64;
+        while from <= head {
+            let to = (from + crate::filters::MAX_BLOCK_RANGE - 1).min(head);
+            out.extend(
+                crate::filters::logs_in_range(&self.chain, &filter, from, to)
+                    .map_err(|e| ProtocolError::Chain(format!("{e:?}")))?,
+            );
+            from = to + 1;
+        }
+        Ok(out)
+    }
+}
+
+/// A revert's custom error, named, or the chain's message.
+fn call_error(e: &CallError) -> String {
+    if let CallError::Reverted { data, .. } = e {
+        return lightstreams_access::acl::describe_revert(data);
+    }
+    e.to_string()
+}
+
+/// This node's store as a [`Remote`], through the same checks as the raw API.
+pub(crate) struct LocalRemote {
+    vault: Arc<Vault>,
+}
+
+impl Remote for LocalRemote {
+    fn node_id(&self) -> String {
+        self.vault.node_id.clone()
+    }
+
+    fn put(&self, request: &SignedRequest, body: &[u8]) -> Result<(), ProtocolError> {
+        let header = request.to_header();
+        self.vault
+            .serve_put(&ItemId(request.item), &request.object, Some(&header), body)
+            .map_err(|e| match e {
+                Refused::NotFound => ProtocolError::NotFound(ItemId(request.item).to_string()),
+                Refused::Api(e) => ProtocolError::Remote(e.message),
+            })
+    }
+
+    fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let header = request.to_header();
+        Ok(self
+            .vault
+            .serve_get(&ItemId(request.item), &request.object, Some(&header)))
+    }
+}
+
+type LocalClient = Client<LocalLedger, LocalRemote>;
+
+fn client(vault: &Arc<Vault>, signer: PrivateKeySigner) -> LocalClient {
+    Client::new(
+        LocalLedger {
+            chain: vault.chain.clone(),
+        },
+        LocalRemote {
+            vault: vault.clone(),
+        },
+        Identity::from_signer(signer),
+    )
+}
+
+/// The session's signer, from `Authorization: Bearer` or `?token=`.
+fn session(vault: &Vault, headers: &HeaderMap, query_token: Option<&str>) -> Result<PrivateKeySigner, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or(query_token)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "no_session",
+                "this route needs a session: POST /v1/session {\"account\", \"password\"}, then send Authorization: Bearer TOKEN",
+            )
+        })?;
+    prune_sessions(vault);
+    let mut sessions = vault.sessions.lock();
+    let session = sessions.get_mut(token.trim()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_session",
+            "unknown or expired session token: POST /v1/session again",
+        )
+    })?;
+    session.expires = Instant::now() + SESSION_TTL;
+    Ok(session.signer.clone())
+}
+
+fn protocol_error(e: ProtocolError) -> Refused {
+    match e {
+        ProtocolError::NotFound(_) | ProtocolError::NoKey { .. } => Refused::NotFound,
+        ProtocolError::Io(e) => Refused::Api(ApiError::bad_request(format!(
+            "the upload could not be read to its end ({e}); nothing was published"
+        ))),
+        ProtocolError::Chain(m) => Refused::Api(ApiError::new(StatusCode::CONFLICT, "refused", m)),
+        ProtocolError::NoEncryptionKey(_) => {
+            Refused::Api(ApiError::new(StatusCode::CONFLICT, "no_encryption_key", e.to_string()))
+        }
+        ProtocolError::Integrity(m) => {
+            Refused::Api(ApiError::new(StatusCode::BAD_GATEWAY, "integrity", m))
+        }
+        other => Refused::Api(ApiError::internal(other.to_string())),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Refused> + Send + 'static,
+) -> Result<T, Refused> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+}
+
+#[derive(Deserialize)]
+struct SessionRequest {
+    account: String,
+    password: String,
+}
+
+async fn open_session(
+    State(vault): State<Arc<Vault>>,
+    body: Result<axum::Json<SessionRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Refused> {
+    let axum::Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!("expected JSON {{\"account\", \"password\"}}: {e}"))
+    })?;
+    let account: Address = body
+        .account
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("account {:?} is not an address: {e}", body.account)))?;
+    let dir = vault.keystore.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "no_keystore",
+            "this node holds no keystore; encrypt on the client (`lightstreams vault`) instead",
+        )
+    })?;
+    let signer = blocking(move || {
+        let wanted = hex::encode(account);
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| ApiError::internal(format!("cannot read keystore: {e}")))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_lowercase();
+            if name.ends_with(&wanted)
+                && let Ok(signer) = PrivateKeySigner::decrypt_keystore(entry.path(), &body.password)
+                && signer.address() == account
+            {
+                return Ok(signer);
+            }
+        }
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "no such account in this node's keystore, or the wrong password",
+        )
+        .into())
+    })
+    .await?;
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    vault.sessions.lock().insert(
+        token.clone(),
+        Session {
+            signer,
+            expires: Instant::now() + SESSION_TTL,
+        },
+    );
+    Ok(axum::Json(json!({"token": token, "account": account, "expires_in": SESSION_TTL.as_secs()}))
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct UploadQuery {
+    name: Option<String>,
+    media_type: Option<String>,
+    #[serde(default)]
+    public: bool,
+    token: Option<String>,
+}
+
+/// A blocking `Read` over chunks sent from the async side.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, std::io::Error>>,
+    current: bytes::Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(bytes)) => self.current = bytes,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+/// Where an upload's bytes come from: a raw body or the `file` field of a multipart form.
+enum Upload {
+    Raw(Body),
+    Multipart(Multipart),
+}
+
+/// Pump the upload into a channel; returns the reader and the file name a form gave.
+async fn pump(upload: Upload) -> Result<(ChannelReader, Option<String>, Option<String>), ApiError> {
+    use futures::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut name = None;
+    let mut media_type = None;
+    match upload {
+        Upload::Raw(body) => {
+            let mut stream = body.into_data_stream();
+            tokio::spawn(async move {
+                while let Some(next) = stream.next().await {
+                    let item = next.map_err(std::io::Error::other);
+                    let stop = item.is_err();
+                    if tx.send(item).await.is_err() || stop {
+                        break;
+                    }
+                }
+            });
+        }
+        Upload::Multipart(mut form) => {
+            // The field borrows the form, so one task owns both: it finds the `file` field,
+            // reports its name and type, then streams its bytes.
+            let (meta_tx, meta_rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                let mut field = loop {
+                    match form.next_field().await {
+                        Ok(Some(field)) if field.name() == Some("file") => break field,
+                        Ok(Some(_)) => continue,
+                        Ok(None) => {
+                            let _ = meta_tx.send(Err(ApiError::bad_request(
+                                "the multipart form has no field named \"file\"",
+                            )));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = meta_tx.send(Err(ApiError::bad_request(format!(
+                                "malformed multipart body: {e}"
+                            ))));
+                            return;
+                        }
+                    }
+                };
+                let meta = (
+                    field.file_name().map(str::to_owned),
+                    field.content_type().map(str::to_owned),
+                );
+                if meta_tx.send(Ok(meta)).is_err() {
+                    return;
+                }
+                loop {
+                    let (send, stop) = match field.chunk().await {
+                        Ok(Some(bytes)) => (Ok(bytes), false),
+                        Ok(None) => break,
+                        Err(e) => (Err(std::io::Error::other(e.to_string())), true),
+                    };
+                    if tx.send(send).await.is_err() || stop {
+                        break;
+                    }
+                }
+            });
+            let (n, t) = meta_rx
+                .await
+                .map_err(|_| ApiError::bad_request("the multipart upload ended early"))??;
+            name = n;
+            media_type = t;
+        }
+    }
+    Ok((
+        ChannelReader {
+            rx,
+            current: bytes::Bytes::new(),
+        },
+        name,
+        media_type,
+    ))
+}
+
+fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"))
+}
+
+async fn upload_source(
+    headers: &HeaderMap,
+    request: axum::extract::Request,
+) -> Result<Upload, ApiError> {
+    if is_multipart(headers) {
+        let form = <Multipart as axum::extract::FromRequest<()>>::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::bad_request(format!("malformed multipart body: {e}")))?;
+        Ok(Upload::Multipart(form))
+    } else {
+        Ok(Upload::Raw(request.into_body()))
+    }
+}
+
+async fn add_file(
+    State(vault): State<Arc<Vault>>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Result<Response, Refused> {
+    let signer = session(&vault, &headers, query.token.as_deref())?;
+    let upload = upload_source(&headers, request).await?;
+    let (reader, form_name, form_type) = pump(upload).await?;
+    let content = content_of(&query, form_name, form_type, &headers);
+    let public = query.public;
+    let published = blocking(move || {
+        client(&vault, signer)
+            .add(reader, &content, public, |_| {})
+            .map_err(protocol_error)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(published)).into_response())
+}
+
+fn content_of(
+    query: &UploadQuery,
+    form_name: Option<String>,
+    form_type: Option<String>,
+    headers: &HeaderMap,
+) -> Content {
+    let name = query.name.clone().or(form_name).unwrap_or_default();
+    let media_type = query
+        .media_type
+        .clone()
+        .or(form_type)
+        .or_else(|| {
+            headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.starts_with("multipart/"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| {
+            mime_guess::from_path(&name)
+                .first_or_octet_stream()
+                .to_string()
+        });
+    Content { name, media_type }
+}
+
+async fn update_file(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, query.token.as_deref())?;
+    let upload = upload_source(&headers, request).await?;
+    let (reader, form_name, form_type) = pump(upload).await?;
+    let content = content_of(&query, form_name, form_type, &headers);
+    let published = blocking(move || {
+        client(&vault, signer)
+            .update(item, reader, &content, |_| {})
+            .map_err(protocol_error)
+    })
+    .await?;
+    Ok(axum::Json(published).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct DownloadQuery {
+    version: Option<u64>,
+    token: Option<String>,
+}
+
+/// Parse a single `bytes=` range against a size; `Err` is unsatisfiable.
+fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // Multiple ranges: answer with the whole file, as many servers do.
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 || size == 0 {
+                return Err(());
+            }
+            (size.saturating_sub(n), size - 1)
+        }
+        (start, "") => (start.parse().map_err(|_| ())?, size.saturating_sub(1)),
+        (start, end) => {
+            let start: u64 = start.parse().map_err(|_| ())?;
+            let end: u64 = end.parse().map_err(|_| ())?;
+            (start, end.min(size.saturating_sub(1)))
+        }
+    };
+    if size == 0 || start >= size || start > end {
+        return Err(());
+    }
+    Ok(Some((start, end)))
+}
+
+async fn download_file(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    Query(query): Query<DownloadQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, query.token.as_deref())?;
+    let range_header = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let version = query.version;
+    let client = Arc::new(client(&vault, signer));
+    let opened = {
+        let client = client.clone();
+        blocking(move || client.open(item, version).map_err(protocol_error)).await?
+    };
+    let size = opened.manifest.size;
+    let range = match range_header.as_deref().map(|r| parse_range(r, size)) {
+        None | Some(Ok(None)) => None,
+        Some(Ok(Some(range))) => Some(range),
+        Some(Err(())) => {
+            return Ok((
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+                axum::Json(json!({"error": {"code": "bad_range", "message": format!("the range is outside the file's {size} bytes")}})),
+            )
+                .into_response());
+        }
+    };
+    let (start, end) = range.unwrap_or((0, size.saturating_sub(1)));
+    let length = if size == 0 { 0 } else { end - start + 1 };
+    let media_type = opened.manifest.media_type.clone();
+    let name = opened.manifest.name.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    if length > 0 {
+        tokio::task::spawn_blocking(move || {
+            let mut writer = ChannelWriter { tx: tx.clone() };
+            if let Err(e) = client.read_range(&opened, start, end, &mut writer, |_| {}) {
+                let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        });
+    }
+    let mut response = Response::builder()
+        .header(header::CONTENT_TYPE, media_type)
+        .header(header::CONTENT_LENGTH, length)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{}\"", name.replace(['"', '\\', '\r', '\n'], "_")),
+        );
+    response = if range.is_some() {
+        response
+            .status(StatusCode::PARTIAL_CONTENT)
+            .header(header::CONTENT_RANGE, format!("bytes {start}-{end}/{size}"))
+    } else {
+        response.status(StatusCode::OK)
+    };
+    response
+        .body(super::stream_body(rx))
+        .map_err(|e| ApiError::internal(e.to_string()).into())
+}
+
+/// A blocking `Write` that sends its bytes to the async response body.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn item_info(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, query.token.as_deref())?;
+    let info = blocking(move || client(&vault, signer).info(item).map_err(protocol_error)).await?;
+    Ok(axum::Json(info).into_response())
+}
+
+async fn list_items(
+    State(vault): State<Arc<Vault>>,
+    Query(query): Query<TokenQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let signer = session(&vault, &headers, query.token.as_deref())?;
+    let items = blocking(move || client(&vault, signer).list().map_err(protocol_error)).await?;
+    Ok(axum::Json(json!({ "items": items })).into_response())
+}
+
+#[derive(Deserialize)]
+struct GrantRequest {
+    account: String,
+    level: String,
+    /// Seconds from now; absent = never expires.
+    expires_in: Option<u64>,
+}
+
+/// Parse a level name.
+pub(crate) fn parse_level(text: &str) -> Result<Level, ApiError> {
+    match text.to_ascii_lowercase().as_str() {
+        "read" => Ok(Level::READ),
+        "write" => Ok(Level::WRITE),
+        "admin" => Ok(Level::ADMIN),
+        other => Err(ApiError::bad_request(format!(
+            "level {:?} is not one of read, write, admin",
+            super::truncate(other, 20)
+        ))),
+    }
+}
+
+async fn grant(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<GrantRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, None)?;
+    let axum::Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected JSON {{\"account\", \"level\": \"read|write|admin\", \"expires_in\"?}}: {e}"
+        ))
+    })?;
+    let who: Address = body
+        .account
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("account {:?} is not an address: {e}", body.account)))?;
+    let level = parse_level(&body.level)?;
+    let expiry = body.expires_in.map(|s| super::now_secs() + s);
+    let tx = blocking(move || {
+        client(&vault, signer)
+            .grant(item, who, level, expiry)
+            .map_err(protocol_error)
+    })
+    .await?;
+    Ok(axum::Json(json!({"transaction": tx, "account": who, "level": body.level, "expiry": expiry})).into_response())
+}
+
+async fn revoke(
+    State(vault): State<Arc<Vault>>,
+    Path((item, account)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, None)?;
+    let who: Address = account
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("account {account:?} is not an address: {e}")))?;
+    let rekeyed = blocking(move || client(&vault, signer).revoke(item, who).map_err(protocol_error)).await?;
+    Ok(axum::Json(json!({"revoked": who, "rekeyed_version": rekeyed})).into_response())
+}
+
+#[derive(Deserialize)]
+struct PublicRequest {
+    public: bool,
+}
+
+async fn set_public(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<PublicRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, None)?;
+    let axum::Json(body) = body
+        .map_err(|e| ApiError::bad_request(format!("expected JSON {{\"public\": true|false}}: {e}")))?;
+    let public = body.public;
+    blocking(move || {
+        client(&vault, signer)
+            .set_public(item, public)
+            .map_err(protocol_error)
+    })
+    .await?;
+    Ok(axum::Json(json!({"item": item.to_string(), "public": public})).into_response())
+}
+
+/// The custodial routes.
+pub(super) fn router() -> Router<Arc<Vault>> {
+    Router::new()
+        .route("/v1/session", post(open_session))
+        .route(
+            "/v1/files",
+            post(add_file).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/v1/files/{item}",
+            get(download_file).put(update_file).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/items", get(list_items))
+        .route("/v1/items/{item}", get(item_info))
+        .route("/v1/items/{item}/grants", post(grant))
+        .route("/v1/items/{item}/grants/{account}", delete(revoke))
+        .route("/v1/items/{item}/public", put(set_public))
+}

@@ -1,0 +1,503 @@
+//! The vault's HTTP API under `/v1`, served on the JSON-RPC port.
+//!
+//! Two families of routes:
+//! - **`/v1/raw/...`** for clients that encrypt themselves (the CLI): sealed chunks, manifests
+//!   and envelopes, each request signed by the account (see `lightstreams_access::request`).
+//! - **`/v1/session`, `/v1/files/...`, `/v1/items/...`** for clients that let the node encrypt
+//!   for an account whose keystore it holds: the node unlocks the key once per session and runs
+//!   the same protocol steps (`lightstreams_access::protocol`) against its own chain and store.
+//!
+//! # Design
+//! Serve-time enforcement: a raw `GET` is answered only if the signature is valid, fresh and not
+//! replayed, and the signer can read the item at the latest finalised block; a `PUT` of a chunk
+//! or manifest needs WRITE, of an envelope ADMIN. **Every refusal and every unknown object gets
+//! the same status and the same bytes** ([`not_found`]), so nobody learns whether an item exists.
+//! Malformed input (bad ids, bodies that do not hash to their address, oversized bodies) gets a
+//! 4xx naming what was wrong; that says nothing about any item.
+
+mod custodial;
+mod openapi;
+mod store;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::{Address, Bytes};
+use alloy::rpc::types::TransactionRequest;
+use alloy::sol_types::SolCall;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use lightstreams_access::acl::{ACCESS_REGISTRY, AccessRegistry};
+use lightstreams_access::request::{ObjectRef, ReplayGuard, RequestKind, SignedRequest};
+use lightstreams_chain::Chain;
+use lightstreams_vault::ItemId;
+use parking_lot::Mutex;
+use serde_json::json;
+
+use store::{ItemStores, MAX_ENVELOPE};
+
+/// Configuration of the vault API.
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    /// Directory of the vault's stores.
+    pub dir: PathBuf,
+    /// This node's vault id; signed requests must name it (`0x` + hex).
+    pub node_id: String,
+    /// Keystore directory of the accounts the node may encrypt for (custodial API).
+    pub keystore: Option<PathBuf>,
+}
+
+/// The largest sealed chunk: a full chunk's padded plaintext plus the AEAD tag.
+const MAX_CHUNK_BODY: usize = lightstreams_vault::CHUNK_SIZE + 64;
+/// The largest sealed manifest (about 250,000 chunks of addresses).
+const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
+
+/// The one answer to everything refused or unknown.
+pub const NOT_FOUND_BODY: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
+
+/// The uniform "not found".
+pub(crate) fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        NOT_FOUND_BODY,
+    )
+        .into_response()
+}
+
+/// An error with a JSON body `{ "error": { "code", "message" } }`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status == StatusCode::NOT_FOUND {
+            return not_found();
+        }
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// What a handler returns when it refuses: the uniform not-found, or a 4xx about the input.
+pub(crate) enum Refused {
+    NotFound,
+    Api(ApiError),
+}
+
+impl From<ApiError> for Refused {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::NotFound => not_found(),
+            Refused::Api(e) => e.into_response(),
+        }
+    }
+}
+
+/// Shared state of the vault API.
+pub(crate) struct Vault {
+    chain: Arc<Chain>,
+    stores: ItemStores,
+    node_id: String,
+    guard: ReplayGuard,
+    sessions: Mutex<HashMap<String, custodial::Session>>,
+    keystore: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+impl Vault {
+    pub(crate) fn open(chain: Arc<Chain>, config: &VaultConfig) -> std::io::Result<Self> {
+        Ok(Self {
+            chain,
+            stores: ItemStores::open(&config.dir)?,
+            node_id: config.node_id.clone(),
+            guard: ReplayGuard::default(),
+            sessions: Mutex::new(HashMap::new()),
+            keystore: config.keystore.clone(),
+        })
+    }
+
+    /// The account that signed `header` for this exact request, if the signature is valid,
+    /// fresh and never seen before.
+    fn authenticate(
+        &self,
+        method: RequestKind,
+        item: &ItemId,
+        object: &ObjectRef,
+        header: Option<&str>,
+    ) -> Option<Address> {
+        let (ts, nonce, signature) = SignedRequest::parse_header(header?).ok()?;
+        let request = SignedRequest {
+            method,
+            item: item.0,
+            object: object.clone(),
+            node: self.node_id.clone(),
+            ts,
+            nonce,
+            signature,
+        };
+        let who = request.recover().ok()?;
+        // Replays are checked only after the signature, so nobody can burn another's nonces.
+        self.guard.check(now_secs(), ts, nonce).ok()?;
+        Some(who)
+    }
+
+    /// Run a view of the access registry at the latest finalised block.
+    fn acl<C: SolCall>(&self, call: C) -> Option<C::Return> {
+        let request = TransactionRequest::default()
+            .to(ACCESS_REGISTRY)
+            .input(Bytes::from(call.abi_encode()).into());
+        let out = self.chain.call(&request, self.chain.head_number()).ok()?;
+        C::abi_decode_returns(&out).ok()
+    }
+
+    fn can_read(&self, item: &ItemId, who: Address) -> bool {
+        self.acl(AccessRegistry::canReadCall {
+            item: item.0.into(),
+            who,
+        })
+        .unwrap_or(false)
+    }
+
+    fn level(&self, item: &ItemId, who: Address) -> u8 {
+        self.acl(AccessRegistry::levelOfCall {
+            item: item.0.into(),
+            who,
+        })
+        .map(u8::from)
+        .unwrap_or(0)
+    }
+
+    /// Answer a signed `GET` of one object: the bytes, or `None` (the uniform not-found).
+    pub(crate) fn serve_get(
+        &self,
+        item: &ItemId,
+        object: &ObjectRef,
+        header: Option<&str>,
+    ) -> Option<Vec<u8>> {
+        let who = self.authenticate(RequestKind::Get, item, object, header)?;
+        if !self.can_read(item, who) {
+            return None;
+        }
+        let found = match object {
+            ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => self
+                .stores
+                .get_blob(item, &lightstreams_vault::Address(*address)),
+            ObjectRef::Envelope(locator) => self
+                .stores
+                .get_envelope(item, locator)
+                .map_err(lightstreams_vault::Error::Io),
+            ObjectRef::Info => return self.info_json(item).map(|v| v.to_string().into_bytes()),
+        };
+        match found {
+            Ok(found) => found,
+            Err(e) => {
+                // Corruption on disk is the operator's problem; the caller learns nothing more.
+                tracing::error!(item = %item, error = %e, "vault object unreadable");
+                None
+            }
+        }
+    }
+
+    /// Store one object of a signed `PUT`.
+    pub(crate) fn serve_put(
+        &self,
+        item: &ItemId,
+        object: &ObjectRef,
+        header: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), Refused> {
+        // Checks of the input alone come first: they reveal nothing about any item.
+        match object {
+            ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => {
+                let limit = if matches!(object, ObjectRef::Chunk(_)) {
+                    MAX_CHUNK_BODY
+                } else {
+                    MAX_MANIFEST_BODY
+                };
+                if body.len() > limit {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!("a sealed object is at most {limit} bytes; this one is {}", body.len()),
+                    )
+                    .into());
+                }
+                let actual = blake3::hash(body);
+                if actual.as_bytes() != address {
+                    return Err(ApiError::bad_request(format!(
+                        "the body hashes to 0x{}, not to the address 0x{} in the path: an object's address is the BLAKE3 hash of its bytes",
+                        actual.to_hex(),
+                        hex::encode(address)
+                    ))
+                    .into());
+                }
+            }
+            ObjectRef::Envelope(_) => {
+                if body.is_empty() || body.len() > MAX_ENVELOPE {
+                    return Err(ApiError::bad_request(format!(
+                        "an envelope is 1 to {MAX_ENVELOPE} bytes; this one is {}",
+                        body.len()
+                    ))
+                    .into());
+                }
+            }
+            ObjectRef::Info => {
+                return Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "info is read-only",
+                )
+                .into());
+            }
+        }
+        let who = self
+            .authenticate(RequestKind::Put, item, object, header)
+            .ok_or(Refused::NotFound)?;
+        let needed = if matches!(object, ObjectRef::Envelope(_)) {
+            3
+        } else {
+            2
+        };
+        if self.level(item, who) < needed {
+            return Err(Refused::NotFound);
+        }
+        let stored = match object {
+            ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => self
+                .stores
+                .put_blob(item, &lightstreams_vault::Address(*address), body)
+                .map_err(|e| e.to_string()),
+            ObjectRef::Envelope(locator) => self
+                .stores
+                .put_envelope(item, locator, body)
+                .map_err(|e| e.to_string()),
+            ObjectRef::Info => Ok(()),
+        };
+        stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")).into())
+    }
+
+    /// What the chain says about an item, as JSON.
+    fn info_json(&self, item: &ItemId) -> Option<serde_json::Value> {
+        let info = self.acl(AccessRegistry::infoCall {
+            item: item.0.into(),
+        })?;
+        let mut versions = Vec::new();
+        for index in 0..info.versions {
+            let v = self.acl(AccessRegistry::versionCall {
+                item: item.0.into(),
+                index,
+            })?;
+            versions.push(json!({
+                "index": index, "manifest": v.manifest, "epoch": v.epoch,
+                "author": v.author, "timestamp": v.timestamp,
+            }));
+        }
+        Some(json!({
+            "item": item.to_string(), "owner": info.owner, "public": info.isPublic,
+            "epoch": info.epoch,
+            "policy": (info.policy != Address::ZERO).then_some(info.policy),
+            "versions": versions,
+        }))
+    }
+}
+
+/// Parse a `0x` + 64 hex id from a path segment.
+fn parse_id(what: &str, text: &str) -> Result<[u8; 32], ApiError> {
+    let digits = text.strip_prefix("0x").unwrap_or(text);
+    let mut out = [0u8; 32];
+    if digits.len() != 64 || hex::decode_to_slice(digits, &mut out).is_err() {
+        return Err(ApiError::bad_request(format!(
+            "{what} must be 0x followed by 64 hex digits, got {:?}",
+            truncate(text, 80)
+        )));
+    }
+    Ok(out)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+fn object_of(kind: &str, id: &str) -> Result<ObjectRef, ApiError> {
+    match kind {
+        "chunk" | "chunks" => Ok(ObjectRef::Chunk(parse_id("chunk address", id)?)),
+        "manifest" | "manifests" => Ok(ObjectRef::Manifest(parse_id("manifest address", id)?)),
+        "envelope" | "envelopes" => Ok(ObjectRef::Envelope(parse_id("envelope locator", id)?)),
+        other => Err(ApiError::bad_request(format!(
+            "unknown object kind {:?}: use chunks, manifests or envelopes",
+            truncate(other, 40)
+        ))),
+    }
+}
+
+fn auth_header(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+async fn raw_get(
+    State(vault): State<Arc<Vault>>,
+    Path((item, kind, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let object = object_of(&kind, &id)?;
+    let header = auth_header(&headers).map(str::to_owned);
+    let found = tokio::task::spawn_blocking(move || {
+        vault.serve_get(&item, &object, header.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = found.ok_or(Refused::NotFound)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        bytes,
+    )
+        .into_response())
+}
+
+async fn raw_put(
+    State(vault): State<Arc<Vault>>,
+    Path((item, kind, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let object = object_of(&kind, &id)?;
+    let header = auth_header(&headers).map(str::to_owned);
+    tokio::task::spawn_blocking(move || vault.serve_put(&item, &object, header.as_deref(), &body))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn raw_info(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let header = auth_header(&headers).map(str::to_owned);
+    let found = tokio::task::spawn_blocking(move || {
+        vault.serve_get(&item, &ObjectRef::Info, header.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let bytes = found.ok_or(Refused::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
+    axum::Json(json!({
+        "node_id": vault.node_id,
+        "chain_id": vault.chain.chain_id(),
+        "head": vault.chain.head_number(),
+        "access_registry": ACCESS_REGISTRY,
+        "key_registry": lightstreams_access::acl::KEY_REGISTRY,
+        "chunk_size": lightstreams_vault::CHUNK_SIZE,
+    }))
+    .into_response()
+}
+
+async fn fallback() -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_route",
+        "no such route: see /v1/openapi.json",
+    )
+    .into_response()
+}
+
+/// The `/v1` router.
+pub(crate) fn router(vault: Arc<Vault>) -> Router {
+    Router::new()
+        .route("/v1", get(node_info))
+        .route("/v1/openapi.json", get(openapi::document))
+        .route(
+            "/v1/raw/{item}/{kind}/{id}",
+            get(raw_get)
+                .put(raw_put)
+                .layer(DefaultBodyLimit::max(MAX_MANIFEST_BODY + 1024)),
+        )
+        .route("/v1/raw/{item}/info", get(raw_info))
+        .merge(custodial::router())
+        .fallback(fallback)
+        .with_state(vault)
+}
+
+/// Sessions expire after this long without renewal.
+pub(crate) const SESSION_TTL: Duration = Duration::from_secs(3600);
+
+/// Drop expired sessions.
+pub(crate) fn prune_sessions(vault: &Vault) {
+    let now = Instant::now();
+    vault.sessions.lock().retain(|_, s| s.expires > now);
+}
+
+/// Build the `/v1` service for `chain`.
+pub(crate) fn service(chain: Arc<Chain>, config: &VaultConfig) -> std::io::Result<Router> {
+    let vault = Arc::new(Vault::open(chain, config)?);
+    Ok(router(vault))
+}
+
+/// A response body from a stream of byte chunks.
+pub(crate) fn stream_body(
+    rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
+) -> Body {
+    Body::from_stream(tokio_stream_from(rx))
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

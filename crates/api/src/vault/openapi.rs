@@ -1,0 +1,141 @@
+//! The OpenAPI 3.1 document of `/v1`, served at `/v1/openapi.json`.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    })
+}
+
+fn id_param(name: &str, description: &str) -> Value {
+    json!({
+        "name": name, "in": "path", "required": true, "description": description,
+        "schema": {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}
+    })
+}
+
+/// The document.
+pub(super) async fn document() -> Json<Value> {
+    Json(spec())
+}
+
+pub(super) fn spec() -> Value {
+    let not_found = error_response(
+        "Not found. The same status and bytes answer an unknown id and every refusal (unsigned, \
+         bad signature, stale, replayed, no permission, expired, revoked).",
+    );
+    let bad = error_response("The request itself is malformed; the message says what to fix.");
+    let unauthorized = error_response("No session, or an expired one.");
+    let raw_object = json!([
+        id_param("item", "Item id"),
+        {"name": "kind", "in": "path", "required": true,
+         "schema": {"type": "string", "enum": ["chunks", "manifests", "envelopes"]}},
+        id_param("id", "Chunk or manifest address (BLAKE3 of the bytes), or envelope locator"),
+        {"name": "Authorization", "in": "header", "required": true,
+         "description": "Lightstreams-Sig v1 ts=UNIX,nonce=HEX32,sig=0xHEX130 — an EIP-191 signature of the request text (docs/design/vault-protocol.md)",
+         "schema": {"type": "string"}}
+    ]);
+    let bearer = json!([{"bearer": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Lightstreams vault API",
+            "version": "1",
+            "description": "Encrypted items with on-chain permissions. Raw routes serve sealed objects to signed requests; file routes encrypt and decrypt on the node for an account whose keystore it holds."
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Published": {"type": "object", "properties": {
+                    "item": {"type": "string"}, "version": {"type": "integer"}, "epoch": {"type": "integer"},
+                    "manifest": {"type": "string"}, "size": {"type": "integer"}, "chunks": {"type": "integer"}}},
+                "ItemInfo": {"type": "object", "properties": {
+                    "item": {"type": "string"}, "owner": {"type": "string"}, "public": {"type": "boolean"},
+                    "epoch": {"type": "integer"}, "policy": {"type": ["string", "null"]},
+                    "level": {"type": "string"},
+                    "versions": {"type": "array", "items": {"type": "object", "properties": {
+                        "index": {"type": "integer"}, "manifest": {"type": "string"}, "epoch": {"type": "integer"},
+                        "author": {"type": "string"}, "timestamp": {"type": "integer"}}}}}}
+            }
+        },
+        "paths": {
+            "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size",
+                "responses": {"200": {"description": "Node facts", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/v1/raw/{item}/{kind}/{id}": {
+                "get": {"summary": "Fetch a sealed chunk, manifest or envelope (needs READ)",
+                    "parameters": raw_object,
+                    "responses": {"200": {"description": "The sealed bytes", "content": {"application/octet-stream": {}}},
+                        "400": bad, "404": not_found}},
+                "put": {"summary": "Store a sealed chunk or manifest (needs WRITE) or an envelope (needs ADMIN)",
+                    "parameters": raw_object,
+                    "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
+                    "responses": {"204": {"description": "Stored"}, "400": bad, "404": not_found,
+                        "413": error_response("Larger than a sealed object can be")}}
+            },
+            "/v1/raw/{item}/info": {"get": {"summary": "On-chain facts and versions of an item (needs READ)",
+                "parameters": [id_param("item", "Item id"), {"name": "Authorization", "in": "header", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "Info"}, "400": bad, "404": not_found}}},
+            "/v1/session": {"post": {"summary": "Unlock an account of the node's keystore; returns a bearer token valid for an hour of inactivity",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                    "required": ["account", "password"], "properties": {"account": {"type": "string"}, "password": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "Session", "content": {"application/json": {"schema": {"type": "object",
+                    "properties": {"token": {"type": "string"}, "account": {"type": "string"}, "expires_in": {"type": "integer"}}}}}},
+                    "400": bad, "401": error_response("Unknown account or wrong password")}}},
+            "/v1/files": {"post": {"summary": "Add a file: the node encrypts it for the session's account and publishes version 0",
+                "security": bearer,
+                "parameters": [
+                    {"name": "name", "in": "query", "schema": {"type": "string"}},
+                    {"name": "media_type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "public", "in": "query", "schema": {"type": "boolean"}}],
+                "requestBody": {"required": true, "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+                    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}},
+                "responses": {"201": {"description": "Published", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Published"}}}},
+                    "400": bad, "401": unauthorized, "409": error_response("The chain refused")}}},
+            "/v1/files/{item}": {
+                "get": {"summary": "Download (decrypted for the session's account); supports Range",
+                    "security": bearer,
+                    "parameters": [id_param("item", "Item id"),
+                        {"name": "version", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "Range", "in": "header", "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The file"}, "206": {"description": "The requested range"},
+                        "400": bad, "401": unauthorized, "404": not_found, "416": error_response("Range outside the file")}},
+                "put": {"summary": "Publish a new version (needs WRITE)",
+                    "security": bearer,
+                    "parameters": [id_param("item", "Item id")],
+                    "requestBody": {"required": true, "content": {"application/octet-stream": {}, "multipart/form-data": {}}},
+                    "responses": {"200": {"description": "Published", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Published"}}}},
+                        "400": bad, "401": unauthorized, "404": not_found, "409": error_response("The chain refused")}}
+            },
+            "/v1/items": {"get": {"summary": "Items the session's account owns or was granted", "security": bearer,
+                "responses": {"200": {"description": "Items"}, "401": unauthorized}}},
+            "/v1/items/{item}": {"get": {"summary": "Item info and versions", "security": bearer,
+                "parameters": [id_param("item", "Item id")],
+                "responses": {"200": {"description": "Info", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemInfo"}}}},
+                    "401": unauthorized, "404": not_found}}},
+            "/v1/items/{item}/grants": {"post": {"summary": "Grant read, write or admin (with an optional expiry) and deliver the key",
+                "security": bearer,
+                "parameters": [id_param("item", "Item id")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                    "required": ["account", "level"], "properties": {"account": {"type": "string"},
+                    "level": {"type": "string", "enum": ["read", "write", "admin"]}, "expires_in": {"type": "integer"}}}}}},
+                "responses": {"200": {"description": "Granted"}, "400": bad, "401": unauthorized, "404": not_found, "409": error_response("The chain refused")}}},
+            "/v1/items/{item}/grants/{account}": {"delete": {"summary": "Revoke, start a new epoch and re-key the latest version",
+                "security": bearer,
+                "parameters": [id_param("item", "Item id"), {"name": "account", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "Revoked"}, "400": bad, "401": unauthorized, "404": not_found, "409": error_response("The chain refused")}}},
+            "/v1/items/{item}/public": {"put": {"summary": "Make an item public or private", "security": bearer,
+                "parameters": [id_param("item", "Item id")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                    "required": ["public"], "properties": {"public": {"type": "boolean"}}}}}},
+                "responses": {"200": {"description": "Done"}, "400": bad, "401": unauthorized, "404": not_found, "409": error_response("The chain refused")}}}
+        }
+    })
+}

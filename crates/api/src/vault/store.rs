@@ -1,0 +1,92 @@
+//! The node's vault storage: per item, a content-addressed store of sealed chunks and
+//! manifests, and a directory of envelopes by locator. Nothing here is plaintext: the node only
+//! ever receives ciphertext (or, for public items, the published epoch key).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use lightstreams_vault::{Address, ChunkStore, ItemId};
+
+/// Largest envelope accepted (an HPKE envelope is 32 + 32 + 16 bytes).
+pub(crate) const MAX_ENVELOPE: usize = 1024;
+
+/// Storage of every item's objects under one root directory.
+#[derive(Debug)]
+pub(crate) struct ItemStores {
+    root: PathBuf,
+}
+
+impl ItemStores {
+    pub(crate) fn open(root: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(root.join("items"))?;
+        Ok(Self {
+            root: root.to_path_buf(),
+        })
+    }
+
+    fn item_dir(&self, item: &ItemId) -> PathBuf {
+        self.root.join("items").join(hex::encode(item.0))
+    }
+
+    fn blobs(&self, item: &ItemId) -> Result<ChunkStore, lightstreams_vault::Error> {
+        ChunkStore::open(&self.item_dir(item).join("blobs"))
+    }
+
+    /// A sealed chunk or manifest of `item`, re-verified against its address.
+    pub(crate) fn get_blob(
+        &self,
+        item: &ItemId,
+        address: &Address,
+    ) -> Result<Option<Vec<u8>>, lightstreams_vault::Error> {
+        if !self.item_dir(item).exists() {
+            return Ok(None);
+        }
+        self.blobs(item)?.get(address)
+    }
+
+    /// Store a sealed chunk or manifest; the caller has checked that it hashes to `address`.
+    pub(crate) fn put_blob(
+        &self,
+        item: &ItemId,
+        address: &Address,
+        bytes: &[u8],
+    ) -> Result<(), lightstreams_vault::Error> {
+        self.blobs(item)?.put(address, bytes)
+    }
+
+    fn envelope_path(&self, item: &ItemId, locator: &[u8; 32]) -> PathBuf {
+        self.item_dir(item)
+            .join("envelopes")
+            .join(hex::encode(locator))
+    }
+
+    pub(crate) fn get_envelope(
+        &self,
+        item: &ItemId,
+        locator: &[u8; 32],
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.envelope_path(item, locator)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write an envelope atomically (temporary file, then rename): a failed write leaves the
+    /// previous envelope, or none.
+    pub(crate) fn put_envelope(
+        &self,
+        item: &ItemId,
+        locator: &[u8; 32],
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        let path = self.envelope_path(item, locator);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}

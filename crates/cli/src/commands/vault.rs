@@ -1,0 +1,420 @@
+//! `lightstreams vault ...`: the protocol's client. Files are encrypted and decrypted here;
+//! the node only ever sees sealed chunks, sealed manifests and envelopes.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::{Context, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use lightstreams_access::acl::Level;
+use lightstreams_access::http::{HttpRemote, RpcLedger};
+use lightstreams_access::protocol::{Client, Content, Identity};
+use lightstreams_vault::ItemId;
+use serde_json::json;
+
+use crate::args::{IdentityArgs, VaultCommand};
+
+/// The account a command acts as.
+pub(crate) fn signer_of(who: &IdentityArgs) -> anyhow::Result<PrivateKeySigner> {
+    match (&who.private_key, &who.from) {
+        (Some(key), _) => key
+            .trim()
+            .parse::<PrivateKeySigner>()
+            .map_err(|e| anyhow!("--private-key is not a private key: {e}")),
+        (None, Some(from)) => {
+            let address: Address = from
+                .parse()
+                .map_err(|e| anyhow!("--from {from:?} is not an address: {e}"))?;
+            super::account::unlock(&who.keystore, &address)
+        }
+        (None, None) => {
+            bail!("say who acts: --from ADDRESS (keystore) or --private-key HEX (or LIGHTSTREAMS_ACCOUNT / LIGHTSTREAMS_PRIVATE_KEY)")
+        }
+    }
+}
+
+type CliClient = Client<RpcLedger, HttpRemote>;
+
+fn client(who: &IdentityArgs) -> anyhow::Result<CliClient> {
+    let signer = signer_of(who)?;
+    let remote = HttpRemote::connect(&who.rpc).map_err(|e| anyhow!("{e}"))?;
+    let client = Client::new(
+        RpcLedger::new(&who.rpc),
+        remote,
+        Identity::from_signer(signer),
+    );
+    // Others can grant this account access only once its encryption key is on chain.
+    client.ensure_key_registered().map_err(|e| anyhow!("{e}"))?;
+    Ok(client)
+}
+
+fn parse_item(id: &str) -> anyhow::Result<ItemId> {
+    id.parse::<ItemId>()
+        .map_err(|e| anyhow!("{id:?} is not an item id (0x and 64 hex digits): {e}"))
+}
+
+fn parse_address(text: &str) -> anyhow::Result<Address> {
+    text.parse()
+        .map_err(|e| anyhow!("{text:?} is not an address: {e}"))
+}
+
+/// Parse `30s`, `10m`, `2h`, `7d` (or plain seconds).
+pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| anyhow!("duration {text:?}: use a number and a unit, e.g. 30s, 10m, 2h, 7d"))?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => bail!("duration {text:?}: unknown unit {unit:?}; use s, m, h, d or w"),
+    };
+    n.checked_mul(scale)
+        .ok_or_else(|| anyhow!("duration {text:?} is too long"))
+}
+
+fn bar(len: u64, json: bool, what: &str) -> ProgressBar {
+    if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_message(what.to_string());
+    bar
+}
+
+fn media_type_of(path: &Path, given: Option<String>) -> String {
+    given.unwrap_or_else(|| {
+        mime_guess::from_path(path)
+            .first_or_octet_stream()
+            .to_string()
+    })
+}
+
+fn open_input(path: &Path) -> anyhow::Result<(File, u64)> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    Ok((file, len))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        VaultCommand::Add {
+            file,
+            public,
+            media_type,
+            who,
+        } => {
+            let client = client(&who)?;
+            let (input, len) = open_input(&file)?;
+            let content = Content {
+                name: file_name(&file),
+                media_type: media_type_of(&file, media_type),
+            };
+            let progress = bar(len, json, "encrypting");
+            let published = client
+                .add(BufReader::with_capacity(1 << 20, input), &content, public, |n| {
+                    progress.inc(n)
+                })
+                .map_err(|e| anyhow!("{e}"))?;
+            progress.finish_and_clear();
+            let value = serde_json::to_value(&published)?;
+            super::print(json, &value, || {
+                format!(
+                    "added {} ({} bytes, {} chunks{})\nitem {}",
+                    content.name,
+                    published.size,
+                    published.chunks,
+                    if public { ", public" } else { "" },
+                    published.item
+                )
+            });
+        }
+        VaultCommand::Update {
+            id,
+            file,
+            media_type,
+            who,
+        } => {
+            let item = parse_item(&id)?;
+            let client = client(&who)?;
+            let (input, len) = open_input(&file)?;
+            let content = Content {
+                name: file_name(&file),
+                media_type: media_type_of(&file, media_type),
+            };
+            let progress = bar(len, json, "encrypting");
+            let published = client
+                .update(item, BufReader::with_capacity(1 << 20, input), &content, |n| {
+                    progress.inc(n)
+                })
+                .map_err(|e| anyhow!("{e}"))?;
+            progress.finish_and_clear();
+            let value = serde_json::to_value(&published)?;
+            super::print(json, &value, || {
+                format!(
+                    "published version {} of {} ({} bytes, epoch {})",
+                    published.version, published.item, published.size, published.epoch
+                )
+            });
+        }
+        VaultCommand::Get {
+            id,
+            output,
+            version,
+            range,
+            who,
+        } => {
+            let item = parse_item(&id)?;
+            let client = client(&who)?;
+            let opened = client.open(item, version).map_err(|e| anyhow!("{e}"))?;
+            let size = opened.manifest.size;
+            let (start, end) = match &range {
+                Some(text) => parse_range(text, size)?,
+                None => (0, size.saturating_sub(1)),
+            };
+            let length = if size == 0 { 0 } else { end - start + 1 };
+            let to_stdout = output.as_deref() == Some(Path::new("-"));
+            let path = output.unwrap_or_else(|| PathBuf::from(safe_name(&opened.manifest.name, item)));
+            let progress = bar(length, json || to_stdout, "decrypting");
+            if to_stdout {
+                let mut out = BufWriter::new(std::io::stdout().lock());
+                if length > 0 {
+                    client
+                        .read_range(&opened, start, end, &mut out, |n| progress.inc(n))
+                        .map_err(|e| anyhow!("{e}"))?;
+                }
+                out.flush()?;
+                return Ok(());
+            }
+            // Write to a temporary file beside the target and rename: a failed download leaves
+            // no partial file behind.
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot write in {}", dir.display()))?;
+            if length > 0 {
+                let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                client
+                    .read_range(&opened, start, end, &mut out, |n| progress.inc(n))
+                    .map_err(|e| anyhow!("{e}"))?;
+                out.flush()?;
+            }
+            tmp.persist(&path)
+                .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
+            progress.finish_and_clear();
+            let value = json!({
+                "item": item.to_string(), "version": opened.manifest.version,
+                "name": opened.manifest.name, "media_type": opened.manifest.media_type,
+                "size": size, "written": length, "path": path,
+            });
+            super::print(json, &value, || {
+                format!(
+                    "wrote {} bytes of {} (version {}) to {}",
+                    length,
+                    opened.manifest.name,
+                    opened.manifest.version,
+                    path.display()
+                )
+            });
+        }
+        VaultCommand::Grant {
+            id,
+            address,
+            read: _,
+            write,
+            admin,
+            expires,
+            who,
+        } => {
+            let item = parse_item(&id)?;
+            let grantee = parse_address(&address)?;
+            let level = if admin {
+                Level::ADMIN
+            } else if write {
+                Level::WRITE
+            } else {
+                Level::READ
+            };
+            let expiry = expires
+                .as_deref()
+                .map(parse_duration)
+                .transpose()?
+                .map(|secs| now() + secs);
+            let client = client(&who)?;
+            let tx = client
+                .grant(item, grantee, level, expiry)
+                .map_err(|e| anyhow!("{e}"))?;
+            let level_name = if admin { "admin" } else if write { "write" } else { "read" };
+            let value = json!({"item": item.to_string(), "account": grantee, "level": level_name, "expiry": expiry, "transaction": tx});
+            super::print(json, &value, || {
+                format!(
+                    "granted {level_name} on {item} to {grantee}{}",
+                    expiry
+                        .map(|e| format!(" until unix time {e}"))
+                        .unwrap_or_default()
+                )
+            });
+        }
+        VaultCommand::Revoke { id, address, who } => {
+            let item = parse_item(&id)?;
+            let revoked = parse_address(&address)?;
+            let client = client(&who)?;
+            let rekeyed = client.revoke(item, revoked).map_err(|e| anyhow!("{e}"))?;
+            let value = json!({"item": item.to_string(), "revoked": revoked, "rekeyed_version": rekeyed});
+            super::print(json, &value, || {
+                let mut text = format!("revoked {revoked} on {item}; new key epoch started");
+                if let Some(p) = &rekeyed {
+                    text.push_str(&format!(
+                        "\nre-encrypted the latest content as version {} (epoch {})",
+                        p.version, p.epoch
+                    ));
+                }
+                text
+            });
+        }
+        VaultCommand::Public { id, off, who } => {
+            let item = parse_item(&id)?;
+            let client = client(&who)?;
+            client.set_public(item, !off).map_err(|e| anyhow!("{e}"))?;
+            let value = json!({"item": item.to_string(), "public": !off});
+            super::print(json, &value, || {
+                format!("{item} is now {}", if off { "private" } else { "public" })
+            });
+        }
+        VaultCommand::Ls { who } => {
+            let client = client(&who)?;
+            let items = client.list().map_err(|e| anyhow!("{e}"))?;
+            let value = serde_json::to_value(&items)?;
+            super::print(json, &value, || {
+                if items.is_empty() {
+                    return "no items".to_string();
+                }
+                items
+                    .iter()
+                    .map(|i| {
+                        format!(
+                            "{}  {:<5}  {} version(s){}",
+                            i.item,
+                            i.level,
+                            i.versions,
+                            if i.public { "  public" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        VaultCommand::Info { id, who } => {
+            let item = parse_item(&id)?;
+            let client = client(&who)?;
+            let info = client.info(item).map_err(|e| anyhow!("{e}"))?;
+            let latest = info.versions.last().cloned();
+            let mut value = serde_json::to_value(&info)?;
+            if let Some(map) = value.as_object_mut() {
+                map.remove("versions");
+                map.insert("version_count".into(), json!(info.versions.len()));
+                map.insert("latest".into(), serde_json::to_value(&latest)?);
+            }
+            super::print(json, &value, || {
+                let mut text = format!(
+                    "item     {}\nowner    {}\nyou      {}\npublic   {}\nepoch    {}\nversions {}",
+                    info.item,
+                    info.owner,
+                    info.level,
+                    info.public,
+                    info.epoch,
+                    info.versions.len()
+                );
+                if let Some(policy) = info.policy {
+                    text.push_str(&format!("\npolicy   {policy}"));
+                }
+                text
+            });
+        }
+        VaultCommand::Versions { id, who } => {
+            let item = parse_item(&id)?;
+            let client = client(&who)?;
+            let info = client.info(item).map_err(|e| anyhow!("{e}"))?;
+            let value = serde_json::to_value(&info.versions)?;
+            super::print(json, &value, || {
+                info.versions
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{:>3}  epoch {:>2}  {}  by {}  at {}",
+                            v.index, v.epoch, v.manifest, v.author, v.timestamp
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+    }
+    Ok(())
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A file name that cannot escape the current directory.
+fn safe_name(name: &str, item: ItemId) -> String {
+    let base = Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "..");
+    base.unwrap_or_else(|| format!("{item}"))
+}
+
+/// Parse `START-END` (inclusive), `START-` or `-SUFFIX` against a size.
+fn parse_range(text: &str, size: u64) -> anyhow::Result<(u64, u64)> {
+    let bad = || anyhow!("--range {text:?}: use START-END (inclusive), START- or -LAST_N, within the file's {size} bytes");
+    let (a, b) = text.split_once('-').ok_or_else(bad)?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().map_err(|_| bad())?;
+            (size.saturating_sub(n), size.saturating_sub(1))
+        }
+        (s, "") => (s.parse().map_err(|_| bad())?, size.saturating_sub(1)),
+        (s, e) => (
+            s.parse().map_err(|_| bad())?,
+            e.parse::<u64>().map_err(|_| bad())?.min(size.saturating_sub(1)),
+        ),
+    };
+    if size == 0 || start > end || start >= size {
+        return Err(bad());
+    }
+    Ok((start, end))
+}

@@ -1,0 +1,51 @@
+//! The system contracts every Lightstreams genesis holds at fixed addresses.
+//!
+//! Their runtime bytecode is compiled from `contracts/src` by `contracts/build-artifacts.sh`
+//! and committed under `contracts/deployed/`; CI rebuilds it and fails on any difference.
+//! Neither contract has a constructor: genesis places the runtime code with empty storage.
+
+use alloy::primitives::{Address, Bytes, address};
+
+/// The access registry: items, owners, levels, expiries, epochs, versions.
+pub const ACCESS_REGISTRY: Address = address!("0x4C53000000000000000000000000000000000001");
+/// The key registry: each account's X25519 encryption public key.
+pub const KEY_REGISTRY: Address = address!("0x4C53000000000000000000000000000000000002");
+
+const ACCESS_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/AccessRegistry.hex");
+const KEY_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/KeyRegistry.hex");
+
+fn decode(text: &str) -> Bytes {
+    // The files are produced by our build script and checked in CI; an unreadable file is a
+    // build defect, caught by the tests below, so an empty code is never silently deployed.
+    Bytes::from(hex::decode(text.trim().trim_start_matches("0x")).unwrap_or_default())
+}
+
+/// Runtime code of the access registry.
+pub fn access_registry_code() -> Bytes {
+    decode(ACCESS_REGISTRY_HEX)
+}
+
+/// Runtime code of the key registry.
+pub fn key_registry_code() -> Bytes {
+    decode(KEY_REGISTRY_HEX)
+}
+
+/// Every system contract: (address, runtime code).
+pub fn contracts() -> [(Address, Bytes); 2] {
+    [
+        (ACCESS_REGISTRY, access_registry_code()),
+        (KEY_REGISTRY, key_registry_code()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn committed_code_decodes() {
+        for (address, code) in contracts() {
+            assert!(code.len() > 100, "{address}: runtime code missing or not hex");
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Sealed blobs on disk, by address.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::error::Error;
+use crate::ids::Address;
+
+/// A directory of sealed blobs named by their BLAKE3 address, sharded by the first byte
+/// (`dir/ab/ab12...`). Writes go to a temporary file in the same directory and are renamed into
+/// place, so a failed or interrupted write never leaves a partial blob under its name; every
+/// read re-verifies the hash, so a damaged file is reported, never returned.
+#[derive(Clone, Debug)]
+pub struct ChunkStore {
+    dir: PathBuf,
+}
+
+/// How much a store holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Number of blobs.
+    pub count: u64,
+    /// Total bytes.
+    pub bytes: u64,
+}
+
+impl ChunkStore {
+    /// Open (creating if needed) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, Error> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn path(&self, address: &Address) -> PathBuf {
+        let hex = hex::encode(address.0);
+        self.dir.join(&hex[..2]).join(hex)
+    }
+
+    /// Store `bytes` under `address`, which must be their BLAKE3 hash. Storing a blob that is
+    /// already there is a no-op.
+    pub fn put(&self, address: &Address, bytes: &[u8]) -> Result<(), Error> {
+        let actual = Address::of(bytes);
+        if &actual != address {
+            return Err(Error::Corrupt {
+                expected: address.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        let path = self.path(address);
+        if path.exists() {
+            return Ok(());
+        }
+        let shard = path.parent().unwrap_or(&self.dir);
+        std::fs::create_dir_all(shard)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(shard)?;
+        tmp.write_all(bytes)?;
+        tmp.persist(&path).map_err(|e| Error::Io(e.error))?;
+        Ok(())
+    }
+
+    /// The blob at `address`, verified; `None` if absent.
+    pub fn get(&self, address: &Address) -> Result<Option<Vec<u8>>, Error> {
+        let bytes = match std::fs::read(self.path(address)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io(e)),
+        };
+        let actual = Address::of(&bytes);
+        if &actual != address {
+            return Err(Error::Corrupt {
+                expected: address.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Whether a blob is stored under `address` (not verified).
+    pub fn contains(&self, address: &Address) -> bool {
+        self.path(address).exists()
+    }
+
+    /// Remove the blob at `address`; absent is fine.
+    pub fn delete(&self, address: &Address) -> Result<(), Error> {
+        match std::fs::remove_file(self.path(address)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::Io(e)),
+        }
+    }
+
+    /// Count the blobs and their bytes.
+    pub fn stats(&self) -> Result<StoreStats, Error> {
+        let mut stats = StoreStats::default();
+        for shard in std::fs::read_dir(&self.dir)? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(shard.path())? {
+                let entry = entry?;
+                if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                    continue;
+                }
+                stats.count += 1;
+                stats.bytes += entry.metadata()?.len();
+            }
+        }
+        Ok(stats)
+    }
+}
+
+impl crate::stream::ChunkSource for ChunkStore {
+    fn fetch(&self, index: u64, address: &Address) -> Result<Vec<u8>, Error> {
+        self.get(address)?.ok_or_else(|| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("chunk {index} ({address}) is not in the store"),
+            ))
+        })
+    }
+}

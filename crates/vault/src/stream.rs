@@ -1,0 +1,217 @@
+//! Streaming: seal a `Read` chunk by chunk, and read back any byte range chunk by chunk.
+
+use std::io::Read;
+
+use crate::error::Error;
+use crate::format::{CHUNK_SIZE, ContentKey, Manifest, SealedBlob, SealedChunk, VersionOpener, VersionSealer};
+use crate::ids::{Address, ItemId};
+
+/// Seals a version from any reader, one chunk at a time: iterate to get the sealed chunks
+/// (store each before asking for the next), then [`Encryptor::finish`] for the manifest.
+pub struct Encryptor<R> {
+    reader: R,
+    sealer: VersionSealer,
+    item: ItemId,
+    version: u64,
+    index: u64,
+    size: u64,
+    chunks: Vec<Address>,
+    done: bool,
+}
+
+impl<R> std::fmt::Debug for Encryptor<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encryptor")
+            .field("item", &self.item)
+            .field("version", &self.version)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Read> Encryptor<R> {
+    /// Seal `reader` as `version` of `item` under `key`.
+    pub fn new(reader: R, key: &ContentKey, item: ItemId, version: u64) -> Self {
+        Self {
+            reader,
+            sealer: VersionSealer::new(key, item, version),
+            item,
+            version,
+            index: 0,
+            size: 0,
+            chunks: Vec::new(),
+            done: false,
+        }
+    }
+
+    /// Fill a chunk buffer from the reader; fewer than `CHUNK_SIZE` bytes means end of input.
+    fn fill(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; CHUNK_SIZE];
+        let mut filled = 0;
+        while filled < CHUNK_SIZE {
+            match self.reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
+    }
+
+    /// The manifest of everything sealed so far, sealed. Call after the iterator ends.
+    pub fn finish(
+        self,
+        name: &str,
+        media_type: &str,
+        epoch: u64,
+        previous: Option<Address>,
+        created: u64,
+    ) -> Result<(Manifest, SealedBlob), Error> {
+        if !self.done {
+            return Err(Error::Format(
+                "finish called before every chunk was sealed".into(),
+            ));
+        }
+        let manifest = Manifest {
+            version: self.version,
+            epoch,
+            name: name.to_string(),
+            media_type: media_type.to_string(),
+            size: self.size,
+            chunk_size: CHUNK_SIZE as u32,
+            chunks: self.chunks,
+            previous,
+            created,
+        };
+        let blob = self.sealer.seal_manifest(&manifest)?;
+        Ok((manifest, blob))
+    }
+}
+
+impl<R: Read> Iterator for Encryptor<R> {
+    type Item = Result<SealedChunk, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let buf = match self.fill() {
+            Ok(buf) => buf,
+            Err(e) => {
+                self.done = true;
+                return Some(Err(Error::Io(e)));
+            }
+        };
+        let len = buf.len();
+        if len == 0 && self.index > 0 {
+            self.done = true;
+            return None;
+        }
+        if len < CHUNK_SIZE {
+            self.done = true;
+        }
+        let sealed = self.sealer.seal_chunk_in_place(self.index, buf);
+        if let Ok(chunk) = &sealed {
+            self.chunks.push(chunk.address);
+            self.size += len as u64;
+            self.index += 1;
+        } else {
+            self.done = true;
+        }
+        Some(sealed)
+    }
+}
+
+/// Where a reader gets sealed chunks from: a local store, a vault node, peers.
+pub trait ChunkSource {
+    /// The sealed bytes of chunk `index`, whose address is `address`.
+    fn fetch(&self, index: u64, address: &Address) -> Result<Vec<u8>, Error>;
+}
+
+/// The chunk indices covering bytes `start..=end`.
+pub fn chunks_for_range(start: u64, end: u64) -> std::ops::RangeInclusive<u64> {
+    (start / CHUNK_SIZE as u64)..=(end / CHUNK_SIZE as u64)
+}
+
+/// A `Read` over bytes `start..=end` of a version, fetching and opening one chunk at a time.
+pub struct RangeReader<'a, S> {
+    manifest: &'a Manifest,
+    opener: &'a VersionOpener,
+    source: &'a S,
+    pos: u64,
+    end: u64,
+    current: Vec<u8>,
+    offset: usize,
+}
+
+impl<S> std::fmt::Debug for RangeReader<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RangeReader")
+            .field("pos", &self.pos)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, S: ChunkSource> RangeReader<'a, S> {
+    /// A reader of bytes `start..=end` (inclusive) of the version `opener` opens.
+    pub fn new(
+        manifest: &'a Manifest,
+        opener: &'a VersionOpener,
+        source: &'a S,
+        start: u64,
+        end: u64,
+    ) -> Result<Self, Error> {
+        if start > end || end >= manifest.size {
+            return Err(Error::Format(format!(
+                "range {start}-{end} is outside the file's {} bytes",
+                manifest.size
+            )));
+        }
+        Ok(Self {
+            manifest,
+            opener,
+            source,
+            pos: start,
+            end,
+            current: Vec::new(),
+            offset: 0,
+        })
+    }
+}
+
+impl<S: ChunkSource> Read for RangeReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos > self.end || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.offset >= self.current.len() {
+            let index = self.pos / CHUNK_SIZE as u64;
+            let address = self
+                .manifest
+                .chunks
+                .get(index as usize)
+                .ok_or_else(|| std::io::Error::other(format!("no chunk {index} in the manifest")))?;
+            let sealed = self
+                .source
+                .fetch(index, address)
+                .map_err(std::io::Error::other)?;
+            self.current = self
+                .opener
+                .open_chunk(index, &sealed, address)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.offset = (self.pos % CHUNK_SIZE as u64) as usize;
+        }
+        let left_in_range = (self.end - self.pos + 1) as usize;
+        let n = buf
+            .len()
+            .min(self.current.len() - self.offset)
+            .min(left_in_range);
+        buf[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
+        self.offset += n;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
