@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+pragma solidity ^0.8.24;
+
+/// @notice The few Foundry cheatcodes our tests use (forge-std is not available offline).
+interface Vm {
+    function prank(address sender) external;
+    function startPrank(address sender) external;
+    function stopPrank() external;
+    function warp(uint256 timestamp) external;
+    function expectRevert(bytes4 selector) external;
+    function expectRevert() external;
+    function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
+}
+
+/// @notice A minimal test base: the cheatcode handle and assertions that revert with a message.
+abstract contract Test {
+    Vm internal constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
+
+    function assertTrue(bool ok, string memory why) internal pure {
+        require(ok, why);
+    }
+
+    function assertFalse(bool ok, string memory why) internal pure {
+        require(!ok, why);
+    }
+
+    function assertEq(uint256 a, uint256 b, string memory why) internal pure {
+        require(a == b, why);
+    }
+
+    function assertEq(address a, address b, string memory why) internal pure {
+        require(a == b, why);
+    }
+
+    function assertEq(bytes32 a, bytes32 b, string memory why) internal pure {
+        require(a == b, why);
+    }
+}
