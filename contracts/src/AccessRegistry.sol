@@ -51,15 +51,25 @@ contract AccessRegistry {
     event PolicySet(bytes32 indexed item, address policy, address indexed by);
     event OwnershipTransferred(bytes32 indexed item, address indexed from, address indexed to);
 
+    /// @notice Only the item's owner may do this (transfer ownership).
     error NotOwner();
+    /// @notice Needs the owner or a live ADMIN grant.
     error NotAdmin();
+    /// @notice Needs WRITE or above (publish).
     error NotWriter();
+    /// @notice `create` of an id that is already taken.
     error ItemExists();
+    /// @notice The item does not exist.
     error NoSuchItem();
+    /// @notice Nobody grants to, revokes or demotes the owner.
     error OwnerIsUntouchable();
+    /// @notice An ADMIN cannot grant ADMIN, nor change or revoke another ADMIN's grant.
     error AdminCannotGrantAdmin();
+    /// @notice `grant` with level NONE (use `revoke`).
     error BadLevel();
+    /// @notice A non-zero expiry that is not in the future.
     error ExpiryInPast();
+    /// @notice The zero address as grantee or new owner.
     error ZeroAddress();
 
     // ---------------------------------------------------------------- items
@@ -121,7 +131,11 @@ contract AccessRegistry {
 
     /// @notice Grant `who` a level on the item, optionally until `expiry` (unix seconds, 0 =
     ///         never). The owner grants any level; an ADMIN grants only READ or WRITE and cannot
-    ///         change another ADMIN's grant. Nobody changes the owner's access.
+    ///         change another ADMIN's grant. Nobody changes the owner's access. A new grant
+    ///         replaces the old one (level and expiry).
+    /// @param who The grantee (not zero, not the owner).
+    /// @param level READ, WRITE or ADMIN (NONE is refused: use `revoke`).
+    /// @param expiry Unix seconds after which the grant counts as NONE; 0 = never.
     function grant(bytes32 item, address who, Level level, uint64 expiry) external {
         Item storage it = _item(item);
         if (who == address(0)) revert ZeroAddress();
@@ -129,9 +143,8 @@ contract AccessRegistry {
         if (expiry != 0 && expiry <= block.timestamp) revert ExpiryInPast();
         if (who == it.owner) revert OwnerIsUntouchable();
         if (msg.sender != it.owner) {
-            if (_level(it, msg.sender) < Level.ADMIN) revert NotAdmin();
+            _requireAdminOver(it, who);
             if (level == Level.ADMIN) revert AdminCannotGrantAdmin();
-            if (it.grants[who].level == Level.ADMIN) revert AdminCannotGrantAdmin();
         }
         it.grants[who] = Grant(level, expiry);
         emit Granted(item, who, level, expiry, msg.sender);
@@ -141,10 +154,7 @@ contract AccessRegistry {
     function revoke(bytes32 item, address who) external {
         Item storage it = _item(item);
         if (who == it.owner) revert OwnerIsUntouchable();
-        if (msg.sender != it.owner) {
-            if (_level(it, msg.sender) < Level.ADMIN) revert NotAdmin();
-            if (it.grants[who].level == Level.ADMIN) revert AdminCannotGrantAdmin();
-        }
+        if (msg.sender != it.owner) _requireAdminOver(it, who);
         delete it.grants[who];
         emit Revoked(item, who, msg.sender);
         _newEpoch(item, it);
@@ -235,6 +245,13 @@ contract AccessRegistry {
 
     function _requireAdmin(Item storage it) internal view {
         if (_level(it, msg.sender) < Level.ADMIN) revert NotAdmin();
+    }
+
+    /// @dev A non-owner caller must be an ADMIN, and `who` must not hold a live ADMIN grant
+    ///      (admins manage READ and WRITE only; an expired ADMIN grant counts as NONE).
+    function _requireAdminOver(Item storage it, address who) internal view {
+        _requireAdmin(it);
+        if (_level(it, who) == Level.ADMIN) revert AdminCannotGrantAdmin();
     }
 
     function _newEpoch(bytes32 item, Item storage it) internal {

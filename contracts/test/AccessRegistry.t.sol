@@ -22,13 +22,45 @@ contract Reverts {
     }
 }
 
-contract Guzzler {
-    function canRead(bytes32, address) external pure returns (bool) {
-        uint256 x;
-        for (uint256 i = 0; i < 1_000_000; i++) {
-            x += uint256(keccak256(abi.encode(i)));
+/// @dev Burns `target` gas, then says yes: under the 100k cap only a modest policy gets to answer.
+contract Burner {
+    uint256 public target;
+
+    function set(uint256 t) external {
+        target = t;
+    }
+
+    function canRead(bytes32, address) external view returns (bool) {
+        uint256 t = target;
+        uint256 start = gasleft();
+        while (start - gasleft() < t) {}
+        return true;
+    }
+}
+
+/// @dev Says yes only for one (item, account): proves the arguments reach the policy in order.
+contract OnlyFor {
+    bytes32 internal immutable item;
+    address internal immutable who;
+
+    constructor(bytes32 item_, address who_) {
+        item = item_;
+        who = who_;
+    }
+
+    function canRead(bytes32 i, address w) external view returns (bool) {
+        return i == item && w == who;
+    }
+}
+
+/// @dev Answers with 64 bytes, the first word true: malformed, so no.
+contract LongAnswer {
+    fallback() external {
+        assembly {
+            mstore(0, 1)
+            mstore(32, 1)
+            return(0, 64)
         }
-        return x != 0;
     }
 }
 
@@ -284,7 +316,10 @@ contract AccessRegistryTest is Test {
     }
 
     function testBrokenPoliciesMeanNo() public {
-        address[3] memory policies = [address(new Reverts()), address(new Guzzler()), address(new ShortAnswer())];
+        Burner endless = new Burner();
+        endless.set(type(uint256).max);
+        address[4] memory policies =
+            [address(new Reverts()), address(endless), address(new ShortAnswer()), address(new LongAnswer())];
         for (uint256 i = 0; i < policies.length; i++) {
             vm.prank(OWNER);
             reg.setPolicy(ITEM, policies[i]);
@@ -322,5 +357,170 @@ contract AccessRegistryTest is Test {
         vm.prank(ADMIN);
         vm.expectRevert(AccessRegistry.OwnerIsUntouchable.selector);
         reg.revoke(ITEM, READER);
+    }
+
+    // ---- more: policy details
+
+    function testPolicyGetsItemAndAccount() public {
+        OnlyFor policy = new OnlyFor(ITEM, STRANGER);
+        vm.prank(OWNER);
+        reg.setPolicy(ITEM, address(policy));
+        assertTrue(reg.canRead(ITEM, STRANGER), "the named account");
+        assertFalse(reg.canRead(ITEM, address(0x77)), "another account");
+    }
+
+    function testPolicyGasIsCapped() public {
+        Burner burner = new Burner();
+        vm.prank(OWNER);
+        reg.setPolicy(ITEM, address(burner));
+        burner.set(50_000);
+        assertTrue(reg.canRead(ITEM, STRANGER), "a policy within the cap answers");
+        burner.set(150_000);
+        assertFalse(reg.canRead(ITEM, STRANGER), "a policy over the cap is no (it would say yes uncapped)");
+        burner.set(type(uint256).max);
+        uint256 before = gasleft();
+        assertFalse(reg.canRead(ITEM, STRANGER), "an endless policy is no");
+        assertLt(before - gasleft(), 130_000, "canRead costs at most the cap plus overhead");
+    }
+
+    function testPolicyOnlyByAdminAndRemovable() public {
+        ReadIfTrue policy = new ReadIfTrue();
+        policy.set(true);
+        vm.prank(WRITER);
+        vm.expectRevert(AccessRegistry.NotAdmin.selector);
+        reg.setPolicy(ITEM, address(policy));
+        vm.prank(ADMIN);
+        reg.setPolicy(ITEM, address(policy));
+        assertTrue(reg.canRead(ITEM, STRANGER), "policy yes");
+        vm.expectEmit(true, false, true, true);
+        emit PolicySet(ITEM, address(0), OWNER);
+        vm.prank(OWNER);
+        reg.setPolicy(ITEM, address(0));
+        (,,, address stored,) = reg.info(ITEM);
+        assertEq(stored, address(0), "policy removed");
+        assertFalse(reg.canRead(ITEM, STRANGER), "no policy, no read");
+    }
+
+    // ---- more: epochs and the public flag
+
+    function testRotateEpochEmits() public {
+        vm.expectEmit(true, false, true, true);
+        emit EpochStarted(ITEM, 1, ADMIN);
+        vm.prank(ADMIN);
+        reg.rotateEpoch(ITEM);
+        vm.prank(STRANGER);
+        vm.expectRevert(AccessRegistry.NotAdmin.selector);
+        reg.rotateEpoch(ITEM);
+    }
+
+    function testGoingPrivateEmitsEpochOnlyFromPublic() public {
+        vm.prank(OWNER);
+        reg.setPublic(ITEM, false); // already private: no new epoch
+        (,, uint64 epoch,,) = reg.info(ITEM);
+        assertEq(epoch, 0, "private to private keeps the epoch");
+        vm.prank(OWNER);
+        reg.setPublic(ITEM, true);
+        vm.expectEmit(true, false, true, true);
+        emit PublicSet(ITEM, false, OWNER);
+        vm.expectEmit(true, false, true, true);
+        emit EpochStarted(ITEM, 1, OWNER);
+        vm.prank(OWNER);
+        reg.setPublic(ITEM, false);
+    }
+
+    // ---- more: who manages whom
+
+    function testOwnerManagesAdmins() public {
+        vm.startPrank(OWNER);
+        reg.grant(ITEM, ADMIN, AccessRegistry.Level.READ, 0); // demote
+        reg.revoke(ITEM, ADMIN2);
+        vm.stopPrank();
+        assertEq(level(ADMIN), uint256(AccessRegistry.Level.READ), "demoted");
+        assertEq(level(ADMIN2), 0, "revoked");
+        vm.prank(ADMIN);
+        vm.expectRevert(AccessRegistry.NotAdmin.selector);
+        reg.grant(ITEM, STRANGER, AccessRegistry.Level.READ, 0);
+    }
+
+    function testOwnerCannotGrantItself() public {
+        vm.prank(OWNER);
+        vm.expectRevert(AccessRegistry.OwnerIsUntouchable.selector);
+        reg.grant(ITEM, OWNER, AccessRegistry.Level.ADMIN, 0);
+    }
+
+    function testAdminMayReplaceAnExpiredAdminGrant() public {
+        vm.prank(OWNER);
+        reg.grant(ITEM, STRANGER, AccessRegistry.Level.ADMIN, 1_000_010);
+        vm.prank(ADMIN);
+        vm.expectRevert(AccessRegistry.AdminCannotGrantAdmin.selector);
+        reg.grant(ITEM, STRANGER, AccessRegistry.Level.READ, 0);
+        vm.warp(1_000_010);
+        vm.startPrank(ADMIN);
+        reg.grant(ITEM, STRANGER, AccessRegistry.Level.READ, 0); // expired ADMIN counts as NONE
+        reg.revoke(ITEM, STRANGER);
+        vm.stopPrank();
+        assertEq(level(STRANGER), 0, "gone");
+    }
+
+    function testAdminGrantsWithExpiry() public {
+        vm.expectEmit(true, true, true, true);
+        emit Granted(ITEM, STRANGER, AccessRegistry.Level.READ, 1_000_050, ADMIN);
+        vm.prank(ADMIN);
+        reg.grant(ITEM, STRANGER, AccessRegistry.Level.READ, 1_000_050);
+        assertTrue(reg.canRead(ITEM, STRANGER), "until expiry");
+        vm.warp(1_000_049);
+        assertTrue(reg.canRead(ITEM, STRANGER), "just before expiry");
+        vm.warp(1_000_050);
+        assertFalse(reg.canRead(ITEM, STRANGER), "at expiry");
+    }
+
+    function testLevelsReadAndWrite() public view {
+        assertTrue(reg.canRead(ITEM, OWNER), "owner reads a private item");
+        assertTrue(reg.canWrite(ITEM, OWNER), "owner writes");
+        assertTrue(reg.canRead(ITEM, WRITER), "writer reads");
+        assertTrue(reg.canWrite(ITEM, ADMIN), "admin writes");
+        assertTrue(reg.canRead(ITEM, READER), "reader reads");
+        assertFalse(reg.canWrite(ITEM, READER), "reader does not write");
+        assertFalse(reg.canRead(ITEM, STRANGER), "stranger does not read");
+        assertFalse(reg.canRead(ITEM, address(0)), "zero address does not read");
+    }
+
+    // ---- more: versions and ownership
+
+    function testVersionsAppend() public {
+        vm.prank(WRITER);
+        reg.publish(ITEM, bytes32(uint256(1)));
+        vm.warp(1_000_500);
+        vm.prank(ADMIN);
+        uint64 index = reg.publish(ITEM, bytes32(uint256(2)));
+        assertEq(index, 1, "second index");
+        (,,,, uint64 versions) = reg.info(ITEM);
+        assertEq(versions, 2, "two versions");
+        (bytes32 manifest,, address author, uint64 ts) = reg.version(ITEM, 1);
+        assertEq(manifest, bytes32(uint256(2)), "manifest");
+        assertEq(author, ADMIN, "author");
+        assertEq(ts, 1_000_500, "timestamp");
+        vm.expectRevert();
+        reg.version(ITEM, 2);
+        vm.prank(OWNER);
+        vm.expectRevert(AccessRegistry.NoSuchItem.selector);
+        reg.publish(keccak256("nope"), bytes32(uint256(1)));
+    }
+
+    function testOldOwnerLosesEverything() public {
+        vm.prank(OWNER);
+        reg.transferOwnership(ITEM, STRANGER);
+        vm.startPrank(OWNER);
+        vm.expectRevert(AccessRegistry.NotAdmin.selector);
+        reg.grant(ITEM, READER, AccessRegistry.Level.WRITE, 0);
+        vm.expectRevert(AccessRegistry.NotOwner.selector);
+        reg.transferOwnership(ITEM, OWNER);
+        vm.expectRevert(AccessRegistry.NotWriter.selector);
+        reg.publish(ITEM, bytes32(uint256(1)));
+        vm.stopPrank();
+        assertFalse(reg.canRead(ITEM, OWNER), "old owner cannot read");
+        vm.prank(STRANGER);
+        reg.grant(ITEM, OWNER, AccessRegistry.Level.READ, 0);
+        assertTrue(reg.canRead(ITEM, OWNER), "new owner may grant the old one");
     }
 }

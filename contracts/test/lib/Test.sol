@@ -8,8 +8,11 @@ interface Vm {
     function stopPrank() external;
     function warp(uint256 timestamp) external;
     function expectRevert(bytes4 selector) external;
+    function expectRevert(bytes calldata revertData) external;
     function expectRevert() external;
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
+    function expectEmit() external;
+    function deal(address who, uint256 newBalance) external;
 }
 
 /// @notice A minimal test base: the cheatcode handle and assertions that revert with a message.
@@ -34,5 +37,13 @@ abstract contract Test {
 
     function assertEq(bytes32 a, bytes32 b, string memory why) internal pure {
         require(a == b, why);
+    }
+
+    function assertEq(bool a, bool b, string memory why) internal pure {
+        require(a == b, why);
+    }
+
+    function assertLt(uint256 a, uint256 b, string memory why) internal pure {
+        require(a < b, why);
     }
 }

@@ -89,9 +89,13 @@ pub fn describe_revert(data: &[u8]) -> String {
             E::AdminCannotGrantAdmin(_) => {
                 "an admin may grant and revoke only read and write; only the owner manages admins (AdminCannotGrantAdmin)"
             }
-            E::BadLevel(_) => "the level must be read, write or admin; use revoke to remove access (BadLevel)",
+            E::BadLevel(_) => {
+                "the level must be read, write or admin; use revoke to remove access (BadLevel)"
+            }
             E::ExpiryInPast(_) => "the expiry is in the past (ExpiryInPast)",
-            E::ZeroAddress(_) => "the zero address cannot be given access or ownership (ZeroAddress)",
+            E::ZeroAddress(_) => {
+                "the zero address cannot be given access or ownership (ZeroAddress)"
+            }
         };
         return format!("execution reverted: {text}");
     }

@@ -77,7 +77,9 @@ pub fn open_envelope(
         &envelope[32..],
         &[],
     )
-    .map_err(|_| Error::Crypto("the envelope does not open with this key (not ours, or tampered)".into()))?;
+    .map_err(|_| {
+        Error::Crypto("the envelope does not open with this key (not ours, or tampered)".into())
+    })?;
     <[u8; 32]>::try_from(plain.as_slice())
         .map_err(|_| Error::Crypto("the envelope does not hold a 32-byte key".into()))
 }

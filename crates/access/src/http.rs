@@ -56,7 +56,9 @@ impl RpcLedger {
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_json()
-            .map_err(|e| ProtocolError::Chain(format!("{} did not answer JSON-RPC: {e}", self.url)))?;
+            .map_err(|e| {
+                ProtocolError::Chain(format!("{} did not answer JSON-RPC: {e}", self.url))
+            })?;
         if let Some(error) = reply.get("error") {
             let message = error
                 .get("message")
@@ -132,8 +134,9 @@ impl Ledger for RpcLedger {
             "eth_sendRawTransaction",
             json!([format!("0x{}", hex::encode(raw))]),
         )?;
-        let hash: B256 = serde_json::from_value(hash.clone())
-            .map_err(|e| ProtocolError::Chain(format!("eth_sendRawTransaction returned {hash}: {e}")))?;
+        let hash: B256 = serde_json::from_value(hash.clone()).map_err(|e| {
+            ProtocolError::Chain(format!("eth_sendRawTransaction returned {hash}: {e}"))
+        })?;
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut pause = Duration::from_millis(5);
         loop {
@@ -195,7 +198,9 @@ impl HttpRemote {
             .into();
         let base = url.trim_end_matches('/').to_string();
         let mut response = agent.get(format!("{base}/v1")).call().map_err(|e| {
-            ProtocolError::Remote(format!("cannot reach the node at {base} (is it running?): {e}"))
+            ProtocolError::Remote(format!(
+                "cannot reach the node at {base} (is it running?): {e}"
+            ))
         })?;
         if !response.status().is_success() {
             return Err(ProtocolError::Remote(format!(
@@ -255,6 +260,19 @@ impl Remote for HttpRemote {
         }
     }
 
+    fn delete(&self, request: &SignedRequest) -> Result<(), ProtocolError> {
+        let mut response = self
+            .agent
+            .delete(self.url(request))
+            .header("Authorization", request.to_header())
+            .call()
+            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        match response.status().as_u16() {
+            200..=299 | 404 => Ok(()),
+            _ => Err(ProtocolError::Remote(error_message(&mut response))),
+        }
+    }
+
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {
         let mut response = self
             .agent
@@ -275,4 +293,3 @@ impl Remote for HttpRemote {
         }
     }
 }
-

@@ -14,7 +14,11 @@ pub struct EncryptionKeyPair {
 
 impl std::fmt::Debug for EncryptionKeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EncryptionKeyPair(public 0x{})", hex::encode(self.public))
+        write!(
+            f,
+            "EncryptionKeyPair(public 0x{})",
+            hex::encode(self.public)
+        )
     }
 }
 
@@ -57,7 +61,9 @@ impl EncryptionKeyPair {
         let private = self.hpke_private()?;
         let public = <X25519HkdfSha256 as Kem>::sk_to_pk(&private);
         if public.to_bytes().as_slice() != self.public {
-            return Err(Error::Crypto("HPKE and X25519 disagree on the public key".into()));
+            return Err(Error::Crypto(
+                "HPKE and X25519 disagree on the public key".into(),
+            ));
         }
         Ok(())
     }

@@ -27,7 +27,7 @@ use lightstreams_vault::{
     ChunkSource, ContentKey, Encryptor, ItemId, Manifest, RangeReader, open_manifest,
 };
 
-use crate::acl::{AccessRegistry, KeyRegistry, Level, ACCESS_REGISTRY, KEY_REGISTRY};
+use crate::acl::{ACCESS_REGISTRY, AccessRegistry, KEY_REGISTRY, KeyRegistry, Level};
 use crate::envelope::{locator, open_envelope, seal_envelope};
 use crate::keys::EncryptionKeyPair;
 use crate::request::{ObjectRef, RequestKind, SignedRequest};
@@ -46,7 +46,9 @@ pub enum ProtocolError {
     #[error("item {0} not found (it does not exist, or this account may not read it)")]
     NotFound(String),
     /// The account has no key for the version asked for.
-    #[error("no key for item {item} epoch {epoch}: this account holds no envelope for it (not granted, or revoked before that version)")]
+    #[error(
+        "no key for item {item} epoch {epoch}: this account holds no envelope for it (not granted, or revoked before that version)"
+    )]
     NoKey {
         /// The item.
         item: String,
@@ -54,7 +56,9 @@ pub enum ProtocolError {
         epoch: u64,
     },
     /// The grantee has not registered an encryption key.
-    #[error("{0} has no encryption key in the key registry yet: they must run any `lightstreams vault` command once (it registers one)")]
+    #[error(
+        "{0} has no encryption key in the key registry yet: they must run any `lightstreams vault` command once (it registers one)"
+    )]
     NoEncryptionKey(Address),
     /// Data failed a check: tampered, corrupt or inconsistent.
     #[error("integrity check failed: {0}")]
@@ -94,6 +98,8 @@ pub trait Remote {
     fn put(&self, request: &SignedRequest, body: &[u8]) -> Result<(), ProtocolError>;
     /// Fetch the object of a signed `GET` request; `None` is the uniform "not found".
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError>;
+    /// Remove the object of a signed `DELETE` request (used to clean up a failed upload).
+    fn delete(&self, request: &SignedRequest) -> Result<(), ProtocolError>;
 }
 
 /// An account as the protocol sees it: its Ethereum signer and its encryption key pair.
@@ -250,7 +256,10 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         if self.encryption_key_of(self.address())? == Some(mine) {
             return Ok(false);
         }
-        let data = KeyRegistry::setKeyCall { x25519PublicKey: mine }.abi_encode();
+        let data = KeyRegistry::setKeyCall {
+            x25519PublicKey: mine,
+        }
+        .abi_encode();
         self.ledger
             .transact(&self.identity.signer, KEY_REGISTRY, data)?;
         Ok(true)
@@ -338,7 +347,9 @@ impl<L: Ledger, R: Remote> Client<L, R> {
             return Err(ProtocolError::NotFound(item.to_string()));
         }
         let raw = self.view(AccessRegistry::infoCall { item: id })?;
-        let level: u8 = self.view(AccessRegistry::levelOfCall { item: id, who: me })?.into();
+        let level: u8 = self
+            .view(AccessRegistry::levelOfCall { item: id, who: me })?
+            .into();
         let mut versions = Vec::with_capacity(raw.versions as usize);
         for index in 0..raw.versions {
             let v = self.view(AccessRegistry::versionCall { item: id, index })?;
@@ -556,6 +567,12 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         Ok(listed)
     }
 
+    /// The content key of `epoch` of `item`, as this account can unwrap it.
+    pub fn content_key(&self, item: ItemId, epoch: u64) -> Result<ContentKey, ProtocolError> {
+        let info = self.info(item)?;
+        self.epoch_key(&info, epoch)
+    }
+
     // ---- private steps ----
 
     fn transact<C: SolCall>(&self, call: C) -> Result<B256, ProtocolError> {
@@ -565,7 +582,8 @@ impl<L: Ledger, R: Remote> Client<L, R> {
 
     fn view<C: SolCall>(&self, call: C) -> Result<C::Return, ProtocolError> {
         let out = self.ledger.call(ACCESS_REGISTRY, call.abi_encode())?;
-        C::abi_decode_returns(&out).map_err(|e| ProtocolError::Chain(format!("{}: {e}", C::SIGNATURE)))
+        C::abi_decode_returns(&out)
+            .map_err(|e| ProtocolError::Chain(format!("{}: {e}", C::SIGNATURE)))
     }
 
     fn request(&self, method: RequestKind, item: ItemId, object: ObjectRef) -> SignedRequest {
@@ -590,13 +608,28 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         content: &Content,
     ) -> Result<Published, ProtocolError> {
         let mut encryptor = Encryptor::new(input, key, item, version);
-        let mut chunks = 0u64;
+        let mut stored: Vec<[u8; 32]> = Vec::new();
         for sealed in encryptor.by_ref() {
-            let sealed = sealed?;
-            let request = self.request(RequestKind::Put, item, ObjectRef::Chunk(sealed.address.0));
-            self.remote.put(&request, &sealed.bytes)?;
-            chunks += 1;
+            let put = sealed.map_err(ProtocolError::from).and_then(|sealed| {
+                let request =
+                    self.request(RequestKind::Put, item, ObjectRef::Chunk(sealed.address.0));
+                self.remote.put(&request, &sealed.bytes)?;
+                Ok(sealed.address.0)
+            });
+            match put {
+                Ok(address) => stored.push(address),
+                Err(e) => {
+                    // Leave nothing half-written: remove what this version stored so far.
+                    for address in stored {
+                        let request =
+                            self.request(RequestKind::Delete, item, ObjectRef::Chunk(address));
+                        let _ = self.remote.delete(&request);
+                    }
+                    return Err(e);
+                }
+            }
         }
+        let chunks = stored.len() as u64;
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -634,7 +667,11 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         version: &VersionInfo,
         key: &ContentKey,
     ) -> Result<(Manifest, lightstreams_vault::VersionOpener), ProtocolError> {
-        let request = self.request(RequestKind::Get, item, ObjectRef::Manifest(version.manifest.0));
+        let request = self.request(
+            RequestKind::Get,
+            item,
+            ObjectRef::Manifest(version.manifest.0),
+        );
         let blob = self
             .remote
             .get(&request)?
@@ -646,7 +683,9 @@ impl<L: Ledger, R: Remote> Client<L, R> {
             &blob,
             Some(lightstreams_vault::Address(version.manifest.0)),
         )
-        .map_err(|e| ProtocolError::Integrity(format!("manifest of version {}: {e}", version.index)))?;
+        .map_err(|e| {
+            ProtocolError::Integrity(format!("manifest of version {}: {e}", version.index))
+        })?;
         if manifest.version != version.index || manifest.epoch != version.epoch {
             return Err(ProtocolError::Integrity(format!(
                 "manifest says version {} epoch {}, the chain says version {} epoch {}",
@@ -661,7 +700,11 @@ impl<L: Ledger, R: Remote> Client<L, R> {
     fn epoch_key(&self, info: &ItemInfo, epoch: u64) -> Result<ContentKey, ProtocolError> {
         let item = info.item;
         if info.public {
-            let request = self.request(RequestKind::Get, item, ObjectRef::Envelope(public_locator(item, epoch)));
+            let request = self.request(
+                RequestKind::Get,
+                item,
+                ObjectRef::Envelope(public_locator(item, epoch)),
+            );
             if let Some(bytes) = self.remote.get(&request)?
                 && let Ok(raw) = <[u8; 32]>::try_from(bytes.as_slice())
             {
@@ -676,7 +719,9 @@ impl<L: Ledger, R: Remote> Client<L, R> {
             let request = self.request(RequestKind::Get, item, ObjectRef::Envelope(loc));
             if let Some(bytes) = self.remote.get(&request)? {
                 let key = open_envelope(&self.identity.encryption, &item.0, epoch, &bytes)
-                    .map_err(|e| ProtocolError::Integrity(format!("envelope for epoch {epoch}: {e}")))?;
+                    .map_err(|e| {
+                        ProtocolError::Integrity(format!("envelope for epoch {epoch}: {e}"))
+                    })?;
                 return Ok(ContentKey::from_bytes(key));
             }
         }
@@ -695,11 +740,21 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         let me_topic = B256::left_padding_from(me.as_slice());
         let grants = self.ledger.logs(
             ACCESS_REGISTRY,
-            [Some(AccessRegistry::Granted::SIGNATURE_HASH), Some(id), Some(me_topic), None],
+            [
+                Some(AccessRegistry::Granted::SIGNATURE_HASH),
+                Some(id),
+                Some(me_topic),
+                None,
+            ],
         )?;
         let epochs = self.ledger.logs(
             ACCESS_REGISTRY,
-            [Some(AccessRegistry::EpochStarted::SIGNATURE_HASH), Some(id), None, None],
+            [
+                Some(AccessRegistry::EpochStarted::SIGNATURE_HASH),
+                Some(id),
+                None,
+                None,
+            ],
         )?;
         for log in grants.iter().chain(epochs.iter()).rev() {
             if let Some(by) = log.topics().last() {
@@ -742,8 +797,17 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         self.remote.put(&request, &sealed)
     }
 
-    fn put_public_key(&self, item: ItemId, epoch: u64, key: &ContentKey) -> Result<(), ProtocolError> {
-        let request = self.request(RequestKind::Put, item, ObjectRef::Envelope(public_locator(item, epoch)));
+    fn put_public_key(
+        &self,
+        item: ItemId,
+        epoch: u64,
+        key: &ContentKey,
+    ) -> Result<(), ProtocolError> {
+        let request = self.request(
+            RequestKind::Put,
+            item,
+            ObjectRef::Envelope(public_locator(item, epoch)),
+        );
         self.remote.put(&request, key.as_bytes())
     }
 
@@ -770,19 +834,32 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         };
         // Re-encrypt the latest version: stream old chunks through decryption into the sealer.
         let (manifest, opener) = self.open_version(item, &version, &old_key)?;
-        let source = RemoteChunks {
-            client: self,
-            item,
-        };
+        let source = RemoteChunks { client: self, item };
         let content = Content {
             name: manifest.name.clone(),
             media_type: manifest.media_type.clone(),
         };
         let published = if manifest.size == 0 {
-            self.seal_and_publish(item, info.versions.len() as u64, info.epoch, &key, Some(version.manifest), std::io::empty(), &content)?
+            self.seal_and_publish(
+                item,
+                info.versions.len() as u64,
+                info.epoch,
+                &key,
+                Some(version.manifest),
+                std::io::empty(),
+                &content,
+            )?
         } else {
             let reader = RangeReader::new(&manifest, &opener, &source, 0, manifest.size - 1)?;
-            self.seal_and_publish(item, info.versions.len() as u64, info.epoch, &key, Some(version.manifest), reader, &content)?
+            self.seal_and_publish(
+                item,
+                info.versions.len() as u64,
+                info.epoch,
+                &key,
+                Some(version.manifest),
+                reader,
+                &content,
+            )?
         };
         self.publish_version(item, &published)?;
         Ok(Some(published))
@@ -798,15 +875,24 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         }
         let grants = self.ledger.logs(
             ACCESS_REGISTRY,
-            [Some(AccessRegistry::Granted::SIGNATURE_HASH), Some(id), None, None],
+            [
+                Some(AccessRegistry::Granted::SIGNATURE_HASH),
+                Some(id),
+                None,
+                None,
+            ],
         )?;
         for log in grants {
-            let Some(topic) = log.topics().get(2) else { continue };
+            let Some(topic) = log.topics().get(2) else {
+                continue;
+            };
             let who = Address::from_slice(&topic.0[12..]);
             if out.contains(&who) {
                 continue;
             }
-            let level: u8 = self.view(AccessRegistry::levelOfCall { item: id, who })?.into();
+            let level: u8 = self
+                .view(AccessRegistry::levelOfCall { item: id, who })?
+                .into();
             if level > 0 {
                 out.push(who);
             }
@@ -846,7 +932,9 @@ impl<L: Ledger, R: Remote> ChunkSource for RemoteChunks<'_, L, R> {
                 std::io::ErrorKind::NotFound,
                 format!("chunk {address} not found on the vault node"),
             ))),
-            Err(e) => Err(lightstreams_vault::Error::Io(std::io::Error::other(e.to_string()))),
+            Err(e) => Err(lightstreams_vault::Error::Io(std::io::Error::other(
+                e.to_string(),
+            ))),
         }
     }
 }

@@ -332,12 +332,30 @@ mod tests {
     fn any_changed_field_changes_the_signer() {
         let (signer, req) = signed();
         let variants = [
-            SignedRequest { method: RequestKind::Put, ..req.clone() },
-            SignedRequest { item: [5u8; 32], ..req.clone() },
-            SignedRequest { object: ObjectRef::Manifest([4u8; 32]), ..req.clone() },
-            SignedRequest { node: "0xabce".into(), ..req.clone() },
-            SignedRequest { ts: req.ts + 1, ..req.clone() },
-            SignedRequest { nonce: [0u8; 16], ..req.clone() },
+            SignedRequest {
+                method: RequestKind::Put,
+                ..req.clone()
+            },
+            SignedRequest {
+                item: [5u8; 32],
+                ..req.clone()
+            },
+            SignedRequest {
+                object: ObjectRef::Manifest([4u8; 32]),
+                ..req.clone()
+            },
+            SignedRequest {
+                node: "0xabce".into(),
+                ..req.clone()
+            },
+            SignedRequest {
+                ts: req.ts + 1,
+                ..req.clone()
+            },
+            SignedRequest {
+                nonce: [0u8; 16],
+                ..req.clone()
+            },
         ];
         for v in variants {
             assert_ne!(v.recover().ok(), Some(signer.address()), "{v:?}");
@@ -371,7 +389,10 @@ mod tests {
         assert_eq!(guard.check(1000, 1100, [2; 16]), Err(Refusal::Stale));
         assert_eq!(guard.check(1000, 1050, [2; 16]), Ok(()));
         // After the window the old nonces are forgotten (their timestamps are stale anyway).
-        assert_eq!(guard.check(1000 + REPLAY_WINDOW + 1, 1000 + REPLAY_WINDOW + 1, [3; 16]), Ok(()));
+        assert_eq!(
+            guard.check(1000 + REPLAY_WINDOW + 1, 1000 + REPLAY_WINDOW + 1, [3; 16]),
+            Ok(())
+        );
         assert_eq!(guard.len(), 1);
     }
 }

@@ -236,12 +236,20 @@ pub(crate) struct IdentityArgs {
     #[arg(long, env = "LIGHTSTREAMS_ACCOUNT", conflicts_with = "private_key")]
     pub(crate) from: Option<String>,
     /// Private key to act as (hex), instead of a keystore account.
-    #[arg(long = "private-key", env = "LIGHTSTREAMS_PRIVATE_KEY", hide_env_values = true)]
+    #[arg(
+        long = "private-key",
+        env = "LIGHTSTREAMS_PRIVATE_KEY",
+        hide_env_values = true
+    )]
     pub(crate) private_key: Option<String>,
     #[command(flatten)]
     pub(crate) keystore: KeystoreArgs,
     /// Node URL: JSON-RPC and the vault API share it.
-    #[arg(long, env = "LIGHTSTREAMS_RPC", default_value = "http://127.0.0.1:8545")]
+    #[arg(
+        long,
+        env = "LIGHTSTREAMS_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
     pub(crate) rpc: String,
 }
 

@@ -45,7 +45,10 @@ mod tests {
     #[test]
     fn committed_code_decodes() {
         for (address, code) in contracts() {
-            assert!(code.len() > 100, "{address}: runtime code missing or not hex");
+            assert!(
+                code.len() > 100,
+                "{address}: runtime code missing or not hex"
+            );
         }
     }
 }

@@ -5,7 +5,9 @@
 #[non_exhaustive]
 pub enum Error {
     /// Stored or received bytes do not hash to the address they were asked for by.
-    #[error("object {expected} is corrupt: its bytes hash to {actual} (tampered or damaged; fetch it again from another replica)")]
+    #[error(
+        "object {expected} is corrupt: its bytes hash to {actual} (tampered or damaged; fetch it again from another replica)"
+    )]
     Corrupt {
         /// The address asked for.
         expected: String,

@@ -214,8 +214,8 @@ impl VersionSealer {
 
     /// Seal the manifest: `salt16 || sealed(len || JSON || padding)`.
     pub fn seal_manifest(&self, manifest: &Manifest) -> Result<SealedBlob, Error> {
-        let json = serde_json::to_vec(manifest)
-            .map_err(|e| Error::Format(format!("manifest: {e}")))?;
+        let json =
+            serde_json::to_vec(manifest).map_err(|e| Error::Format(format!("manifest: {e}")))?;
         if json.len() > MAX_MANIFEST {
             return Err(Error::TooLarge(format!(
                 "the manifest would be {} bytes; the limit is {MAX_MANIFEST}",
@@ -264,7 +264,12 @@ impl VersionOpener {
     /// Verify and decrypt chunk `index`: its bytes must hash to `expected` (and `expected` must
     /// be the manifest's address for that index), the AEAD must open, and the padding must be
     /// what the manifest's size implies. Returns the plaintext without padding.
-    pub fn open_chunk(&self, index: u64, sealed: &[u8], expected: &Address) -> Result<Vec<u8>, Error> {
+    pub fn open_chunk(
+        &self,
+        index: u64,
+        sealed: &[u8],
+        expected: &Address,
+    ) -> Result<Vec<u8>, Error> {
         let listed = self
             .manifest
             .chunks
@@ -360,7 +365,9 @@ pub fn open_manifest(
             what: format!("the manifest of version {version}"),
         })?;
     if plain.len() < 4 {
-        return Err(Error::Format("manifest shorter than its length prefix".into()));
+        return Err(Error::Format(
+            "manifest shorter than its length prefix".into(),
+        ));
     }
     let len = u32::from_le_bytes([plain[0], plain[1], plain[2], plain[3]]) as usize;
     let json = plain

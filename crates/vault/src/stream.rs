@@ -3,7 +3,9 @@
 use std::io::Read;
 
 use crate::error::Error;
-use crate::format::{CHUNK_SIZE, ContentKey, Manifest, SealedBlob, SealedChunk, VersionOpener, VersionSealer};
+use crate::format::{
+    CHUNK_SIZE, ContentKey, Manifest, SealedBlob, SealedChunk, VersionOpener, VersionSealer,
+};
 use crate::ids::{Address, ItemId};
 
 /// Seals a version from any reader, one chunk at a time: iterate to get the sealed chunks
@@ -189,11 +191,9 @@ impl<S: ChunkSource> Read for RangeReader<'_, S> {
         }
         if self.offset >= self.current.len() {
             let index = self.pos / CHUNK_SIZE as u64;
-            let address = self
-                .manifest
-                .chunks
-                .get(index as usize)
-                .ok_or_else(|| std::io::Error::other(format!("no chunk {index} in the manifest")))?;
+            let address = self.manifest.chunks.get(index as usize).ok_or_else(|| {
+                std::io::Error::other(format!("no chunk {index} in the manifest"))
+            })?;
             let sealed = self
                 .source
                 .fetch(index, address)

@@ -5,11 +5,10 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use lightstreams_vault::{
-    Address, CHUNK_SIZE, ChunkStore, ContentKey, Encryptor, Error, ItemId, Manifest,
-    RangeReader, VersionOpener, chunk_bucket, open_manifest,
+    Address, CHUNK_SIZE, ChunkStore, ContentKey, Encryptor, Error, ItemId, Manifest, RangeReader,
+    VersionOpener, chunk_bucket, open_manifest,
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
-
 
 /// A deterministic pseudo-random stream of `len` bytes (never held in memory at once); byte
 /// `i` depends only on (seed, i), however the stream is read.
@@ -59,10 +58,16 @@ fn seal_into(
     let mut enc = Encryptor::new(input, key, item, 0);
     for chunk in enc.by_ref() {
         let chunk = chunk.unwrap();
-        assert_eq!(chunk.bytes.len() % 4096, 16, "sealed sizes are buckets + tag");
+        assert_eq!(
+            chunk.bytes.len() % 4096,
+            16,
+            "sealed sizes are buckets + tag"
+        );
         store.put(&chunk.address, &chunk.bytes).unwrap();
     }
-    let (manifest, blob) = enc.finish("f.bin", "application/octet-stream", 0, None, 1).unwrap();
+    let (manifest, blob) = enc
+        .finish("f.bin", "application/octet-stream", 0, None, 1)
+        .unwrap();
     store.put(&blob.address, &blob.bytes).unwrap();
     let stored = store.get(&blob.address).unwrap().unwrap();
     let (opened, opener) = open_manifest(key, item, 0, &stored, Some(blob.address)).unwrap();
@@ -70,7 +75,13 @@ fn seal_into(
     (manifest, opener)
 }
 
-fn read_all(manifest: &Manifest, opener: &VersionOpener, store: &ChunkStore, start: u64, end: u64) -> Vec<u8> {
+fn read_all(
+    manifest: &Manifest,
+    opener: &VersionOpener,
+    store: &ChunkStore,
+    start: u64,
+    end: u64,
+) -> Vec<u8> {
     let mut out = Vec::new();
     RangeReader::new(manifest, opener, store, start, end)
         .unwrap()
@@ -83,18 +94,32 @@ fn read_all(manifest: &Manifest, opener: &VersionOpener, store: &ChunkStore, sta
 fn round_trip_edge_sizes() {
     let dir = tempfile::tempdir().unwrap();
     let store = ChunkStore::open(dir.path()).unwrap();
-    for (seed, size) in [0u64, 1, CHUNK_SIZE as u64 - 1, CHUNK_SIZE as u64, CHUNK_SIZE as u64 + 1, 3 * CHUNK_SIZE as u64 + 12345]
-        .into_iter()
-        .enumerate()
+    for (seed, size) in [
+        0u64,
+        1,
+        CHUNK_SIZE as u64 - 1,
+        CHUNK_SIZE as u64,
+        CHUNK_SIZE as u64 + 1,
+        3 * CHUNK_SIZE as u64 + 12345,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let key = ContentKey::random();
         let item = ItemId::random();
         let data = pattern_bytes(seed as u64, size);
         let (manifest, opener) = seal_into(&store, &data[..], &key, item);
         assert_eq!(manifest.size, size);
-        assert_eq!(manifest.chunks.len() as u64, size.div_ceil(CHUNK_SIZE as u64).max(1));
+        assert_eq!(
+            manifest.chunks.len() as u64,
+            size.div_ceil(CHUNK_SIZE as u64).max(1)
+        );
         if size > 0 {
-            assert_eq!(read_all(&manifest, &opener, &store, 0, size - 1), data, "size {size}");
+            assert_eq!(
+                read_all(&manifest, &opener, &store, 0, size - 1),
+                data,
+                "size {size}"
+            );
         }
     }
 }
@@ -164,15 +189,28 @@ fn tampering_is_detected_never_returned() {
     // A flipped bit in a chunk: the hash no longer matches.
     let mut bad = chunks[0].bytes.clone();
     bad[100] ^= 1;
-    assert!(matches!(opener.open_chunk(0, &bad, &chunks[0].address), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        opener.open_chunk(0, &bad, &chunks[0].address),
+        Err(Error::Corrupt { .. })
+    ));
     // Swapped chunks: refused.
-    assert!(opener.open_chunk(0, &chunks[1].bytes, &chunks[1].address).is_err());
+    assert!(
+        opener
+            .open_chunk(0, &chunks[1].bytes, &chunks[1].address)
+            .is_err()
+    );
     // A tampered manifest: hash mismatch, and without the hash check the AEAD fails.
     let mut bad_manifest = blob.bytes.clone();
     let last = bad_manifest.len() - 1;
     bad_manifest[last] ^= 1;
-    assert!(matches!(open_manifest(&key, item, 0, &bad_manifest, Some(blob.address)), Err(Error::Corrupt { .. })));
-    assert!(matches!(open_manifest(&key, item, 0, &bad_manifest, None), Err(Error::Decrypt { .. })));
+    assert!(matches!(
+        open_manifest(&key, item, 0, &bad_manifest, Some(blob.address)),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(
+        open_manifest(&key, item, 0, &bad_manifest, None),
+        Err(Error::Decrypt { .. })
+    ));
     // The wrong key, item or version: refused.
     assert!(open_manifest(&ContentKey::random(), item, 0, &blob.bytes, None).is_err());
     assert!(open_manifest(&key, ItemId::random(), 0, &blob.bytes, None).is_err());
@@ -190,7 +228,10 @@ fn tampering_is_detected_never_returned() {
     let mut on_disk = std::fs::read(&path).unwrap();
     on_disk[5] ^= 0xff;
     std::fs::write(&path, on_disk).unwrap();
-    assert!(matches!(store.get(&chunks[0].address), Err(Error::Corrupt { .. })));
+    assert!(matches!(
+        store.get(&chunks[0].address),
+        Err(Error::Corrupt { .. })
+    ));
 }
 
 #[test]
@@ -222,7 +263,11 @@ fn no_plaintext_reaches_the_store() {
     let mut files = 0;
     for entry in walk(dir.path()) {
         let bytes = std::fs::read(&entry).unwrap();
-        assert!(!bytes.windows(marker.len()).any(|w| w == marker), "plaintext in {}", entry.display());
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker),
+            "plaintext in {}",
+            entry.display()
+        );
         files += 1;
     }
     assert!(files >= 3);
@@ -252,5 +297,9 @@ fn buckets_hide_exact_sizes() {
     for len in [5000usize, 6000, 7000, 8000] {
         sizes.insert(chunk_bucket(len), len);
     }
-    assert_eq!(sizes.len(), 1, "sizes within a bucket are indistinguishable");
+    assert_eq!(
+        sizes.len(),
+        1,
+        "sizes within a bucket are indistinguishable"
+    );
 }

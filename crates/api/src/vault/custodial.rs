@@ -169,9 +169,16 @@ impl Remote for LocalRemote {
 
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {
         let header = request.to_header();
-        Ok(self
-            .vault
-            .serve_get(&ItemId(request.item), &request.object, Some(&header)))
+        self.vault
+            .serve_get(&ItemId(request.item), &request.object, Some(&header))
+            .map_err(ProtocolError::Remote)
+    }
+
+    fn delete(&self, request: &SignedRequest) -> Result<(), ProtocolError> {
+        let header = request.to_header();
+        self.vault
+            .serve_delete(&ItemId(request.item), &request.object, Some(&header))
+            .map_err(|_| ProtocolError::NotFound(ItemId(request.item).to_string()))
     }
 }
 
@@ -190,7 +197,11 @@ fn client(vault: &Arc<Vault>, signer: PrivateKeySigner) -> LocalClient {
 }
 
 /// The session's signer, from `Authorization: Bearer` or `?token=`.
-fn session(vault: &Vault, headers: &HeaderMap, query_token: Option<&str>) -> Result<PrivateKeySigner, ApiError> {
+fn session(
+    vault: &Vault,
+    headers: &HeaderMap,
+    query_token: Option<&str>,
+) -> Result<PrivateKeySigner, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -219,13 +230,17 @@ fn session(vault: &Vault, headers: &HeaderMap, query_token: Option<&str>) -> Res
 fn protocol_error(e: ProtocolError) -> Refused {
     match e {
         ProtocolError::NotFound(_) | ProtocolError::NoKey { .. } => Refused::NotFound,
-        ProtocolError::Io(e) => Refused::Api(ApiError::bad_request(format!(
-            "the upload could not be read to its end ({e}); nothing was published"
-        ))),
-        ProtocolError::Chain(m) => Refused::Api(ApiError::new(StatusCode::CONFLICT, "refused", m)),
-        ProtocolError::NoEncryptionKey(_) => {
-            Refused::Api(ApiError::new(StatusCode::CONFLICT, "no_encryption_key", e.to_string()))
+        ProtocolError::Io(e) | ProtocolError::Vault(lightstreams_vault::Error::Io(e)) => {
+            Refused::Api(ApiError::bad_request(format!(
+                "the upload could not be read to its end ({e}); nothing was published"
+            )))
         }
+        ProtocolError::Chain(m) => Refused::Api(ApiError::new(StatusCode::CONFLICT, "refused", m)),
+        ProtocolError::NoEncryptionKey(_) => Refused::Api(ApiError::new(
+            StatusCode::CONFLICT,
+            "no_encryption_key",
+            e.to_string(),
+        )),
         ProtocolError::Integrity(m) => {
             Refused::Api(ApiError::new(StatusCode::BAD_GATEWAY, "integrity", m))
         }
@@ -254,10 +269,9 @@ async fn open_session(
     let axum::Json(body) = body.map_err(|e| {
         ApiError::bad_request(format!("expected JSON {{\"account\", \"password\"}}: {e}"))
     })?;
-    let account: Address = body
-        .account
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("account {:?} is not an address: {e}", body.account)))?;
+    let account: Address = body.account.parse().map_err(|e| {
+        ApiError::bad_request(format!("account {:?} is not an address: {e}", body.account))
+    })?;
     let dir = vault.keystore.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -294,8 +308,12 @@ async fn open_session(
             expires: Instant::now() + SESSION_TTL,
         },
     );
-    Ok(axum::Json(json!({"token": token, "account": account, "expires_in": SESSION_TTL.as_secs()}))
-        .into_response())
+    Ok(
+        axum::Json(
+            json!({"token": token, "account": account, "expires_in": SESSION_TTL.as_secs()}),
+        )
+        .into_response(),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -587,7 +605,10 @@ async fn download_file(
         .header(header::ACCEPT_RANGES, "bytes")
         .header(
             header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"{}\"", name.replace(['"', '\\', '\r', '\n'], "_")),
+            format!(
+                "inline; filename=\"{}\"",
+                name.replace(['"', '\\', '\r', '\n'], "_")
+            ),
         );
     response = if range.is_some() {
         response
@@ -680,10 +701,9 @@ async fn grant(
             "expected JSON {{\"account\", \"level\": \"read|write|admin\", \"expires_in\"?}}: {e}"
         ))
     })?;
-    let who: Address = body
-        .account
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("account {:?} is not an address: {e}", body.account)))?;
+    let who: Address = body.account.parse().map_err(|e| {
+        ApiError::bad_request(format!("account {:?} is not an address: {e}", body.account))
+    })?;
     let level = parse_level(&body.level)?;
     let expiry = body.expires_in.map(|s| super::now_secs() + s);
     let tx = blocking(move || {
@@ -692,7 +712,10 @@ async fn grant(
             .map_err(protocol_error)
     })
     .await?;
-    Ok(axum::Json(json!({"transaction": tx, "account": who, "level": body.level, "expiry": expiry})).into_response())
+    Ok(axum::Json(
+        json!({"transaction": tx, "account": who, "level": body.level, "expiry": expiry}),
+    )
+    .into_response())
 }
 
 async fn revoke(
@@ -702,10 +725,15 @@ async fn revoke(
 ) -> Result<Response, Refused> {
     let item = ItemId(parse_id("item id", &item)?);
     let signer = session(&vault, &headers, None)?;
-    let who: Address = account
-        .parse()
-        .map_err(|e| ApiError::bad_request(format!("account {account:?} is not an address: {e}")))?;
-    let rekeyed = blocking(move || client(&vault, signer).revoke(item, who).map_err(protocol_error)).await?;
+    let who: Address = account.parse().map_err(|e| {
+        ApiError::bad_request(format!("account {account:?} is not an address: {e}"))
+    })?;
+    let rekeyed = blocking(move || {
+        client(&vault, signer)
+            .revoke(item, who)
+            .map_err(protocol_error)
+    })
+    .await?;
     Ok(axum::Json(json!({"revoked": who, "rekeyed_version": rekeyed})).into_response())
 }
 
@@ -722,8 +750,9 @@ async fn set_public(
 ) -> Result<Response, Refused> {
     let item = ItemId(parse_id("item id", &item)?);
     let signer = session(&vault, &headers, None)?;
-    let axum::Json(body) = body
-        .map_err(|e| ApiError::bad_request(format!("expected JSON {{\"public\": true|false}}: {e}")))?;
+    let axum::Json(body) = body.map_err(|e| {
+        ApiError::bad_request(format!("expected JSON {{\"public\": true|false}}: {e}"))
+    })?;
     let public = body.public;
     blocking(move || {
         client(&vault, signer)
@@ -744,7 +773,9 @@ pub(super) fn router() -> Router<Arc<Vault>> {
         )
         .route(
             "/v1/files/{item}",
-            get(download_file).put(update_file).layer(DefaultBodyLimit::disable()),
+            get(download_file)
+                .put(update_file)
+                .layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/items", get(list_items))
         .route("/v1/items/{item}", get(item_info))

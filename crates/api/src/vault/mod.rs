@@ -99,9 +99,6 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status == StatusCode::NOT_FOUND {
-            return not_found();
-        }
         let body = json!({"error": {"code": self.code, "message": self.message}});
         (self.status, axum::Json(body)).into_response()
     }
@@ -216,16 +213,19 @@ impl Vault {
         .unwrap_or(0)
     }
 
-    /// Answer a signed `GET` of one object: the bytes, or `None` (the uniform not-found).
+    /// Answer a signed `GET` of one object: the bytes, `Ok(None)` (the uniform not-found), or
+    /// `Err` when an authorised caller asks for an object that is damaged on disk.
     pub(crate) fn serve_get(
         &self,
         item: &ItemId,
         object: &ObjectRef,
         header: Option<&str>,
-    ) -> Option<Vec<u8>> {
-        let who = self.authenticate(RequestKind::Get, item, object, header)?;
+    ) -> Result<Option<Vec<u8>>, String> {
+        let Some(who) = self.authenticate(RequestKind::Get, item, object, header) else {
+            return Ok(None);
+        };
         if !self.can_read(item, who) {
-            return None;
+            return Ok(None);
         }
         let found = match object {
             ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => self
@@ -235,16 +235,35 @@ impl Vault {
                 .stores
                 .get_envelope(item, locator)
                 .map_err(lightstreams_vault::Error::Io),
-            ObjectRef::Info => return self.info_json(item).map(|v| v.to_string().into_bytes()),
+            ObjectRef::Info => return Ok(self.info_json(item).map(|v| v.to_string().into_bytes())),
         };
-        match found {
-            Ok(found) => found,
-            Err(e) => {
-                // Corruption on disk is the operator's problem; the caller learns nothing more.
-                tracing::error!(item = %item, error = %e, "vault object unreadable");
-                None
-            }
+        found.map_err(|e| {
+            // Only a caller allowed to read the item gets this far, so saying so leaks nothing.
+            tracing::error!(item = %item, error = %e, "vault object unreadable");
+            format!("the node's copy is damaged: {e}")
+        })
+    }
+
+    /// Remove a chunk or manifest (needs WRITE): cleans up after a failed upload.
+    pub(crate) fn serve_delete(
+        &self,
+        item: &ItemId,
+        object: &ObjectRef,
+        header: Option<&str>,
+    ) -> Result<(), Refused> {
+        let address = match object {
+            ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => lightstreams_vault::Address(*a),
+            _ => return Err(Refused::NotFound),
+        };
+        let who = self
+            .authenticate(RequestKind::Delete, item, object, header)
+            .ok_or(Refused::NotFound)?;
+        if self.level(item, who) < 2 {
+            return Err(Refused::NotFound);
         }
+        self.stores
+            .delete_blob(item, &address)
+            .map_err(|e| ApiError::internal(format!("cannot delete: {e}")).into())
     }
 
     /// Store one object of a signed `PUT`.
@@ -267,7 +286,10 @@ impl Vault {
                     return Err(ApiError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "too_large",
-                        format!("a sealed object is at most {limit} bytes; this one is {}", body.len()),
+                        format!(
+                            "a sealed object is at most {limit} bytes; this one is {}",
+                            body.len()
+                        ),
                     )
                     .into());
                 }
@@ -392,17 +414,13 @@ async fn raw_get(
     let item = ItemId(parse_id("item id", &item)?);
     let object = object_of(&kind, &id)?;
     let header = auth_header(&headers).map(str::to_owned);
-    let found = tokio::task::spawn_blocking(move || {
-        vault.serve_get(&item, &object, header.as_deref())
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let found =
+        tokio::task::spawn_blocking(move || vault.serve_get(&item, &object, header.as_deref()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e))?;
     let bytes = found.ok_or(Refused::NotFound)?;
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        bytes,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
 async fn raw_put(
@@ -420,6 +438,20 @@ async fn raw_put(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+async fn raw_delete(
+    State(vault): State<Arc<Vault>>,
+    Path((item, kind, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let object = object_of(&kind, &id)?;
+    let header = auth_header(&headers).map(str::to_owned);
+    tokio::task::spawn_blocking(move || vault.serve_delete(&item, &object, header.as_deref()))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn raw_info(
     State(vault): State<Arc<Vault>>,
     Path(item): Path<String>,
@@ -431,7 +463,8 @@ async fn raw_info(
         vault.serve_get(&item, &ObjectRef::Info, header.as_deref())
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e))?;
     let bytes = found.ok_or(Refused::NotFound)?;
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
@@ -466,6 +499,7 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
             "/v1/raw/{item}/{kind}/{id}",
             get(raw_get)
                 .put(raw_put)
+                .delete(raw_delete)
                 .layer(DefaultBodyLimit::max(MAX_MANIFEST_BODY + 1024)),
         )
         .route("/v1/raw/{item}/info", get(raw_info))

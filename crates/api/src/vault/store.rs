@@ -54,6 +54,18 @@ impl ItemStores {
         self.blobs(item)?.put(address, bytes)
     }
 
+    /// Remove a sealed chunk or manifest of `item`.
+    pub(crate) fn delete_blob(
+        &self,
+        item: &ItemId,
+        address: &Address,
+    ) -> Result<(), lightstreams_vault::Error> {
+        if !self.item_dir(item).exists() {
+            return Ok(());
+        }
+        self.blobs(item)?.delete(address)
+    }
+
     fn envelope_path(&self, item: &ItemId, locator: &[u8; 32]) -> PathBuf {
         self.item_dir(item)
             .join("envelopes")

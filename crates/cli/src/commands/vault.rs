@@ -32,7 +32,9 @@ pub(crate) fn signer_of(who: &IdentityArgs) -> anyhow::Result<PrivateKeySigner> 
             super::account::unlock(&who.keystore, &address)
         }
         (None, None) => {
-            bail!("say who acts: --from ADDRESS (keystore) or --private-key HEX (or LIGHTSTREAMS_ACCOUNT / LIGHTSTREAMS_PRIVATE_KEY)")
+            bail!(
+                "say who acts: --from ADDRESS (keystore) or --private-key HEX (or LIGHTSTREAMS_ACCOUNT / LIGHTSTREAMS_PRIVATE_KEY)"
+            )
         }
     }
 }
@@ -69,9 +71,9 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
         Some(i) => text.split_at(i),
         None => (text, "s"),
     };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| anyhow!("duration {text:?}: use a number and a unit, e.g. 30s, 10m, 2h, 7d"))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        anyhow!("duration {text:?}: use a number and a unit, e.g. 30s, 10m, 2h, 7d")
+    })?;
     let scale = match unit {
         "s" => 1,
         "m" => 60,
@@ -139,9 +141,12 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             };
             let progress = bar(len, json, "encrypting");
             let published = client
-                .add(BufReader::with_capacity(1 << 20, input), &content, public, |n| {
-                    progress.inc(n)
-                })
+                .add(
+                    BufReader::with_capacity(1 << 20, input),
+                    &content,
+                    public,
+                    |n| progress.inc(n),
+                )
                 .map_err(|e| anyhow!("{e}"))?;
             progress.finish_and_clear();
             let value = serde_json::to_value(&published)?;
@@ -171,9 +176,12 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             };
             let progress = bar(len, json, "encrypting");
             let published = client
-                .update(item, BufReader::with_capacity(1 << 20, input), &content, |n| {
-                    progress.inc(n)
-                })
+                .update(
+                    item,
+                    BufReader::with_capacity(1 << 20, input),
+                    &content,
+                    |n| progress.inc(n),
+                )
                 .map_err(|e| anyhow!("{e}"))?;
             progress.finish_and_clear();
             let value = serde_json::to_value(&published)?;
@@ -201,7 +209,8 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             };
             let length = if size == 0 { 0 } else { end - start + 1 };
             let to_stdout = output.as_deref() == Some(Path::new("-"));
-            let path = output.unwrap_or_else(|| PathBuf::from(safe_name(&opened.manifest.name, item)));
+            let path =
+                output.unwrap_or_else(|| PathBuf::from(safe_name(&opened.manifest.name, item)));
             let progress = bar(length, json || to_stdout, "decrypting");
             if to_stdout {
                 let mut out = BufWriter::new(std::io::stdout().lock());
@@ -273,7 +282,13 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             let tx = client
                 .grant(item, grantee, level, expiry)
                 .map_err(|e| anyhow!("{e}"))?;
-            let level_name = if admin { "admin" } else if write { "write" } else { "read" };
+            let level_name = if admin {
+                "admin"
+            } else if write {
+                "write"
+            } else {
+                "read"
+            };
             let value = json!({"item": item.to_string(), "account": grantee, "level": level_name, "expiry": expiry, "transaction": tx});
             super::print(json, &value, || {
                 format!(
@@ -289,7 +304,8 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             let revoked = parse_address(&address)?;
             let client = client(&who)?;
             let rekeyed = client.revoke(item, revoked).map_err(|e| anyhow!("{e}"))?;
-            let value = json!({"item": item.to_string(), "revoked": revoked, "rekeyed_version": rekeyed});
+            let value =
+                json!({"item": item.to_string(), "revoked": revoked, "rekeyed_version": rekeyed});
             super::print(json, &value, || {
                 let mut text = format!("revoked {revoked} on {item}; new key epoch started");
                 if let Some(p) = &rekeyed {
@@ -400,7 +416,11 @@ fn safe_name(name: &str, item: ItemId) -> String {
 
 /// Parse `START-END` (inclusive), `START-` or `-SUFFIX` against a size.
 fn parse_range(text: &str, size: u64) -> anyhow::Result<(u64, u64)> {
-    let bad = || anyhow!("--range {text:?}: use START-END (inclusive), START- or -LAST_N, within the file's {size} bytes");
+    let bad = || {
+        anyhow!(
+            "--range {text:?}: use START-END (inclusive), START- or -LAST_N, within the file's {size} bytes"
+        )
+    };
     let (a, b) = text.split_once('-').ok_or_else(bad)?;
     let (start, end) = match (a.trim(), b.trim()) {
         ("", n) => {
@@ -410,7 +430,9 @@ fn parse_range(text: &str, size: u64) -> anyhow::Result<(u64, u64)> {
         (s, "") => (s.parse().map_err(|_| bad())?, size.saturating_sub(1)),
         (s, e) => (
             s.parse().map_err(|_| bad())?,
-            e.parse::<u64>().map_err(|_| bad())?.min(size.saturating_sub(1)),
+            e.parse::<u64>()
+                .map_err(|_| bad())?
+                .min(size.saturating_sub(1)),
         ),
     };
     if size == 0 || start > end || start >= size {

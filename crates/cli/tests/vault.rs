@@ -1,0 +1,844 @@
+//! The vault end to end on a real `lightstreams dev` process: the CLI story (add, refuse, grant,
+//! read, revoke + update, refuse), the security invariants (no plaintext on disk, one uniform
+//! not-found for every refusal, revoked keys useless on later versions, owner untouchable,
+//! tampering reported), and the HTTP API (custodial upload/download with Range, bad input).
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::Address;
+use alloy::signers::local::PrivateKeySigner;
+use lightstreams_access::http::{HttpRemote, RpcLedger};
+use lightstreams_access::protocol::{Client, Identity, Remote};
+use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
+use lightstreams_vault::{ItemId, open_manifest};
+use serde_json::Value;
+use util::{Node, dev_accounts, exe, serial, tempdir};
+
+const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
+
+fn key_hex(signer: &PrivateKeySigner) -> String {
+    format!("0x{}", hex::encode(signer.to_bytes()))
+}
+
+/// Run `lightstreams vault ARGS --json` as `who` against `rpc`.
+fn vault(rpc: &str, who: &PrivateKeySigner, args: &[&str]) -> Output {
+    Command::new(exe())
+        .arg("vault")
+        .args(args)
+        .args(["--json", "--rpc", rpc, "--private-key", &key_hex(who)])
+        .env_remove("LIGHTSTREAMS_ACCOUNT")
+        .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
+        .output()
+        .expect("run lightstreams vault")
+}
+
+fn ok_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn failed_with(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected failure, got success");
+    assert!(
+        stderr.contains(needle),
+        "expected {needle:?} in the error, got: {stderr}"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// A file of `len` bytes in which a random 32-byte marker repeats.
+fn marked_file(path: &Path, len: usize) -> [u8; 32] {
+    let marker: [u8; 32] = rand::random();
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        data.extend_from_slice(&marker);
+        data.extend_from_slice(&rand::random::<[u8; 32]>());
+    }
+    data.truncate(len);
+    std::fs::write(path, &data).expect("write input");
+    marker
+}
+
+fn assert_no_marker(dir: &Path, marker: &[u8; 32]) {
+    let files = walk(dir);
+    assert!(!files.is_empty(), "nothing under {}", dir.display());
+    for file in files {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(marker.len()).any(|w| w == marker),
+            "plaintext of the upload found in {}",
+            file.display()
+        );
+    }
+}
+
+fn start(dir: &Path) -> (Node, PathBuf) {
+    let data = dir.join("data");
+    let mut node = Node::dev(
+        dir,
+        "dev",
+        &[
+            "--block-interval-ms",
+            "200",
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+        ],
+    );
+    node.wait_ready(Duration::from_secs(60));
+    (node, data)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// GET `/v1/raw/...` with an optional Authorization header: (status, body).
+fn raw_get(rpc: &str, item: &[u8; 32], object: &ObjectRef, auth: Option<&str>) -> (u16, String) {
+    let (kind, id) = object.path_parts();
+    let url = format!("{rpc}/v1/raw/0x{}/{kind}/{id}", hex::encode(item));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(&url);
+    if let Some(auth) = auth {
+        request = request.header("Authorization", auth);
+    }
+    let mut response = request.call().expect("http");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (status, body)
+}
+
+fn library_client(rpc: &str, who: &PrivateKeySigner) -> Client<RpcLedger, HttpRemote> {
+    Client::new(
+        RpcLedger::new(rpc),
+        HttpRemote::connect(rpc).expect("connect"),
+        Identity::from_signer(who.clone()),
+    )
+}
+
+#[test]
+fn story_and_security_invariants() {
+    let _serial = serial();
+    let dir = tempdir("vault");
+    let (node, data) = start(dir.path());
+    let rpc = node.rpc.url.clone();
+    let accounts = dev_accounts(5);
+    let (alice, bob, carol, dave) = (&accounts[0], &accounts[1], &accounts[2], &accounts[3]);
+    let bob_addr = bob.address().to_string();
+    // Carol and Dave register their encryption keys (any vault command does).
+    ok_json(&vault(&rpc, carol, &["ls"]));
+    ok_json(&vault(&rpc, dave, &["ls"]));
+
+    // Alice adds a file (3 chunks) with a random marker in it.
+    let input = dir.path().join("song.mp3");
+    let marker = marked_file(&input, 2 * 1024 * 1024 + 4321);
+    let added = ok_json(&vault(
+        &rpc,
+        alice,
+        &["add", input.to_str().expect("utf-8")],
+    ));
+    let item_text = added["item"].as_str().expect("item id").to_string();
+    let item: ItemId = item_text.parse().expect("item id parses");
+    assert_eq!(added["size"], 2 * 1024 * 1024 + 4321);
+
+    // No plaintext anywhere under the node's data directory.
+    assert_no_marker(&data, &marker);
+
+    // Bob cannot get it (and registers his encryption key by trying).
+    let bob_out = dir.path().join("bob.mp3");
+    let refused = vault(
+        &rpc,
+        bob,
+        &["get", &item_text, "-o", bob_out.to_str().expect("utf-8")],
+    );
+    failed_with(&refused, "not found");
+    assert!(!bob_out.exists(), "a refused download leaves no file");
+
+    // Alice grants Bob read; Bob gets exactly the bytes.
+    ok_json(&vault(
+        &rpc,
+        alice,
+        &["grant", &item_text, &bob_addr, "--read"],
+    ));
+    ok_json(&vault(
+        &rpc,
+        bob,
+        &["get", &item_text, "-o", bob_out.to_str().expect("utf-8")],
+    ));
+    assert_eq!(std::fs::read(&bob_out).ok(), std::fs::read(&input).ok());
+    // A range, decrypted client-side.
+    let part = dir.path().join("part");
+    ok_json(&vault(
+        &rpc,
+        bob,
+        &[
+            "get",
+            &item_text,
+            "--range",
+            "1048570-1048590",
+            "-o",
+            part.to_str().expect("utf-8"),
+        ],
+    ));
+    assert_eq!(
+        std::fs::read(&part).ok(),
+        std::fs::read(&input)
+            .ok()
+            .map(|d| d[1048570..=1048590].to_vec())
+    );
+    let listed = ok_json(&vault(&rpc, bob, &["ls"]));
+    assert_eq!(listed[0]["item"], item_text.as_str());
+    assert_eq!(listed[0]["level"], "read");
+
+    // Bob keeps the epoch-0 key he was given, and a chunk address he was allowed to fetch.
+    let bob_client = library_client(&rpc, bob);
+    let info = bob_client.info(item).expect("bob reads info");
+    let old_key = bob_client.content_key(item, 0).expect("bob's epoch-0 key");
+    let v0 = bob_client.open(item, Some(0)).expect("bob opens v0");
+    let old_chunk = v0.manifest.chunks[0];
+    assert_eq!(info.epoch, 0);
+
+    // An admin cannot demote or revoke the owner.
+    ok_json(&vault(
+        &rpc,
+        alice,
+        &["grant", &item_text, &dave.address().to_string(), "--admin"],
+    ));
+    failed_with(
+        &vault(
+            &rpc,
+            dave,
+            &["revoke", &item_text, &alice.address().to_string()],
+        ),
+        "OwnerIsUntouchable",
+    );
+    failed_with(
+        &vault(
+            &rpc,
+            dave,
+            &["grant", &item_text, &alice.address().to_string(), "--read"],
+        ),
+        "OwnerIsUntouchable",
+    );
+
+    // Alice revokes Bob (re-key) and publishes a new version.
+    let revoked = ok_json(&vault(&rpc, alice, &["revoke", &item_text, &bob_addr]));
+    assert_eq!(revoked["rekeyed_version"]["epoch"], 1);
+    let input2 = dir.path().join("song-v2.mp3");
+    let marker2 = marked_file(&input2, 300_000);
+    let updated = ok_json(&vault(
+        &rpc,
+        alice,
+        &["update", &item_text, input2.to_str().expect("utf-8")],
+    ));
+    assert_eq!(updated["epoch"], 1);
+    assert_no_marker(&data, &marker2);
+
+    // Bob cannot get the new version, nor the old one any more.
+    failed_with(
+        &vault(
+            &rpc,
+            bob,
+            &["get", &item_text, "-o", bob_out.to_str().expect("utf-8")],
+        ),
+        "not found",
+    );
+    failed_with(
+        &vault(
+            &rpc,
+            bob,
+            &[
+                "get",
+                &item_text,
+                "--version",
+                "0",
+                "-o",
+                bob_out.to_str().expect("utf-8"),
+            ],
+        ),
+        "not found",
+    );
+    // Dave (admin, still granted) reads the new version.
+    let dave_out = dir.path().join("dave.mp3");
+    ok_json(&vault(
+        &rpc,
+        dave,
+        &["get", &item_text, "-o", dave_out.to_str().expect("utf-8")],
+    ));
+    assert_eq!(std::fs::read(&dave_out).ok(), std::fs::read(&input2).ok());
+
+    // Even holding the old key and the storage node's files, Bob cannot open any version
+    // published after the revocation.
+    let alice_client = library_client(&rpc, alice);
+    let after = alice_client.info(item).expect("info");
+    assert_eq!(after.versions.len(), 3);
+    for version in &after.versions[1..] {
+        let hex = hex::encode(version.manifest.0);
+        let blob = walk(&data)
+            .into_iter()
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == hex))
+            .map(|p| std::fs::read(p).expect("read blob"))
+            .expect("manifest on the node's disk");
+        assert!(
+            open_manifest(&old_key, item, version.index, &blob, None).is_err(),
+            "the revoked key opened version {}",
+            version.index
+        );
+    }
+    assert_ne!(
+        alice_client
+            .content_key(item, 1)
+            .expect("alice epoch-1 key")
+            .as_bytes(),
+        old_key.as_bytes()
+    );
+
+    // One uniform answer for everything refused, byte-identical to a never-existing id.
+    let node_id = HttpRemote::connect(&rpc).expect("connect").node_id();
+    let sign = |who: &PrivateKeySigner, item: [u8; 32], object: ObjectRef| {
+        SignedRequest::sign(who, RequestKind::Get, item, object, node_id.clone()).to_header()
+    };
+    let chunk = ObjectRef::Chunk(old_chunk.0);
+    let never: [u8; 32] = rand::random();
+    let baseline = raw_get(
+        &rpc,
+        &never,
+        &chunk,
+        Some(&sign(alice, never, chunk.clone())),
+    );
+    assert_eq!(baseline, (404, NOT_FOUND.to_string()));
+    let mut refusals = vec![
+        (
+            "stranger",
+            raw_get(
+                &rpc,
+                &item.0,
+                &chunk,
+                Some(&sign(carol, item.0, chunk.clone())),
+            ),
+        ),
+        (
+            "revoked",
+            raw_get(
+                &rpc,
+                &item.0,
+                &chunk,
+                Some(&sign(bob, item.0, chunk.clone())),
+            ),
+        ),
+        ("unsigned", raw_get(&rpc, &item.0, &chunk, None)),
+        (
+            "garbage signature",
+            raw_get(
+                &rpc,
+                &item.0,
+                &chunk,
+                Some("Lightstreams-Sig v1 ts=1,nonce=00,sig=0x00"),
+            ),
+        ),
+    ];
+    // Stale: signed five minutes ago.
+    let stale = SignedRequest::sign_at(
+        alice,
+        RequestKind::Get,
+        item.0,
+        chunk.clone(),
+        node_id.clone(),
+        now() - 300,
+        rand::random(),
+    );
+    refusals.push((
+        "stale",
+        raw_get(&rpc, &item.0, &chunk, Some(&stale.to_header())),
+    ));
+    // Addressed to another node.
+    let elsewhere = SignedRequest::sign(
+        alice,
+        RequestKind::Get,
+        item.0,
+        chunk.clone(),
+        "0x1234".into(),
+    );
+    refusals.push((
+        "other node",
+        raw_get(&rpc, &item.0, &chunk, Some(&elsewhere.to_header())),
+    ));
+    // Replayed: the first use succeeds, the second is refused.
+    let once = sign(alice, item.0, chunk.clone());
+    assert_eq!(
+        raw_get(&rpc, &item.0, &chunk, Some(&once)).0,
+        200,
+        "the owner reads the chunk"
+    );
+    refusals.push(("replayed", raw_get(&rpc, &item.0, &chunk, Some(&once))));
+    // Expired: a grant that ran out.
+    let expires = now() + 2;
+    let carol_addr = carol.address().to_string();
+    ok_json(&vault(
+        &rpc,
+        alice,
+        &[
+            "grant",
+            &item_text,
+            &carol_addr,
+            "--read",
+            "--expires",
+            "2s",
+        ],
+    ));
+    assert!(now() <= expires);
+    std::thread::sleep(Duration::from_secs(4));
+    refusals.push((
+        "expired",
+        raw_get(
+            &rpc,
+            &item.0,
+            &chunk,
+            Some(&sign(carol, item.0, chunk.clone())),
+        ),
+    ));
+    for (what, answer) in refusals {
+        assert_eq!(answer, baseline, "{what} must get the uniform not-found");
+    }
+
+    // Tampering on the node's disk is detected and reported, never returned as data.
+    let current = alice_client.open(item, None).expect("open latest");
+    let hex = hex::encode(current.manifest.chunks[0].0);
+    let path = walk(&data)
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy() == hex))
+        .expect("chunk on disk");
+    let mut bytes = std::fs::read(&path).expect("read chunk");
+    bytes[10] ^= 0x01;
+    std::fs::write(&path, bytes).expect("tamper");
+    let tampered_out = dir.path().join("tampered");
+    failed_with(
+        &vault(
+            &rpc,
+            alice,
+            &[
+                "get",
+                &item_text,
+                "-o",
+                tampered_out.to_str().expect("utf-8"),
+            ],
+        ),
+        "corrupt",
+    );
+    assert!(
+        !tampered_out.exists(),
+        "no partial output after a failed download"
+    );
+}
+
+#[test]
+fn public_items_and_bad_input() {
+    let _serial = serial();
+    let dir = tempdir("vault-public");
+    let (node, _data) = start(dir.path());
+    let rpc = node.rpc.url.clone();
+    let accounts = dev_accounts(3);
+    let (alice, carol) = (&accounts[0], &accounts[2]);
+
+    let input = dir.path().join("open.txt");
+    std::fs::write(&input, b"free for everyone").expect("write");
+    let added = ok_json(&vault(
+        &rpc,
+        alice,
+        &["add", input.to_str().expect("utf-8"), "--public"],
+    ));
+    let item = added["item"].as_str().expect("item").to_string();
+    let out = dir.path().join("got.txt");
+    ok_json(&vault(
+        &rpc,
+        carol,
+        &["get", &item, "-o", out.to_str().expect("utf-8")],
+    ));
+    assert_eq!(
+        std::fs::read(&out).ok(),
+        Some(b"free for everyone".to_vec())
+    );
+    // Private again: a new epoch; Carol can no longer read.
+    ok_json(&vault(&rpc, alice, &["public", &item, "--off"]));
+    failed_with(
+        &vault(
+            &rpc,
+            carol,
+            &["get", &item, "-o", out.to_str().expect("utf-8")],
+        ),
+        "not found",
+    );
+
+    // Bad ids and arguments: clear errors.
+    failed_with(&vault(&rpc, alice, &["get", "0x1234"]), "not an item id");
+    failed_with(
+        &vault(&rpc, alice, &["grant", &item, "nobody", "--read"]),
+        "not an address",
+    );
+    failed_with(
+        &vault(
+            &rpc,
+            alice,
+            &[
+                "grant",
+                &item,
+                &carol.address().to_string(),
+                "--read",
+                "--expires",
+                "soon",
+            ],
+        ),
+        "duration",
+    );
+    failed_with(
+        &vault(&rpc, alice, &["add", "/no/such/file"]),
+        "cannot open",
+    );
+    failed_with(
+        &vault(&rpc, alice, &["get", &item, "--range", "50-10"]),
+        "--range",
+    );
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    // A malformed id in a raw path: 400 naming the problem.
+    let mut r = agent
+        .get(format!("{rpc}/v1/raw/0x12/chunks/0x34"))
+        .call()
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.body_mut().read_json().expect("json error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("64 hex")
+    );
+    // A body that does not hash to its address: 400, nothing stored.
+    let some = format!("0x{}", hex::encode([7u8; 32]));
+    let r = agent
+        .put(format!("{rpc}/v1/raw/{some}/chunks/{some}"))
+        .send(&b"not the preimage"[..])
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 400);
+    // Huge headers: refused with a 4xx, the node keeps serving.
+    let r = agent
+        .get(format!("{rpc}/v1"))
+        .header("X-Filler", "a".repeat(200_000))
+        .call();
+    if let Ok(r) = r {
+        assert!(
+            r.status().is_client_error(),
+            "huge header got {}",
+            r.status()
+        );
+    }
+    assert_eq!(
+        agent
+            .get(format!("{rpc}/v1"))
+            .call()
+            .expect("http")
+            .status()
+            .as_u16(),
+        200
+    );
+    // Unknown routes name the document.
+    let mut r = agent.get(format!("{rpc}/v1/nope")).call().expect("http");
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(
+        r.body_mut()
+            .read_to_string()
+            .unwrap_or_default()
+            .contains("openapi")
+    );
+    // The OpenAPI document is valid JSON naming the routes.
+    let mut r = agent
+        .get(format!("{rpc}/v1/openapi.json"))
+        .call()
+        .expect("http");
+    let doc: Value = r.body_mut().read_json().expect("openapi json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/v1/files",
+        "/v1/files/{item}",
+        "/v1/raw/{item}/{kind}/{id}",
+        "/v1/items/{item}/grants",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} documented");
+    }
+}
+
+#[test]
+fn custodial_http_api() {
+    let _serial = serial();
+    let dir = tempdir("vault-http");
+    let (node, data) = start(dir.path());
+    let rpc = node.rpc.url.clone();
+    let funder = &dev_accounts(1)[0];
+
+    // An account in the node's keystore, funded for gas.
+    let password = dir.path().join("password");
+    std::fs::write(&password, "pw\n").expect("write");
+    let created = Command::new(exe())
+        .args(["account", "new", "--json", "--keystore"])
+        .arg(data.join("keystore"))
+        .arg("--password-file")
+        .arg(&password)
+        .output()
+        .expect("account new");
+    let account: Address = ok_json(&created)["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("address parses");
+    let sent = Command::new(exe())
+        .args([
+            "send",
+            "--json",
+            "--rpc",
+            &rpc,
+            "--to",
+            &account.to_string(),
+            "--value",
+            "10pht",
+            "--private-key",
+            &key_hex(funder),
+        ])
+        .output()
+        .expect("send");
+    ok_json(&sent);
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    // Wrong password: 401.
+    let r = agent
+        .post(format!("{rpc}/v1/session"))
+        .send_json(serde_json::json!({"account": account, "password": "wrong"}))
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 401);
+    let mut r = agent
+        .post(format!("{rpc}/v1/session"))
+        .send_json(serde_json::json!({"account": account, "password": "pw"}))
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    let session: Value = r.body_mut().read_json().expect("json");
+    let token = session["token"].as_str().expect("token").to_string();
+    let bearer = format!("Bearer {token}");
+
+    // Without a session: 401 naming what to do.
+    let r = agent
+        .post(format!("{rpc}/v1/files"))
+        .send(&b"x"[..])
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 401);
+
+    // Raw upload, streamed; the node encrypts. No plaintext lands on disk.
+    let marker: [u8; 32] = rand::random();
+    let mut content = Vec::new();
+    for i in 0..40_000u32 {
+        content.extend_from_slice(&marker);
+        content.extend_from_slice(&i.to_le_bytes());
+    }
+    let mut r = agent
+        .post(format!(
+            "{rpc}/v1/files?name=track.flac&media_type=audio/flac"
+        ))
+        .header("Authorization", &bearer)
+        .send(&content[..])
+        .expect("http");
+    assert_eq!(
+        r.status().as_u16(),
+        201,
+        "{}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+    let published: Value = r.body_mut().read_json().expect("json");
+    let item = published["item"].as_str().expect("item").to_string();
+    assert_eq!(published["size"], content.len());
+    assert_no_marker(&data, &marker);
+
+    // Download: whole, and a Range answered 206 with the right bytes.
+    let mut r = agent
+        .get(format!("{rpc}/v1/files/{item}"))
+        .header("Authorization", &bearer)
+        .call()
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("audio/flac")
+    );
+    let whole = r
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .expect("body");
+    assert!(whole == content);
+    let mut r = agent
+        .get(format!("{rpc}/v1/files/{item}?token={token}"))
+        .header("Range", "bytes=1048570-1048600")
+        .call()
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 206);
+    assert_eq!(
+        r.headers()
+            .get("content-range")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        Some(format!("bytes 1048570-1048600/{}", content.len()))
+    );
+    assert_eq!(
+        r.body_mut().read_to_vec().expect("body"),
+        content[1048570..=1048600].to_vec()
+    );
+    let r = agent
+        .get(format!("{rpc}/v1/files/{item}?token={token}"))
+        .header("Range", "bytes=99999999-")
+        .call()
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 416);
+
+    // Multipart upload.
+    let boundary = "XyZboundary";
+    let mut form = Vec::new();
+    form.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\n").as_bytes());
+    form.extend_from_slice(b"multipart body");
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut r = agent
+        .post(format!("{rpc}/v1/files"))
+        .header("Authorization", &bearer)
+        .header(
+            "Content-Type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(&form[..])
+        .expect("http");
+    assert_eq!(
+        r.status().as_u16(),
+        201,
+        "{}",
+        r.body_mut().read_to_string().unwrap_or_default()
+    );
+    let mp: Value = r.body_mut().read_json().expect("json");
+    let mut r = agent
+        .get(format!(
+            "{rpc}/v1/items/{}",
+            mp["item"].as_str().expect("item")
+        ))
+        .header("Authorization", &bearer)
+        .call()
+        .expect("http");
+    let info: Value = r.body_mut().read_json().expect("json");
+    assert_eq!(info["level"], "owner");
+    assert_eq!(info["versions"].as_array().map(Vec::len), Some(1));
+    let mut r = agent
+        .get(format!("{rpc}/v1/items"))
+        .header("Authorization", &bearer)
+        .call()
+        .expect("http");
+    let items: Value = r.body_mut().read_json().expect("json");
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(2));
+
+    // Grant through the API to a dev account; it reads with the CLI.
+    let reader = &dev_accounts(2)[1];
+    let _ = vault(&rpc, reader, &["ls"]); // registers the reader's encryption key
+    let r = agent
+        .post(format!("{rpc}/v1/items/{item}/grants"))
+        .header("Authorization", &bearer)
+        .send_json(serde_json::json!({"account": reader.address(), "level": "read"}))
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    let out = dir.path().join("granted");
+    ok_json(&vault(
+        &rpc,
+        reader,
+        &["get", &item, "-o", out.to_str().expect("utf-8")],
+    ));
+    assert!(std::fs::read(&out).ok() == Some(content.clone()));
+    let r = agent
+        .delete(format!("{rpc}/v1/items/{item}/grants/{}", reader.address()))
+        .header("Authorization", &bearer)
+        .call()
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    failed_with(
+        &vault(
+            &rpc,
+            reader,
+            &["get", &item, "-o", out.to_str().expect("utf-8")],
+        ),
+        "not found",
+    );
+
+    // A truncated upload: 400, and no sealed chunk of it stays behind.
+    let blobs_before = walk(&data.join("vault")).len();
+    {
+        use std::io::{Read, Write};
+        let addr = rpc.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        let head = format!(
+            "POST /v1/files?name=cut.bin HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {bearer}\r\nContent-Length: 5000000\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).expect("write head");
+        stream
+            .write_all(&vec![0x42u8; 2_500_000])
+            .expect("write half");
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 400") || answer.is_empty(),
+            "truncated upload answered: {}",
+            answer.lines().next().unwrap_or_default()
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let blobs_after = walk(&data.join("vault")).len();
+    assert_eq!(
+        blobs_before, blobs_after,
+        "a failed upload left sealed chunks behind"
+    );
+}
