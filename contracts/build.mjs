@@ -1,5 +1,8 @@
 // Compile the system contracts with solcjs (offline) and write their runtime bytecode and ABI
 // to deployed/. `--check` compiles into memory and fails if deployed/ differs (CI runs it).
+// `--same-as-forge` (after `forge build`/`forge test`) fails if the code forge compiled and
+// tested differs from deployed/, i.e. if foundry.toml and these settings have drifted apart.
+// The settings below must match foundry.toml.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -9,6 +12,21 @@ const solc = require('solc');
 
 const here = path.dirname(new URL(import.meta.url).pathname);
 const contracts = ['AccessRegistry', 'KeyRegistry'];
+
+if (process.argv.includes('--same-as-forge')) {
+  let differs = false;
+  for (const c of contracts) {
+    const artifact = path.join(here, 'out', `${c}.sol`, `${c}.json`);
+    const forge = JSON.parse(fs.readFileSync(artifact, 'utf8')).deployedBytecode.object.replace(/^0x/, '');
+    const committed = fs.readFileSync(path.join(here, 'deployed', `${c}.hex`), 'utf8').trim();
+    if (forge !== committed) {
+      console.error(`${c}: the code forge tested differs from deployed/${c}.hex (foundry.toml vs build.mjs settings?)`);
+      differs = true;
+    }
+  }
+  if (!differs) console.log('forge tested the committed runtime code');
+  process.exit(differs ? 1 : 0);
+}
 const input = {
   language: 'Solidity',
   sources: Object.fromEntries(
