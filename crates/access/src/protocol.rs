@@ -24,7 +24,7 @@ use alloy::rpc::types::Log;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
 use lightstreams_vault::{
-    ChunkSource, ContentKey, Encryptor, ItemId, Manifest, RangeReader, open_manifest,
+    CHUNK_SIZE, ChunkSource, ContentKey, Encryptor, ItemId, Manifest, RangeReader, open_manifest,
 };
 
 use crate::acl::{ACCESS_REGISTRY, AccessRegistry, KEY_REGISTRY, KeyRegistry, Level};
@@ -229,7 +229,7 @@ impl<R: Read, F: FnMut(u64)> Read for Counting<'_, R, F> {
     }
 }
 
-impl<L: Ledger, R: Remote> Client<L, R> {
+impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
     /// Bind the protocol to an identity, a chain and a vault node.
     pub fn new(ledger: L, remote: R, identity: Identity) -> Self {
         Self {
@@ -415,22 +415,48 @@ impl<L: Ledger, R: Remote> Client<L, R> {
                 "range {start}-{end} is outside the file's {size} bytes"
             )));
         }
+        // One thread fetches the chunks ahead (a few in flight) while this one verifies,
+        // decrypts and writes: memory stays at a few chunks.
+        const AHEAD: usize = 3;
         let source = RemoteChunks {
             client: self,
             item: opened.item,
         };
-        let mut reader = RangeReader::new(&opened.manifest, &opened.opener, &source, start, end)?;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = reader.read(&mut buf)?;
-            if n == 0 {
-                break;
+        let chunks = &opened.manifest.chunks;
+        let (first, last) = (start / CHUNK_SIZE as u64, end / CHUNK_SIZE as u64);
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
+            let source = &source;
+            scope.spawn(move || {
+                for index in first..=last {
+                    let fetched = match chunks.get(index as usize) {
+                        Some(address) => source.fetch(index, address),
+                        None => Err(lightstreams_vault::Error::Format(format!(
+                            "no chunk {index} in the manifest"
+                        ))),
+                    };
+                    if tx.send((index, fetched)).is_err() {
+                        break;
+                    }
+                }
+            });
+            let ahead = Prefetched {
+                rx: std::cell::RefCell::new(rx),
+            };
+            let mut reader =
+                RangeReader::new(&opened.manifest, &opened.opener, &ahead, start, end)?;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.write_all(&buf[..n])?;
+                progress(n as u64);
             }
-            out.write_all(&buf[..n])?;
-            progress(n as u64);
-        }
-        out.flush()?;
-        Ok(())
+            out.flush()?;
+            Ok(())
+        })
     }
 
     /// Decrypt version `version` (default: the latest) of `item`, bytes `range` (inclusive;
@@ -607,27 +633,68 @@ impl<L: Ledger, R: Remote> Client<L, R> {
         input: impl Read,
         content: &Content,
     ) -> Result<Published, ProtocolError> {
-        let mut encryptor = Encryptor::new(input, key, item, version);
-        let mut stored: Vec<[u8; 32]> = Vec::new();
-        for sealed in encryptor.by_ref() {
-            let put = sealed.map_err(ProtocolError::from).and_then(|sealed| {
-                let request =
-                    self.request(RequestKind::Put, item, ObjectRef::Chunk(sealed.address.0));
-                self.remote.put(&request, &sealed.bytes)?;
-                Ok(sealed.address.0)
-            });
-            match put {
-                Ok(address) => stored.push(address),
-                Err(e) => {
-                    // Leave nothing half-written: remove what this version stored so far.
-                    for address in stored {
-                        let request =
-                            self.request(RequestKind::Delete, item, ObjectRef::Chunk(address));
-                        let _ = self.remote.delete(&request);
+        // Seal on this thread while two uploaders send the previous chunks: memory stays at
+        // a few chunks in flight, and sealing overlaps the network and the node's work.
+        const IN_FLIGHT: usize = 4;
+        const UPLOADERS: usize = 2;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<lightstreams_vault::SealedChunk>(IN_FLIGHT);
+        let rx = parking_lot::Mutex::new(rx);
+        let stored: parking_lot::Mutex<Vec<[u8; 32]>> = parking_lot::Mutex::new(Vec::new());
+        let failed: parking_lot::Mutex<Option<ProtocolError>> = parking_lot::Mutex::new(None);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (encryptor, sealing_error) = std::thread::scope(|scope| {
+            for _ in 0..UPLOADERS {
+                scope.spawn(|| {
+                    loop {
+                        let next = rx.lock().recv();
+                        let Ok(sealed) = next else { break };
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            continue;
+                        }
+                        let request = self.request(
+                            RequestKind::Put,
+                            item,
+                            ObjectRef::Chunk(sealed.address.0),
+                        );
+                        match self.remote.put(&request, &sealed.bytes) {
+                            Ok(()) => stored.lock().push(sealed.address.0),
+                            Err(e) => {
+                                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                                failed.lock().get_or_insert(e);
+                            }
+                        }
                     }
-                    return Err(e);
+                });
+            }
+            let mut encryptor = Encryptor::new(input, key, item, version);
+            let mut sealing_error = None;
+            for sealed in encryptor.by_ref() {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                match sealed {
+                    Ok(sealed) => {
+                        if tx.send(sealed).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        sealing_error = Some(ProtocolError::from(e));
+                        break;
+                    }
                 }
             }
+            drop(tx);
+            (encryptor, sealing_error)
+        });
+        let stored = stored.into_inner();
+        if let Some(e) = sealing_error.or_else(|| failed.into_inner()) {
+            // Leave nothing half-written: remove what this version stored so far.
+            for address in stored {
+                let request = self.request(RequestKind::Delete, item, ObjectRef::Chunk(address));
+                let _ = self.remote.delete(&request);
+            }
+            return Err(e);
         }
         let chunks = stored.len() as u64;
         let created = std::time::SystemTime::now()
@@ -911,13 +978,39 @@ pub struct Opened {
     opener: lightstreams_vault::VersionOpener,
 }
 
+/// One fetched chunk: its index and its sealed bytes (or why it could not be fetched).
+type Fetched = (u64, Result<Vec<u8>, lightstreams_vault::Error>);
+
+/// Chunks fetched ahead by another thread, handed over in order.
+struct Prefetched {
+    rx: std::cell::RefCell<std::sync::mpsc::Receiver<Fetched>>,
+}
+
+impl ChunkSource for Prefetched {
+    fn fetch(
+        &self,
+        index: u64,
+        _address: &lightstreams_vault::Address,
+    ) -> Result<Vec<u8>, lightstreams_vault::Error> {
+        let (got, bytes) = self.rx.borrow_mut().recv().map_err(|_| {
+            lightstreams_vault::Error::Io(std::io::Error::other("the chunk fetcher stopped"))
+        })?;
+        if got != index {
+            return Err(lightstreams_vault::Error::Format(format!(
+                "chunks arrived out of order: wanted {index}, got {got}"
+            )));
+        }
+        bytes
+    }
+}
+
 /// Chunks fetched from the vault node with signed requests.
 struct RemoteChunks<'a, L, R> {
     client: &'a Client<L, R>,
     item: ItemId,
 }
 
-impl<L: Ledger, R: Remote> ChunkSource for RemoteChunks<'_, L, R> {
+impl<L: Ledger + Sync, R: Remote + Sync> ChunkSource for RemoteChunks<'_, L, R> {
     fn fetch(
         &self,
         _index: u64,

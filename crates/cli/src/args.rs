@@ -197,6 +197,18 @@ pub(crate) struct SendArgs {
 pub(crate) enum BenchCommand {
     /// Transfers per second and submission-to-finality latency over JSON-RPC.
     Chain(BenchChainArgs),
+    /// Vault add/get MB/s beside the single-core AEAD+BLAKE3 bound, peak RSS, grant latency.
+    Vault(BenchVaultArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchVaultArgs {
+    /// File size in MiB.
+    #[arg(long = "size-mib", default_value_t = 1024)]
+    pub(crate) size_mib: u64,
+    /// Grant → first decrypted byte samples.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) grants: usize,
 }
 
 #[derive(Debug, Args)]

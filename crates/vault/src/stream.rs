@@ -48,17 +48,11 @@ impl<R: Read> Encryptor<R> {
 
     /// Fill a chunk buffer from the reader; fewer than `CHUNK_SIZE` bytes means end of input.
     fn fill(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; CHUNK_SIZE];
-        let mut filled = 0;
-        while filled < CHUNK_SIZE {
-            match self.reader.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        buf.truncate(filled);
+        // Room for the padded chunk and its tag, so sealing never reallocates.
+        let mut buf = Vec::with_capacity(CHUNK_SIZE + 16);
+        (&mut self.reader)
+            .take(CHUNK_SIZE as u64)
+            .read_to_end(&mut buf)?;
         Ok(buf)
     }
 

@@ -26,6 +26,7 @@ use crate::rpc::Rpc;
 pub(crate) fn run(command: BenchCommand, json: bool) -> anyhow::Result<()> {
     match command {
         BenchCommand::Chain(args) => chain(args, json),
+        BenchCommand::Vault(args) => super::bench_vault::run(args, json),
     }
 }
 
@@ -42,7 +43,7 @@ struct Report {
     peak_rss_mb: Option<f64>,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -151,7 +152,7 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
 }
 
 /// Largest resident set (VmHWM) of `pid`, in MB.
-fn peak_rss_mb(pid: u32) -> Option<f64> {
+pub(crate) fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;

@@ -2,6 +2,7 @@
 
 mod account;
 mod bench;
+mod bench_vault;
 mod dev;
 mod network;
 mod send;

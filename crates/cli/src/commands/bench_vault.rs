@@ -1,0 +1,259 @@
+//! `lightstreams bench vault`: add and get throughput beside the single-core bound measured in
+//! the same run, peak memory, and the latency from `grant` to the grantee's first byte.
+//!
+//! Three measurements over the same generated content (never held in memory whole):
+//! 1. **bound**: AES-256-GCM sealing + BLAKE3 hashing of the same bytes on one core;
+//! 2. **local**: the vault library alone, encrypting into and decrypting from a chunk store on
+//!    disk (what "add and get locally" costs without any network);
+//! 3. **node**: the full protocol through a `lightstreams dev` node this command starts:
+//!    chain transactions, signed requests over HTTP, the node's checks and store.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use alloy::signers::local::PrivateKeySigner;
+use anyhow::anyhow;
+use lightstreams_access::acl::Level;
+use lightstreams_access::http::{HttpRemote, RpcLedger};
+use lightstreams_access::protocol::{Client, Content, Identity};
+use lightstreams_primitives::dev::dev_accounts;
+use lightstreams_vault::{
+    ChunkStore, ContentKey, Encryptor, ItemId, RangeReader, measure_bound, open_manifest,
+};
+use serde_json::json;
+
+use super::bench::{free_port, peak_rss_mb};
+use super::network::{Children, spawn, wait_for_rpc};
+use crate::args::BenchVaultArgs;
+
+/// Content of `left` bytes cut from a 1 MiB random block at shifting offsets: cheap to
+/// produce (a memcpy), never repeating a chunk exactly, and never held in memory whole.
+struct Generated {
+    left: u64,
+    block: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(self.left as usize)
+            .min(self.block.len() - self.pos);
+        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
+        self.pos = (self.pos + n) % (self.block.len() - 4096);
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn generated(size: u64) -> Generated {
+    let mut block = vec![0u8; 1 << 20];
+    for b in block.iter_mut() {
+        *b = rand::random();
+    }
+    Generated {
+        left: size,
+        block,
+        pos: 0,
+    }
+}
+
+/// A `Write` that counts and drops.
+struct Sink(u64);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn mb_s(bytes: u64, seconds: f64) -> f64 {
+    bytes as f64 / 1e6 / seconds.max(1e-9)
+}
+
+fn client(url: &str, signer: &PrivateKeySigner) -> anyhow::Result<Client<RpcLedger, HttpRemote>> {
+    let client = Client::new(
+        RpcLedger::new(url),
+        HttpRemote::connect(url).map_err(|e| anyhow!("{e}"))?,
+        Identity::from_signer(signer.clone()),
+    );
+    client.ensure_key_registered().map_err(|e| anyhow!("{e}"))?;
+    Ok(client)
+}
+
+pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
+    let size = args.size_mib.max(1) * 1024 * 1024;
+    let dir = tempfile::Builder::new()
+        .prefix("lightstreams-bench-vault-")
+        .tempdir()?;
+    let say = |text: String| {
+        if !json {
+            eprintln!("{text}");
+        }
+    };
+
+    // 1. The bound, on this core.
+    let bound = measure_bound(256 * 1024 * 1024);
+    say(format!(
+        "bound: AES-256-GCM {:.0} MB/s, BLAKE3 {:.0} MB/s, both {:.0} MB/s (one core)",
+        bound.aead_mb_s, bound.blake3_mb_s, bound.combined_mb_s
+    ));
+
+    // 2. The library alone, into a chunk store on disk.
+    let store = ChunkStore::open(&dir.path().join("local"))?;
+    let key = ContentKey::random();
+    let item = ItemId::random();
+    let started = Instant::now();
+    let mut enc = Encryptor::new(generated(size), &key, item, 0);
+    for chunk in enc.by_ref() {
+        let chunk = chunk?;
+        store.put(&chunk.address, &chunk.bytes)?;
+    }
+    let (_, blob) = enc.finish("bench.bin", "application/octet-stream", 0, None, 0)?;
+    let local_add = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let (manifest, opener) = open_manifest(&key, item, 0, &blob.bytes, Some(blob.address))?;
+    let mut reader = RangeReader::new(&manifest, &opener, &store, 0, size - 1)?;
+    let mut sink = Sink(0);
+    std::io::copy(&mut reader, &mut sink)?;
+    let local_get = started.elapsed().as_secs_f64();
+    drop(store);
+    std::fs::remove_dir_all(dir.path().join("local"))?;
+    say(format!(
+        "local: add {:.0} MB/s, get {:.0} MB/s",
+        mb_s(size, local_add),
+        mb_s(size, local_get)
+    ));
+
+    // 3. Through a node.
+    let exe = std::env::current_exe()?;
+    let port = free_port()?;
+    let url = format!("http://127.0.0.1:{port}");
+    let child = spawn(
+        &exe,
+        &[
+            "dev".into(),
+            "--data-dir".into(),
+            dir.path().join("dev").into_os_string(),
+            "--rpc.addr".into(),
+            format!("127.0.0.1:{port}").into(),
+            "--block-interval-ms".into(),
+            "200".into(),
+            "--log".into(),
+            "warn".into(),
+        ],
+        &dir.path().join("dev.log"),
+    )?;
+    let mut children = Children(vec![("dev".into(), child)]);
+    wait_for_rpc(&url, &mut children, "dev")?;
+    let node_pid = children.0[0].1.id();
+    let accounts = dev_accounts(3);
+    let alice = client(&url, &accounts[0])?;
+    let content = Content {
+        name: "bench.bin".into(),
+        media_type: "application/octet-stream".into(),
+    };
+    let started = Instant::now();
+    let published = alice
+        .add(generated(size), &content, false, |_| {})
+        .map_err(|e| anyhow!("{e}"))?;
+    let node_add = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut sink = Sink(0);
+    alice
+        .get(published.item, None, None, &mut sink, |_| {})
+        .map_err(|e| anyhow!("{e}"))?;
+    let node_get = started.elapsed().as_secs_f64();
+    if sink.0 != size {
+        return Err(anyhow!("got {} bytes back, expected {size}", sink.0));
+    }
+    say(format!(
+        "node: add {:.0} MB/s, get {:.0} MB/s",
+        mb_s(size, node_add),
+        mb_s(size, node_get)
+    ));
+
+    // 4. Grant → the grantee's first decrypted byte (finality included).
+    let mut latencies = Vec::new();
+    for i in 0..args.grants {
+        let reader_signer = &accounts[1 + i % 2];
+        let reader = client(&url, reader_signer)?;
+        let small = alice
+            .add(generated(64 * 1024), &content, false, |_| {})
+            .map_err(|e| anyhow!("{e}"))?;
+        let started = Instant::now();
+        alice
+            .grant(small.item, reader_signer.address(), Level::READ, None)
+            .map_err(|e| anyhow!("{e}"))?;
+        let opened = reader.open(small.item, None).map_err(|e| anyhow!("{e}"))?;
+        let mut first = Vec::new();
+        reader
+            .read_range(&opened, 0, 0, &mut first, |_| {})
+            .map_err(|e| anyhow!("{e}"))?;
+        latencies.push(started.elapsed());
+    }
+    latencies.sort();
+    let median = latencies
+        .get(latencies.len() / 2)
+        .copied()
+        .unwrap_or(Duration::ZERO);
+    let node_rss = peak_rss_mb(node_pid);
+    let client_rss = peak_rss_mb(std::process::id());
+    drop(children);
+
+    let report = json!({
+        "size_bytes": size,
+        "bound": bound,
+        "local": {"add_mb_s": mb_s(size, local_add), "get_mb_s": mb_s(size, local_get),
+                  "add_vs_bound": mb_s(size, local_add) / bound.combined_mb_s,
+                  "get_vs_bound": mb_s(size, local_get) / bound.combined_mb_s},
+        "node": {"add_mb_s": mb_s(size, node_add), "get_mb_s": mb_s(size, node_get),
+                 "add_vs_bound": mb_s(size, node_add) / bound.combined_mb_s,
+                 "get_vs_bound": mb_s(size, node_get) / bound.combined_mb_s},
+        "grant_to_first_byte_ms": {
+            "median": median.as_secs_f64() * 1e3,
+            "samples": latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(),
+        },
+        "peak_rss_mb": {"node": node_rss, "client": client_rss},
+    });
+    if json {
+        println!("{report}");
+    } else {
+        let b = bound.combined_mb_s;
+        println!("file: {} MiB", size / 1024 / 1024);
+        println!("{:<26} {:>10} {:>10}", "", "MB/s", "vs bound");
+        println!(
+            "{:<26} {:>10.0} {:>10}",
+            "bound (AEAD+BLAKE3, 1 core)", b, "1.00"
+        );
+        for (name, secs) in [
+            ("local add", local_add),
+            ("local get", local_get),
+            ("node add (protocol)", node_add),
+            ("node get (protocol)", node_get),
+        ] {
+            println!(
+                "{:<26} {:>10.0} {:>10.2}",
+                name,
+                mb_s(size, secs),
+                mb_s(size, secs) / b
+            );
+        }
+        println!(
+            "grant -> first byte: median {:.0} ms over {} samples",
+            median.as_secs_f64() * 1e3,
+            latencies.len()
+        );
+        println!(
+            "peak RSS: node {}, client {}",
+            node_rss.map_or("-".into(), |m| format!("{m:.0} MB")),
+            client_rss.map_or("-".into(), |m| format!("{m:.0} MB"))
+        );
+    }
+    Ok(())
+}
