@@ -1,6 +1,7 @@
 //! The protocol's transports over the network: [`RpcLedger`] (Ethereum JSON-RPC) and
 //! [`HttpRemote`] (a node's `/v1/raw` API with signed requests). Blocking (ureq).
 
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use alloy::consensus::{SignableTransaction, TxEip1559};
@@ -281,13 +282,20 @@ impl Remote for HttpRemote {
             .call()
             .map_err(|e| ProtocolError::Remote(e.to_string()))?;
         match response.status().as_u16() {
-            200 => response
-                .body_mut()
-                .with_config()
-                .limit(64 * 1024 * 1024)
-                .read_to_vec()
-                .map(Some)
-                .map_err(|e| ProtocolError::Remote(e.to_string())),
+            200 => {
+                // Sized once from Content-Length: a 1 MiB chunk is not grown by doubling.
+                const LIMIT: u64 = 64 * 1024 * 1024;
+                let len = response.body().content_length().unwrap_or(0).min(LIMIT);
+                let mut bytes = Vec::with_capacity(len as usize);
+                response
+                    .body_mut()
+                    .with_config()
+                    .limit(LIMIT)
+                    .reader()
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+                Ok(Some(bytes))
+            }
             404 => Ok(None),
             _ => Err(ProtocolError::Remote(error_message(&mut response))),
         }

@@ -415,9 +415,10 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
                 "range {start}-{end} is outside the file's {size} bytes"
             )));
         }
-        // One thread fetches the chunks ahead (a few in flight) while this one verifies,
-        // decrypts and writes: memory stays at a few chunks.
-        const AHEAD: usize = 3;
+        // A few threads fetch the next chunks (chunk i by thread i mod FETCHERS, so requests
+        // overlap the node's work and the transfer) while this one verifies, decrypts and
+        // writes them in order: memory stays at a few chunks.
+        const FETCHERS: u64 = 3;
         let source = RemoteChunks {
             client: self,
             item: opened.item,
@@ -425,23 +426,28 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         let chunks = &opened.manifest.chunks;
         let (first, last) = (start / CHUNK_SIZE as u64, end / CHUNK_SIZE as u64);
         std::thread::scope(|scope| {
-            let (tx, rx) = std::sync::mpsc::sync_channel(AHEAD);
-            let source = &source;
-            scope.spawn(move || {
-                for index in first..=last {
-                    let fetched = match chunks.get(index as usize) {
-                        Some(address) => source.fetch(index, address),
-                        None => Err(lightstreams_vault::Error::Format(format!(
-                            "no chunk {index} in the manifest"
-                        ))),
-                    };
-                    if tx.send((index, fetched)).is_err() {
-                        break;
+            let mut receivers = Vec::new();
+            for lane in 0..FETCHERS.min(last - first + 1) {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                receivers.push(rx);
+                let source = &source;
+                scope.spawn(move || {
+                    for index in (first + lane..=last).step_by(FETCHERS as usize) {
+                        let fetched = match chunks.get(index as usize) {
+                            Some(address) => source.fetch(index, address),
+                            None => Err(lightstreams_vault::Error::Format(format!(
+                                "no chunk {index} in the manifest"
+                            ))),
+                        };
+                        if tx.send((index, fetched)).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
+                });
+            }
             let ahead = Prefetched {
-                rx: std::cell::RefCell::new(rx),
+                first,
+                lanes: receivers,
             };
             let mut reader =
                 RangeReader::new(&opened.manifest, &opened.opener, &ahead, start, end)?;
@@ -981,9 +987,11 @@ pub struct Opened {
 /// One fetched chunk: its index and its sealed bytes (or why it could not be fetched).
 type Fetched = (u64, Result<Vec<u8>, lightstreams_vault::Error>);
 
-/// Chunks fetched ahead by another thread, handed over in order.
+/// Chunks fetched ahead by other threads (chunk `first + k` arrives on lane `k mod lanes`),
+/// handed over in order.
 struct Prefetched {
-    rx: std::cell::RefCell<std::sync::mpsc::Receiver<Fetched>>,
+    first: u64,
+    lanes: Vec<std::sync::mpsc::Receiver<Fetched>>,
 }
 
 impl ChunkSource for Prefetched {
@@ -992,9 +1000,14 @@ impl ChunkSource for Prefetched {
         index: u64,
         _address: &lightstreams_vault::Address,
     ) -> Result<Vec<u8>, lightstreams_vault::Error> {
-        let (got, bytes) = self.rx.borrow_mut().recv().map_err(|_| {
-            lightstreams_vault::Error::Io(std::io::Error::other("the chunk fetcher stopped"))
-        })?;
+        let stopped =
+            || lightstreams_vault::Error::Io(std::io::Error::other("the chunk fetcher stopped"));
+        let lane = index
+            .checked_sub(self.first)
+            .map(|k| (k % self.lanes.len().max(1) as u64) as usize)
+            .and_then(|lane| self.lanes.get(lane))
+            .ok_or_else(stopped)?;
+        let (got, bytes) = lane.recv().map_err(|_| stopped())?;
         if got != index {
             return Err(lightstreams_vault::Error::Format(format!(
                 "chunks arrived out of order: wanted {index}, got {got}"

@@ -282,6 +282,18 @@ impl VersionOpener {
         sealed: &[u8],
         expected: &Address,
     ) -> Result<Vec<u8>, Error> {
+        self.open_chunk_owned(index, sealed.to_vec(), expected)
+    }
+
+    /// [`VersionOpener::open_chunk`] decrypting in the buffer it is given (no copy): the
+    /// fetched bytes become the plaintext.
+    pub fn open_chunk_owned(
+        &self,
+        index: u64,
+        mut buf: Vec<u8>,
+        expected: &Address,
+    ) -> Result<Vec<u8>, Error> {
+        let sealed = &buf[..];
         let listed = self
             .manifest
             .chunks
@@ -312,7 +324,6 @@ impl VersionOpener {
                 chunk_bucket(len) + TAG
             )));
         }
-        let mut buf = sealed.to_vec();
         let plain = self
             .key
             .open_in_place(

@@ -194,7 +194,7 @@ impl<S: ChunkSource> Read for RangeReader<'_, S> {
                 .map_err(std::io::Error::other)?;
             self.current = self
                 .opener
-                .open_chunk(index, &sealed, address)
+                .open_chunk_owned(index, sealed, address)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             self.offset = (self.pos % CHUNK_SIZE as u64) as usize;
         }

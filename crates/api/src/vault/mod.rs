@@ -133,7 +133,14 @@ pub(crate) struct Vault {
     guard: ReplayGuard,
     sessions: Mutex<HashMap<String, custodial::Session>>,
     keystore: Option<PathBuf>,
+    /// (head, (item, account) → (level, can read)) for the current head.
+    acl_cache: Mutex<AclCache>,
 }
+
+type AclCache = (u64, HashMap<(ItemId, Address), (u8, bool)>);
+
+/// Most cached permission answers per head.
+const ACL_CACHE_ENTRIES: usize = 100_000;
 
 impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -159,6 +166,7 @@ impl Vault {
             guard: ReplayGuard::default(),
             sessions: Mutex::new(HashMap::new()),
             keystore: config.keystore.clone(),
+            acl_cache: Mutex::new((u64::MAX, HashMap::new())),
         })
     }
 
@@ -196,21 +204,49 @@ impl Vault {
         C::abi_decode_returns(&out).ok()
     }
 
+    /// `who`'s (level, can read) on `item` at the latest finalised block. Answers are cached
+    /// for the current head only: the same state gives the same answer (expiry included, as
+    /// it reads the head's timestamp), and a new head empties the cache.
+    fn permission(&self, item: &ItemId, who: Address) -> (u8, bool) {
+        let head = self.chain.head_number();
+        {
+            let cache = self.acl_cache.lock();
+            if cache.0 == head
+                && let Some(answer) = cache.1.get(&(*item, who))
+            {
+                return *answer;
+            }
+        }
+        let level = self
+            .acl(AccessRegistry::levelOfCall {
+                item: item.0.into(),
+                who,
+            })
+            .map(u8::from)
+            .unwrap_or(0);
+        let can_read = level >= 1
+            || self
+                .acl(AccessRegistry::canReadCall {
+                    item: item.0.into(),
+                    who,
+                })
+                .unwrap_or(false);
+        let mut cache = self.acl_cache.lock();
+        if cache.0 != head {
+            *cache = (head, HashMap::new());
+        }
+        if cache.1.len() < ACL_CACHE_ENTRIES {
+            cache.1.insert((*item, who), (level, can_read));
+        }
+        (level, can_read)
+    }
+
     fn can_read(&self, item: &ItemId, who: Address) -> bool {
-        self.acl(AccessRegistry::canReadCall {
-            item: item.0.into(),
-            who,
-        })
-        .unwrap_or(false)
+        self.permission(item, who).1
     }
 
     fn level(&self, item: &ItemId, who: Address) -> u8 {
-        self.acl(AccessRegistry::levelOfCall {
-            item: item.0.into(),
-            who,
-        })
-        .map(u8::from)
-        .unwrap_or(0)
+        self.permission(item, who).0
     }
 
     /// Answer a signed `GET` of one object: the bytes, `Ok(None)` (the uniform not-found), or
@@ -333,6 +369,7 @@ impl Vault {
             return Err(Refused::NotFound);
         }
         let stored = match object {
+            // The body was checked against its address above; the store does not hash again.
             ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => self
                 .stores
                 .put_blob(item, &lightstreams_vault::Address(*address), body)

@@ -51,7 +51,7 @@ impl ItemStores {
         address: &Address,
         bytes: &[u8],
     ) -> Result<(), lightstreams_vault::Error> {
-        self.blobs(item)?.put(address, bytes)
+        self.blobs(item)?.put_prehashed(address, bytes)
     }
 
     /// Remove a sealed chunk or manifest of `item`.
