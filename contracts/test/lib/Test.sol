@@ -13,6 +13,9 @@ interface Vm {
     function expectEmit(bool checkTopic1, bool checkTopic2, bool checkTopic3, bool checkData) external;
     function expectEmit() external;
     function deal(address who, uint256 newBalance) external;
+    function etch(address target, bytes calldata code) external;
+    function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
+    function addr(uint256 privateKey) external pure returns (address);
 }
 
 /// @notice A minimal test base: the cheatcode handle and assertions that revert with a message.

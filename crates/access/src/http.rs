@@ -97,11 +97,12 @@ impl Ledger for RpcLedger {
             .map_err(|e| ProtocolError::Chain(format!("eth_call returned {text}: {e}")))
     }
 
-    fn transact(
+    fn transact_with_value(
         &self,
         signer: &PrivateKeySigner,
         to: Address,
         data: Vec<u8>,
+        value: U256,
     ) -> Result<B256, ProtocolError> {
         let from = signer.address();
         let input = Bytes::from(data);
@@ -109,7 +110,7 @@ impl Ledger for RpcLedger {
         let nonce = self.quantity("eth_getTransactionCount", json!([from, "pending"]))? as u64;
         let gas = self.quantity(
             "eth_estimateGas",
-            json!([{"from": from, "to": to, "data": input}]),
+            json!([{"from": from, "to": to, "data": input, "value": value}]),
         )? as u64;
         let latest = self.rpc("eth_getBlockByNumber", json!(["latest", false]))?;
         let base_fee = latest
@@ -123,7 +124,7 @@ impl Ledger for RpcLedger {
             max_fee_per_gas: base_fee * 2,
             max_priority_fee_per_gas: 0,
             to: TxKind::Call(to),
-            value: U256::ZERO,
+            value,
             input,
             ..Default::default()
         };
@@ -186,6 +187,7 @@ impl Ledger for RpcLedger {
 pub struct HttpRemote {
     base: String,
     node_id: String,
+    keeper_key: Option<[u8; 32]>,
     agent: ureq::Agent,
 }
 
@@ -217,9 +219,15 @@ impl HttpRemote {
             .as_str()
             .ok_or_else(|| ProtocolError::Remote(format!("{base}/v1 has no node_id")))?
             .to_string();
+        let keeper_key = facts["keeper_key"].as_str().and_then(|text| {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(text.trim_start_matches("0x"), &mut out).ok()?;
+            Some(out)
+        });
         Ok(Self {
             base,
             node_id,
+            keeper_key,
             agent,
         })
     }
@@ -244,6 +252,14 @@ fn error_message(response: &mut ureq::http::Response<ureq::Body>) -> String {
 impl Remote for HttpRemote {
     fn node_id(&self) -> String {
         self.node_id.clone()
+    }
+
+    fn keeper_key(&self) -> Option<[u8; 32]> {
+        self.keeper_key
+    }
+
+    fn connect_peer(&self, url: &str) -> Result<Box<dyn Remote + Send + Sync>, ProtocolError> {
+        Ok(Box::new(HttpRemote::connect(url)?))
     }
 
     fn put(&self, request: &SignedRequest, body: &[u8]) -> Result<(), ProtocolError> {

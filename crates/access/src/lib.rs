@@ -8,6 +8,9 @@
 //! and write is authorised at a vault node; [`protocol::Client`] runs the operations over a
 //! [`protocol::Ledger`] (the chain) and a [`protocol::Remote`] (a vault node); [`http`] provides
 //! both over JSON-RPC and the node's HTTP API.
+//! [`custody`] makes a content key recoverable by any `t` of `n` key keepers (Shamir over
+//! HPKE), so a creator can sell while offline; [`keeper`] is how shares are deposited with
+//! keepers and released to readers.
 //!
 //! # Example
 //! ```
@@ -26,8 +29,10 @@
 //! ```
 
 pub mod acl;
+pub mod custody;
 pub mod envelope;
 pub mod http;
+pub mod keeper;
 pub mod keys;
 pub mod protocol;
 pub mod request;

@@ -19,7 +19,9 @@
 
 use std::io::{Read, Write};
 
-use alloy::primitives::{Address, B256};
+use crate::custody::{self, CustodyRecord, Keeper, Share, default_threshold, open_released};
+use crate::keeper::{ShareDeposit, ShareRelease, record_locator};
+use alloy::primitives::{Address, B256, U256};
 use alloy::rpc::types::Log;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
@@ -85,6 +87,16 @@ pub trait Ledger {
         signer: &PrivateKeySigner,
         to: Address,
         data: Vec<u8>,
+    ) -> Result<B256, ProtocolError> {
+        self.transact_with_value(signer, to, data, U256::ZERO)
+    }
+    /// [`Ledger::transact`] sending `value` wei along.
+    fn transact_with_value(
+        &self,
+        signer: &PrivateKeySigner,
+        to: Address,
+        data: Vec<u8>,
+        value: U256,
     ) -> Result<B256, ProtocolError>;
     /// Logs of `address` whose topics match (`None` = any), from block 0 to the head.
     fn logs(&self, address: Address, topics: [Option<B256>; 4]) -> Result<Vec<Log>, ProtocolError>;
@@ -100,6 +112,16 @@ pub trait Remote {
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError>;
     /// Remove the object of a signed `DELETE` request (used to clean up a failed upload).
     fn delete(&self, request: &SignedRequest) -> Result<(), ProtocolError>;
+    /// The node's key-keeper encryption key (X25519), if it keeps key shares.
+    fn keeper_key(&self) -> Option<[u8; 32]> {
+        None
+    }
+    /// Another node, at `url` (a key keeper named in a custody record).
+    fn connect_peer(&self, url: &str) -> Result<Box<dyn Remote + Send + Sync>, ProtocolError> {
+        Err(ProtocolError::Remote(format!(
+            "this client cannot reach other nodes (asked for {url})"
+        )))
+    }
 }
 
 /// An account as the protocol sees it: its Ethereum signer and its encryption key pair.
@@ -612,6 +634,25 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
             .transact(&self.identity.signer, ACCESS_REGISTRY, call.abi_encode())
     }
 
+    /// Send `call` to the contract at `to` with `value` wei from this account, and wait until
+    /// it is final (the revert reason if it reverted).
+    pub fn send<C: SolCall>(
+        &self,
+        to: Address,
+        call: C,
+        value: U256,
+    ) -> Result<B256, ProtocolError> {
+        self.ledger
+            .transact_with_value(&self.identity.signer, to, call.abi_encode(), value)
+    }
+
+    /// Run the view `call` of the contract at `to` at the latest finalised block.
+    pub fn call<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, ProtocolError> {
+        let out = self.ledger.call(to, call.abi_encode())?;
+        C::abi_decode_returns(&out)
+            .map_err(|e| ProtocolError::Chain(format!("{}: {e}", C::SIGNATURE)))
+    }
+
     fn view<C: SolCall>(&self, call: C) -> Result<C::Return, ProtocolError> {
         let out = self.ledger.call(ACCESS_REGISTRY, call.abi_encode())?;
         C::abi_decode_returns(&out)
@@ -798,10 +839,224 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
                 return Ok(ContentKey::from_bytes(key));
             }
         }
+        // No envelope: the key may be held by keepers (an item sold while its owner is away).
+        if let Some(key) = self.custody_key(item, epoch)? {
+            return Ok(key);
+        }
         Err(ProtocolError::NoKey {
             item: item.to_string(),
             epoch,
         })
+    }
+
+    /// Split the current epoch's content key of `item` among the key keepers at `keeper_urls`
+    /// (any `threshold` of them rebuild it; default ⌊2n/3⌋+1), deposit each keeper's share and
+    /// publish the custody record on this client's node. From then on anyone the chain lets
+    /// read the item gets the key from the keepers, with no envelope from the owner: the owner
+    /// may be offline. Needs the owner or an admin; re-keying re-shares the new epoch's key.
+    pub fn deposit_custody(
+        &self,
+        item: ItemId,
+        keeper_urls: &[String],
+        threshold: Option<usize>,
+    ) -> Result<CustodyRecord, ProtocolError> {
+        self.ensure_key_registered()?;
+        let info = self.info(item)?;
+        let key = self.epoch_key(&info, info.epoch)?;
+        self.deposit_custody_key(item, info.epoch, &key, keeper_urls, threshold)
+    }
+
+    /// The custody record of `item` at `epoch`, if the owner deposited one.
+    pub fn custody_record(
+        &self,
+        item: ItemId,
+        epoch: u64,
+    ) -> Result<Option<CustodyRecord>, ProtocolError> {
+        let request = self.request(
+            RequestKind::Get,
+            item,
+            ObjectRef::Envelope(record_locator(item.0, epoch)),
+        );
+        let Some(bytes) = self.remote.get(&request)? else {
+            return Ok(None);
+        };
+        let record: CustodyRecord = serde_json::from_slice(&bytes).map_err(|e| {
+            ProtocolError::Integrity(format!("the custody record of epoch {epoch}: {e}"))
+        })?;
+        if record.item != item.0 || record.epoch != epoch {
+            return Err(ProtocolError::Integrity(format!(
+                "the custody record stored for epoch {epoch} is for another item or epoch"
+            )));
+        }
+        Ok(Some(record))
+    }
+
+    fn deposit_custody_key(
+        &self,
+        item: ItemId,
+        epoch: u64,
+        key: &ContentKey,
+        keeper_urls: &[String],
+        threshold: Option<usize>,
+    ) -> Result<CustodyRecord, ProtocolError> {
+        if keeper_urls.is_empty() {
+            return Err(ProtocolError::Remote(
+                "no key keepers given: name at least one node that keeps key shares".into(),
+            ));
+        }
+        let mut remotes = Vec::new();
+        let mut keepers = Vec::new();
+        for url in keeper_urls {
+            let remote = self.remote.connect_peer(url)?;
+            let public_key = remote.keeper_key().ok_or_else(|| {
+                ProtocolError::Remote(format!(
+                    "{url} does not keep key shares (its /v1 names no keeper_key)"
+                ))
+            })?;
+            keepers.push(Keeper {
+                node_id: remote.node_id(),
+                url: url.clone(),
+                public_key,
+            });
+            remotes.push(remote);
+        }
+        let threshold = threshold.unwrap_or_else(|| default_threshold(keepers.len()));
+        let (record, wrapped) = custody::split(key, item.0, epoch, keepers, threshold)
+            .map_err(|e| ProtocolError::Crypto(e.to_string()))?;
+        for (index, (remote, wrapped)) in remotes.iter().zip(wrapped).enumerate() {
+            let deposit = ShareDeposit {
+                record: record.clone(),
+                index: index as u32,
+                wrapped,
+            };
+            let body = serde_json::to_vec(&deposit)
+                .map_err(|e| ProtocolError::Crypto(format!("cannot encode a deposit: {e}")))?;
+            let request = SignedRequest::sign(
+                &self.identity.signer,
+                RequestKind::Put,
+                item.0,
+                ObjectRef::Share(epoch),
+                remote.node_id(),
+            );
+            remote.put(&request, &body).map_err(|e| match e {
+                ProtocolError::NotFound(_) => ProtocolError::Remote(format!(
+                    "keeper {} refused the share: only the owner or an admin of the item may deposit one",
+                    keeper_urls[index]
+                )),
+                other => other,
+            })?;
+        }
+        let body = serde_json::to_vec(&record)
+            .map_err(|e| ProtocolError::Crypto(format!("cannot encode the record: {e}")))?;
+        let request = self.request(
+            RequestKind::Put,
+            item,
+            ObjectRef::Envelope(record_locator(item.0, epoch)),
+        );
+        self.remote.put(&request, &body)?;
+        Ok(record)
+    }
+
+    /// The key of `epoch` rebuilt from the keepers' shares: `None` if there is no custody
+    /// record for it. All keepers are asked at once; any `threshold` answers suffice.
+    fn custody_key(&self, item: ItemId, epoch: u64) -> Result<Option<ContentKey>, ProtocolError> {
+        let Some(record) = self.custody_record(item, epoch)? else {
+            return Ok(None);
+        };
+        let ask = |index: usize, keeper: &Keeper| -> Result<Share, ProtocolError> {
+            let remote = self.remote.connect_peer(&keeper.url)?;
+            if remote.node_id() != keeper.node_id {
+                return Err(ProtocolError::Remote(format!(
+                    "the node at {} is {}, not the keeper {} the record names",
+                    keeper.url,
+                    remote.node_id(),
+                    keeper.node_id
+                )));
+            }
+            let request = SignedRequest::sign(
+                &self.identity.signer,
+                RequestKind::Get,
+                item.0,
+                ObjectRef::Share(epoch),
+                remote.node_id(),
+            );
+            let body = remote
+                .get(&request)?
+                .ok_or_else(|| ProtocolError::NotFound(format!("{item} (no share released)")))?;
+            let release: ShareRelease = serde_json::from_slice(&body)
+                .map_err(|e| ProtocolError::Integrity(format!("a keeper's answer: {e}")))?;
+            if release.index as usize != index {
+                return Err(ProtocolError::Integrity(format!(
+                    "keeper {index} answered as keeper {}",
+                    release.index
+                )));
+            }
+            open_released(
+                &self.identity.encryption,
+                &record,
+                index as u32,
+                &release.released,
+            )
+            .map_err(|e| ProtocolError::Integrity(format!("keeper {index}'s share: {e}")))
+        };
+        // A keeper that has not yet finalised the block granting READ answers not-found, so
+        // a short shortfall is retried: finality reaches every validator within moments.
+        const ATTEMPTS: usize = 4;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.gather_shares(&record, &ask)? {
+                Ok(key) => return Ok(Some(key)),
+                Err(e) if attempt >= ATTEMPTS => return Err(e),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(400)),
+            }
+        }
+    }
+
+    /// Ask every keeper of `record` at once; the key if `threshold` answered, else why not.
+    #[allow(clippy::type_complexity)]
+    fn gather_shares(
+        &self,
+        record: &CustodyRecord,
+        ask: &(dyn Fn(usize, &Keeper) -> Result<Share, ProtocolError> + Sync),
+    ) -> Result<Result<ContentKey, ProtocolError>, ProtocolError> {
+        let epoch = record.epoch;
+        let answers: Vec<Result<Share, ProtocolError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = record
+                .keepers
+                .iter()
+                .enumerate()
+                .map(|(index, keeper)| scope.spawn(move || ask(index, keeper)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(ProtocolError::Remote("a keeper query panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut shares = Vec::new();
+        let mut failures = Vec::new();
+        for (index, answer) in answers.into_iter().enumerate() {
+            match answer {
+                Ok(share) => shares.push(share),
+                Err(e) => failures.push(format!("keeper {index}: {e}")),
+            }
+        }
+        let needed = record.threshold as usize;
+        if shares.len() < needed {
+            return Ok(Err(ProtocolError::Remote(format!(
+                "the key of epoch {epoch} needs {needed} keepers' shares, {} answered ({})",
+                shares.len(),
+                failures.join("; ")
+            ))));
+        }
+        shares.truncate(needed);
+        custody::combine(record, &shares)
+            .map(Ok)
+            .map_err(|e| ProtocolError::Integrity(format!("combining the keepers' shares: {e}")))
     }
 
     /// Who may have wrapped a key for this account: itself, the owner, whoever granted it, and
@@ -901,6 +1156,20 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         }
         if info.public {
             self.put_public_key(item, info.epoch, &key)?;
+        }
+        // Keys the keepers held for the previous epoch are re-shared for the new one, so a
+        // sale can go on while the owner is away; the revoked reader gets no share of it.
+        if let Some(previous) = info.epoch.checked_sub(1)
+            && let Some(record) = self.custody_record(item, previous)?
+        {
+            let urls: Vec<String> = record.keepers.iter().map(|k| k.url.clone()).collect();
+            self.deposit_custody_key(
+                item,
+                info.epoch,
+                &key,
+                &urls,
+                Some(record.threshold as usize),
+            )?;
         }
         let Some((version, old_key)) = latest else {
             return Ok(None);

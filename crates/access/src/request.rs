@@ -69,6 +69,9 @@ pub enum ObjectRef {
     Envelope([u8; 32]),
     /// The item's on-chain facts.
     Info,
+    /// A key keeper's share of the item's content key for an epoch (threshold custody): a
+    /// `PUT` deposits it (owner or admin), a `GET` has it released to the reader.
+    Share(u64),
 }
 
 impl ObjectRef {
@@ -79,6 +82,7 @@ impl ObjectRef {
             Self::Manifest(a) => format!("manifest:0x{}", hex::encode(a)),
             Self::Envelope(l) => format!("envelope:0x{}", hex::encode(l)),
             Self::Info => "info:".to_string(),
+            Self::Share(epoch) => format!("share:{epoch}"),
         }
     }
 
@@ -89,6 +93,7 @@ impl ObjectRef {
             Self::Manifest(a) => ("manifests", format!("0x{}", hex::encode(a))),
             Self::Envelope(l) => ("envelopes", format!("0x{}", hex::encode(l))),
             Self::Info => ("info", String::new()),
+            Self::Share(epoch) => ("shares", epoch.to_string()),
         }
     }
 }

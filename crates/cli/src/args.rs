@@ -48,6 +48,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: VaultCommand,
     },
+    /// The marketplace: list items for sale, browse, buy (payment grants read access), offers.
+    Market {
+        #[command(subcommand)]
+        command: MarketCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -365,6 +370,95 @@ pub(crate) enum VaultCommand {
     Versions {
         /// Item id.
         id: String,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum MarketCommand {
+    /// Put an item you own up for sale: the marketplace gets ADMIN on it (to grant buyers READ),
+    /// the content key is split among the key keepers (so it sells while you are offline), and
+    /// the listing goes on chain.
+    List {
+        /// Item id.
+        id: String,
+        /// Price, e.g. `3pht`, `0.5pht`, `1000wei`.
+        #[arg(long)]
+        price: String,
+        /// A collaborator's cut, `ADDRESS:BPS` (basis points of the price; repeat for each).
+        #[arg(long = "split", value_name = "ADDR:BPS")]
+        splits: Vec<String>,
+        /// Most copies to sell (default: unlimited).
+        #[arg(long)]
+        supply: Option<u64>,
+        /// A key keeper's URL (repeat; default: the node of --rpc).
+        #[arg(long = "keeper", value_name = "URL")]
+        keepers: Vec<String>,
+        /// Shares needed to rebuild the key (default: floor(2n/3)+1 of n keepers).
+        #[arg(long)]
+        threshold: Option<usize>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Change the price of a listing.
+    Price {
+        /// Item id.
+        id: String,
+        /// The new price.
+        price: String,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Stop selling an item (`--on`: sell it again).
+    Delist {
+        /// Item id.
+        id: String,
+        /// Reactivate the listing instead.
+        #[arg(long)]
+        on: bool,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Show what is for sale.
+    Browse {
+        /// Node URL.
+        #[arg(
+            long,
+            env = "LIGHTSTREAMS_RPC",
+            default_value = "http://127.0.0.1:8545"
+        )]
+        rpc: String,
+    },
+    /// Buy an item: pays the creator and collaborators and grants READ in one transaction.
+    Buy {
+        /// Item id.
+        id: String,
+        /// Buy it for someone else (a gift).
+        #[arg(long = "for", value_name = "ADDRESS")]
+        recipient: Option<String>,
+        /// A discount offer file written by `market offer`.
+        #[arg(long)]
+        offer: Option<PathBuf>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Sign a discount offer for an item you sell (the buyer redeems it with `buy --offer`).
+    Offer {
+        /// Item id.
+        id: String,
+        /// Discount, in percent (e.g. 25) or basis points with `bps` (e.g. 2500bps).
+        #[arg(long)]
+        discount: String,
+        /// Only this buyer may redeem it (default: anyone).
+        #[arg(long)]
+        buyer: Option<String>,
+        /// Valid for this long (e.g. 7d; default 30d).
+        #[arg(long, default_value = "30d")]
+        expires: String,
+        /// Write the offer here (default: stdout).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
         #[command(flatten)]
         who: IdentityArgs,
     },

@@ -16,13 +16,9 @@ use lightstreams_access::protocol::{Client, Identity, Remote};
 use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
 use lightstreams_vault::{ItemId, open_manifest};
 use serde_json::Value;
-use util::{Node, dev_accounts, exe, serial, tempdir};
+use util::{Node, dev_accounts, exe, failed_with, key_hex, ok_json, raw_get, serial, tempdir};
 
 const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
-
-fn key_hex(signer: &PrivateKeySigner) -> String {
-    format!("0x{}", hex::encode(signer.to_bytes()))
-}
 
 /// Run `lightstreams vault ARGS --json` as `who` against `rpc`.
 fn vault(rpc: &str, who: &PrivateKeySigner, args: &[&str]) -> Output {
@@ -34,29 +30,6 @@ fn vault(rpc: &str, who: &PrivateKeySigner, args: &[&str]) -> Output {
         .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
         .output()
         .expect("run lightstreams vault")
-}
-
-fn ok_json(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "command failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
-
-fn failed_with(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "expected failure, got success");
-    assert!(
-        stderr.contains(needle),
-        "expected {needle:?} in the error, got: {stderr}"
-    );
 }
 
 /// Every file under `dir`.
@@ -122,24 +95,6 @@ fn now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// GET `/v1/raw/...` with an optional Authorization header: (status, body).
-fn raw_get(rpc: &str, item: &[u8; 32], object: &ObjectRef, auth: Option<&str>) -> (u16, String) {
-    let (kind, id) = object.path_parts();
-    let url = format!("{rpc}/v1/raw/0x{}/{kind}/{id}", hex::encode(item));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut request = agent.get(&url);
-    if let Some(auth) = auth {
-        request = request.header("Authorization", auth);
-    }
-    let mut response = request.call().expect("http");
-    let status = response.status().as_u16();
-    let body = response.body_mut().read_to_string().unwrap_or_default();
-    (status, body)
 }
 
 fn library_client(rpc: &str, who: &PrivateKeySigner) -> Client<RpcLedger, HttpRemote> {

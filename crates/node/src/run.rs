@@ -142,6 +142,7 @@ pub async fn launch(context: Context, config: ResolvedConfig) -> Result<NodeHand
                         .trim_start_matches("0x")
                 ),
                 keystore: Some(config.data_dir.join("keystore")),
+                keeper_secret: Some(keeper_secret(&config.signer)),
             });
             let handle = lightstreams_api::serve(chain.clone(), rpc_config)
                 .await
@@ -175,4 +176,14 @@ pub fn run(
         on_ready(&node);
         node.wait().await
     })
+}
+
+/// The node's key-keeper X25519 secret, derived from its consensus key: stable across restarts,
+/// never stored apart from the key it comes from, and useless for signing.
+fn keeper_secret(signer: &lightstreams_consensus::keys::PrivateKey) -> [u8; 32] {
+    let hex = lightstreams_consensus::keys::private_key_to_hex(signer);
+    blake3::derive_key(
+        "lightstreams keeper x25519 v1",
+        hex.trim_start_matches("0x").as_bytes(),
+    )
 }

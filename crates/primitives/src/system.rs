@@ -2,7 +2,7 @@
 //!
 //! Their runtime bytecode is compiled from `contracts/src` by `contracts/build-artifacts.sh`
 //! and committed under `contracts/deployed/`; CI rebuilds it and fails on any difference.
-//! Neither contract has a constructor: genesis places the runtime code with empty storage.
+//! No contract has a constructor: genesis places the runtime code with empty storage.
 
 use alloy::primitives::{Address, Bytes, address};
 
@@ -10,9 +10,12 @@ use alloy::primitives::{Address, Bytes, address};
 pub const ACCESS_REGISTRY: Address = address!("0x4C53000000000000000000000000000000000001");
 /// The key registry: each account's X25519 encryption public key.
 pub const KEY_REGISTRY: Address = address!("0x4C53000000000000000000000000000000000002");
+/// The marketplace: listings, purchases that pay and grant READ at once, signed offers.
+pub const MARKETPLACE: Address = address!("0x4C53000000000000000000000000000000000003");
 
 const ACCESS_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/AccessRegistry.hex");
 const KEY_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/KeyRegistry.hex");
+const MARKETPLACE_HEX: &str = include_str!("../../../contracts/deployed/Marketplace.hex");
 
 fn decode(text: &str) -> Bytes {
     // The files are produced by our build script and checked in CI; an unreadable file is a
@@ -30,11 +33,17 @@ pub fn key_registry_code() -> Bytes {
     decode(KEY_REGISTRY_HEX)
 }
 
+/// Runtime code of the marketplace.
+pub fn marketplace_code() -> Bytes {
+    decode(MARKETPLACE_HEX)
+}
+
 /// Every system contract: (address, runtime code).
-pub fn contracts() -> [(Address, Bytes); 2] {
+pub fn contracts() -> [(Address, Bytes); 3] {
     [
         (ACCESS_REGISTRY, access_registry_code()),
         (KEY_REGISTRY, key_registry_code()),
+        (MARKETPLACE, marketplace_code()),
     ]
 }
 

@@ -54,11 +54,12 @@ impl Ledger for LocalLedger {
             .map_err(|e| ProtocolError::Chain(call_error(&e)))
     }
 
-    fn transact(
+    fn transact_with_value(
         &self,
         signer: &PrivateKeySigner,
         to: Address,
         data: Vec<u8>,
+        value: U256,
     ) -> Result<B256, ProtocolError> {
         let from = signer.address();
         let head = self.chain.head();
@@ -66,6 +67,7 @@ impl Ledger for LocalLedger {
         let request = TransactionRequest::default()
             .from(from)
             .to(to)
+            .value(value)
             .input(Bytes::from(data.clone()).into());
         let gas = self
             .chain
@@ -84,7 +86,7 @@ impl Ledger for LocalLedger {
             max_fee_per_gas: base_fee * 2,
             max_priority_fee_per_gas: 0,
             to: TxKind::Call(to),
-            value: U256::ZERO,
+            value,
             input: data.into(),
             ..Default::default()
         };

@@ -34,6 +34,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lightstreams_access::acl::{ACCESS_REGISTRY, AccessRegistry};
+use lightstreams_access::keeper::ShareDeposit;
 use lightstreams_access::request::{ObjectRef, ReplayGuard, RequestKind, SignedRequest};
 use lightstreams_chain::Chain;
 use lightstreams_vault::ItemId;
@@ -51,6 +52,9 @@ pub struct VaultConfig {
     pub node_id: String,
     /// Keystore directory of the accounts the node may encrypt for (custodial API).
     pub keystore: Option<PathBuf>,
+    /// Secret of the node's key-keeper encryption key (X25519), if it keeps key shares for
+    /// threshold custody; its public half is announced at `/v1` as `keeper_key`.
+    pub keeper_secret: Option<[u8; 32]>,
 }
 
 /// The largest sealed chunk: a full chunk's padded plaintext plus the AEAD tag.
@@ -133,6 +137,8 @@ pub(crate) struct Vault {
     guard: ReplayGuard,
     sessions: Mutex<HashMap<String, custodial::Session>>,
     keystore: Option<PathBuf>,
+    /// The key-keeper encryption key, if this node keeps key shares.
+    keeper: Option<lightstreams_access::keys::EncryptionKeyPair>,
     /// (head, (item, account) → (level, can read)) for the current head.
     acl_cache: Mutex<AclCache>,
 }
@@ -167,6 +173,9 @@ impl Vault {
             sessions: Mutex::new(HashMap::new()),
             keystore: config.keystore.clone(),
             acl_cache: Mutex::new((u64::MAX, HashMap::new())),
+            keeper: config
+                .keeper_secret
+                .map(lightstreams_access::keys::EncryptionKeyPair::from_secret_bytes),
         })
     }
 
@@ -197,8 +206,13 @@ impl Vault {
 
     /// Run a view of the access registry at the latest finalised block.
     fn acl<C: SolCall>(&self, call: C) -> Option<C::Return> {
+        self.view(ACCESS_REGISTRY, call)
+    }
+
+    /// Run a view of the contract at `to` at the latest finalised block.
+    fn view<C: SolCall>(&self, to: Address, call: C) -> Option<C::Return> {
         let request = TransactionRequest::default()
-            .to(ACCESS_REGISTRY)
+            .to(to)
             .input(Bytes::from(call.abi_encode()).into());
         let out = self.chain.call(&request, self.chain.head_number()).ok()?;
         C::abi_decode_returns(&out).ok()
@@ -272,6 +286,7 @@ impl Vault {
                 .get_envelope(item, locator)
                 .map_err(lightstreams_vault::Error::Io),
             ObjectRef::Info => return Ok(self.info_json(item).map(|v| v.to_string().into_bytes())),
+            ObjectRef::Share(epoch) => return self.release_share(item, *epoch, who),
         };
         found.map_err(|e| {
             // Only a caller allowed to read the item gets this far, so saying so leaks nothing.
@@ -356,11 +371,12 @@ impl Vault {
                 )
                 .into());
             }
+            ObjectRef::Share(epoch) => self.check_deposit(item, *epoch, body)?,
         }
         let who = self
             .authenticate(RequestKind::Put, item, object, header)
             .ok_or(Refused::NotFound)?;
-        let needed = if matches!(object, ObjectRef::Envelope(_)) {
+        let needed = if matches!(object, ObjectRef::Envelope(_) | ObjectRef::Share(_)) {
             3
         } else {
             2
@@ -378,9 +394,74 @@ impl Vault {
                 .stores
                 .put_envelope(item, locator, body)
                 .map_err(|e| e.to_string()),
+            ObjectRef::Share(epoch) => self
+                .stores
+                .put_share(item, *epoch, body)
+                .map_err(|e| e.to_string()),
             ObjectRef::Info => Ok(()),
         };
         stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")).into())
+    }
+
+    /// Check a key-share deposit before anything else (it says nothing about any item): it
+    /// must parse, be for this item and epoch, name this node's keeper key, and open with it.
+    fn check_deposit(&self, item: &ItemId, epoch: u64, body: &[u8]) -> Result<(), ApiError> {
+        let Some(keeper) = &self.keeper else {
+            return Err(ApiError::bad_request(
+                "this node keeps no key shares: deposit with a node whose /v1 names a keeper_key",
+            ));
+        };
+        if body.len() > lightstreams_access::keeper::MAX_DEPOSIT {
+            return Err(ApiError::bad_request(format!(
+                "a share deposit is at most {} bytes; this one is {}",
+                lightstreams_access::keeper::MAX_DEPOSIT,
+                body.len()
+            )));
+        }
+        let deposit: ShareDeposit = serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "a share deposit is JSON {{record, index, wrapped}}: {e}"
+            ))
+        })?;
+        lightstreams_access::keeper::check_deposit(keeper, item.0, epoch, &deposit)
+            .map(|_| ())
+            .map_err(|e| ApiError::bad_request(e.to_string()))
+    }
+
+    /// Release this keeper's share of `item` at `epoch` to `who` (who may read the item at
+    /// the finalised head: checked by the caller), wrapped to `who`'s registered key.
+    fn release_share(
+        &self,
+        item: &ItemId,
+        epoch: u64,
+        who: Address,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let Some(keeper) = &self.keeper else {
+            return Ok(None);
+        };
+        let Some(stored) = self
+            .stores
+            .get_share(item, epoch)
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let Some(reader_key) = self
+            .view(
+                lightstreams_access::acl::KEY_REGISTRY,
+                lightstreams_access::acl::KeyRegistry::keyOfCall { who },
+            )
+            .filter(|key| *key != alloy::primitives::B256::ZERO)
+        else {
+            return Ok(None);
+        };
+        let deposit: ShareDeposit = serde_json::from_slice(&stored)
+            .map_err(|e| format!("the stored share deposit is unreadable: {e}"))?;
+        let released = lightstreams_access::keeper::release_to(keeper, &deposit, &reader_key.0)
+            .map_err(|e| format!("cannot release the share: {e}"))?;
+        serde_json::to_vec(&released)
+            .map(Some)
+            .map_err(|e| format!("cannot encode the release: {e}"))
     }
 
     /// What the chain says about an item, as JSON.
@@ -430,8 +511,14 @@ fn object_of(kind: &str, id: &str) -> Result<ObjectRef, ApiError> {
         "chunk" | "chunks" => Ok(ObjectRef::Chunk(parse_id("chunk address", id)?)),
         "manifest" | "manifests" => Ok(ObjectRef::Manifest(parse_id("manifest address", id)?)),
         "envelope" | "envelopes" => Ok(ObjectRef::Envelope(parse_id("envelope locator", id)?)),
+        "share" | "shares" => id.parse::<u64>().map(ObjectRef::Share).map_err(|_| {
+            ApiError::bad_request(format!(
+                "a share is named by its epoch, a whole number; got {:?}",
+                truncate(id, 40)
+            ))
+        }),
         other => Err(ApiError::bad_request(format!(
-            "unknown object kind {:?}: use chunks, manifests or envelopes",
+            "unknown object kind {:?}: use chunks, manifests, envelopes or shares",
             truncate(other, 40)
         ))),
     }
@@ -514,6 +601,7 @@ async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
         "access_registry": ACCESS_REGISTRY,
         "key_registry": lightstreams_access::acl::KEY_REGISTRY,
         "chunk_size": lightstreams_vault::CHUNK_SIZE,
+        "keeper_key": vault.keeper.as_ref().map(|k| format!("0x{}", hex::encode(k.public_bytes()))),
     }))
     .into_response()
 }

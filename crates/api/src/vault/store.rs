@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 
 use lightstreams_vault::{Address, ChunkStore, ItemId};
 
-/// Largest envelope accepted (an HPKE envelope is 32 + 32 + 16 bytes).
-pub(crate) const MAX_ENVELOPE: usize = 1024;
+/// Largest envelope-slot object accepted: an HPKE envelope is 32 + 32 + 16 bytes; a custody
+/// record (published in the same kind of slot) names its keepers and is a few KiB.
+pub(crate) const MAX_ENVELOPE: usize = 16 * 1024;
 
 /// Storage of every item's objects under one root directory.
 #[derive(Debug)]
@@ -92,13 +93,36 @@ impl ItemStores {
         locator: &[u8; 32],
         bytes: &[u8],
     ) -> std::io::Result<()> {
-        let path = self.envelope_path(item, locator);
+        self.write_atomic(&self.envelope_path(item, locator), bytes)
+    }
+
+    fn share_path(&self, item: &ItemId, epoch: u64) -> PathBuf {
+        self.item_dir(item)
+            .join("shares")
+            .join(format!("{epoch}.json"))
+    }
+
+    /// The key share (a keeper's deposit) of `item` at `epoch`, if deposited.
+    pub(crate) fn get_share(&self, item: &ItemId, epoch: u64) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.share_path(item, epoch)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Store a keeper's deposit atomically (it replaces an earlier one for the same epoch).
+    pub(crate) fn put_share(&self, item: &ItemId, epoch: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_atomic(&self.share_path(item, epoch), bytes)
+    }
+
+    fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
-        tmp.persist(&path).map_err(|e| e.error)?;
+        tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
 }

@@ -4,6 +4,7 @@ mod account;
 mod bench;
 mod bench_vault;
 mod dev;
+mod market;
 mod network;
 mod send;
 mod status;
@@ -34,6 +35,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send(args) => send::run(args, json),
         Command::Status(args) => status::run(args, json),
         Command::Vault { command } => vault::run(command, json),
+        Command::Market { command } => market::run(command, json),
         Command::Bench { command } => bench::run(command, json),
     }
 }

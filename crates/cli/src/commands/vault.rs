@@ -39,9 +39,9 @@ pub(crate) fn signer_of(who: &IdentityArgs) -> anyhow::Result<PrivateKeySigner> 
     }
 }
 
-type CliClient = Client<RpcLedger, HttpRemote>;
+pub(crate) type CliClient = Client<RpcLedger, HttpRemote>;
 
-fn client(who: &IdentityArgs) -> anyhow::Result<CliClient> {
+pub(crate) fn client(who: &IdentityArgs) -> anyhow::Result<CliClient> {
     let signer = signer_of(who)?;
     let remote = HttpRemote::connect(&who.rpc).map_err(|e| anyhow!("{e}"))?;
     let client = Client::new(
@@ -54,12 +54,12 @@ fn client(who: &IdentityArgs) -> anyhow::Result<CliClient> {
     Ok(client)
 }
 
-fn parse_item(id: &str) -> anyhow::Result<ItemId> {
+pub(crate) fn parse_item(id: &str) -> anyhow::Result<ItemId> {
     id.parse::<ItemId>()
         .map_err(|e| anyhow!("{id:?} is not an item id (0x and 64 hex digits): {e}"))
 }
 
-fn parse_address(text: &str) -> anyhow::Result<Address> {
+pub(crate) fn parse_address(text: &str) -> anyhow::Result<Address> {
     text.parse()
         .map_err(|e| anyhow!("{text:?} is not an address: {e}"))
 }

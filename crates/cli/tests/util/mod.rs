@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use alloy::eips::Encodable2718;
 use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, B256, TxKind, U256, keccak256};
 use alloy::signers::local::PrivateKeySigner;
+use lightstreams_access::request::ObjectRef;
 use serde_json::{Value, json};
 
 /// Chain id of `dev` and of `init` networks.
@@ -634,4 +635,58 @@ pub fn wait_receipts(rpc: &Rpc, hashes: &[B256], timeout: Duration) -> Vec<Value
         assert_eq!(r["status"], json!("0x1"), "transfer failed: {r}");
     }
     receipts
+}
+
+// ---------------------------------------------------------------------------------------------
+// CLI output and the raw vault API
+// ---------------------------------------------------------------------------------------------
+
+pub fn key_hex(signer: &PrivateKeySigner) -> String {
+    format!("0x{}", hex::encode(signer.to_bytes()))
+}
+
+pub fn ok_json(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+pub fn failed_with(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected failure, got success");
+    assert!(
+        stderr.contains(needle),
+        "expected {needle:?} in the error, got: {stderr}"
+    );
+}
+
+/// GET `/v1/raw/...` with an optional Authorization header: (status, body).
+pub fn raw_get(
+    rpc: &str,
+    item: &[u8; 32],
+    object: &ObjectRef,
+    auth: Option<&str>,
+) -> (u16, String) {
+    let (kind, id) = object.path_parts();
+    let url = format!("{rpc}/v1/raw/0x{}/{kind}/{id}", hex::encode(item));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.get(&url);
+    if let Some(auth) = auth {
+        request = request.header("Authorization", auth);
+    }
+    let mut response = request.call().expect("http");
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (status, body)
 }

@@ -1,0 +1,347 @@
+//! The marketplace end to end through the CLI on real nodes: listing deposits the key with the
+//! keepers; a purchase pays the creator and collaborators exactly and grants READ in one
+//! transaction; the buyer reads with shares released by keepers (the creator never wraps a key
+//! for them); offers, supply caps, gifts and delisting; and on a 4-validator network, a sale
+//! that completes while the creator is gone and one keeper is down.
+
+mod util;
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use alloy::primitives::{Address, U256};
+use alloy::signers::local::PrivateKeySigner;
+use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
+use lightstreams_vault::ItemId;
+use serde_json::Value;
+use util::*;
+
+const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
+const PHT: u128 = 1_000_000_000_000_000_000;
+
+/// Run `lightstreams GROUP ARGS --json` as `who` against `rpc`.
+fn cli(group: &str, rpc: &str, who: Option<&PrivateKeySigner>, args: &[&str]) -> Output {
+    let mut command = Command::new(exe());
+    command
+        .arg(group)
+        .args(args)
+        .args(["--json", "--rpc", rpc])
+        .env_remove("LIGHTSTREAMS_ACCOUNT")
+        .env_remove("LIGHTSTREAMS_PRIVATE_KEY");
+    if let Some(who) = who {
+        command.args(["--private-key", &key_hex(who)]);
+    }
+    command.output().expect("run lightstreams")
+}
+
+fn random_file(path: &Path, len: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..len).map(|_| rand::random()).collect();
+    std::fs::write(path, &data).expect("write input");
+    data
+}
+
+fn add(rpc: &str, who: &PrivateKeySigner, file: &Path) -> String {
+    let added = ok_json(&cli(
+        "vault",
+        rpc,
+        Some(who),
+        &["add", file.to_str().expect("utf-8")],
+    ));
+    added["item"].as_str().expect("item id").to_string()
+}
+
+fn get(rpc: &str, who: &PrivateKeySigner, id: &str, out: &Path) -> Output {
+    cli(
+        "vault",
+        rpc,
+        Some(who),
+        &["get", id, "-o", out.to_str().expect("utf-8")],
+    )
+}
+
+/// A keeper's answer to `who` asking for its share of `item` at epoch 0.
+fn ask_share(rpc: &str, who: &PrivateKeySigner, item: &ItemId) -> (u16, String) {
+    let node_id = lightstreams_access::http::HttpRemote::connect(rpc)
+        .map(|r| lightstreams_access::protocol::Remote::node_id(&r))
+        .expect("connect");
+    let request = SignedRequest::sign(who, RequestKind::Get, item.0, ObjectRef::Share(0), node_id);
+    raw_get(
+        rpc,
+        &item.0,
+        &ObjectRef::Share(0),
+        Some(&request.to_header()),
+    )
+}
+
+fn balance(rpc: &str, who: Address) -> U256 {
+    Rpc::new(rpc).balance(who, "latest")
+}
+
+fn wei(v: &Value) -> U256 {
+    v.as_str()
+        .and_then(|s| s.parse::<U256>().ok())
+        .unwrap_or_else(|| panic!("not a wei amount: {v}"))
+}
+
+#[test]
+fn sell_buy_offers_supply_and_keepers_on_one_node() {
+    let _serial = serial();
+    let dir = tempdir("market");
+    let mut node = Node::dev(dir.path(), "dev", &["--block-interval-ms", "200"]);
+    node.wait_ready(Duration::from_secs(60));
+    let rpc = node.rpc.url.clone();
+    let accounts = dev_accounts(6);
+    let (gifted, alice, bob, collab, eve, frank) = (
+        &accounts[0],
+        &accounts[1],
+        &accounts[2],
+        &accounts[3],
+        &accounts[4],
+        &accounts[5],
+    );
+
+    // Alice adds a track and lists it: 3 PHT, a quarter to a collaborator, 4 copies.
+    let track = dir.path().join("track.bin");
+    let content = random_file(&track, 300_000);
+    let id = add(&rpc, alice, &track);
+    let item: ItemId = id.parse().expect("item id");
+    let split = format!("{}:2500", collab.address());
+    let listed = ok_json(&cli(
+        "market",
+        &rpc,
+        Some(alice),
+        &[
+            "list", &id, "--price", "3pht", "--split", &split, "--supply", "4",
+        ],
+    ));
+    assert_eq!(wei(&listed["listing"]["price_wei"]), U256::from(3 * PHT));
+    assert_eq!(listed["threshold"], 1, "{listed}");
+    let browse = ok_json(&cli("market", &rpc, None, &["browse"]));
+    let shown = browse
+        .as_array()
+        .and_then(|a| a.iter().find(|l| l["item"].as_str() == Some(id.as_str())))
+        .unwrap_or_else(|| panic!("browse does not show {id}: {browse}"));
+    assert_eq!(shown["active"], true);
+    assert_eq!(shown["supply"], 4);
+
+    // Bob cannot read before paying; keepers release nothing to him.
+    let out = dir.path().join("bob.bin");
+    assert!(!get(&rpc, bob, &id, &out).status.success());
+    assert_eq!(ask_share(&rpc, bob, &item), (404, NOT_FOUND.to_string()));
+
+    // Bob buys: Alice gets exactly 3/4 of the price, the collaborator exactly 1/4, and Bob
+    // reads with the keeper's share (Alice never wrapped a key for him).
+    let (alice_before, collab_before) = (
+        balance(&rpc, alice.address()),
+        balance(&rpc, collab.address()),
+    );
+    let bought = ok_json(&cli("market", &rpc, Some(bob), &["buy", &id]));
+    assert_eq!(wei(&bought["paid_wei"]), U256::from(3 * PHT));
+    assert_eq!(
+        balance(&rpc, alice.address()) - alice_before,
+        U256::from(3 * PHT * 3 / 4)
+    );
+    assert_eq!(
+        balance(&rpc, collab.address()) - collab_before,
+        U256::from(3 * PHT / 4)
+    );
+    let got = get(&rpc, bob, &id, &out);
+    assert!(
+        got.status.success(),
+        "buyer cannot read: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(std::fs::read(&out).expect("read"), content);
+    assert_eq!(ask_share(&rpc, bob, &item).0, 200);
+
+    // An offer for Eve only, at half price: Frank cannot use it, Eve can, once.
+    let offer = dir.path().join("offer.json");
+    let eve_address = eve.address().to_string();
+    ok_json(&cli(
+        "market",
+        &rpc,
+        Some(alice),
+        &[
+            "offer",
+            &id,
+            "--discount",
+            "50",
+            "--buyer",
+            &eve_address,
+            "--expires",
+            "1h",
+            "-o",
+            offer.to_str().expect("utf-8"),
+        ],
+    ));
+    let offer_path = offer.to_str().expect("utf-8");
+    let wrong = cli(
+        "market",
+        &rpc,
+        Some(frank),
+        &["buy", &id, "--offer", offer_path],
+    );
+    assert!(!wrong.status.success(), "someone else redeemed Eve's offer");
+    let eve_before = balance(&rpc, eve.address());
+    let with_offer = ok_json(&cli(
+        "market",
+        &rpc,
+        Some(eve),
+        &["buy", &id, "--offer", offer_path],
+    ));
+    assert_eq!(wei(&with_offer["paid_wei"]), U256::from(3 * PHT / 2));
+    assert!(eve_before - balance(&rpc, eve.address()) >= U256::from(3 * PHT / 2));
+    let replay = cli(
+        "market",
+        &rpc,
+        Some(eve),
+        &["buy", &id, "--offer", offer_path],
+    );
+    assert!(!replay.status.success(), "an offer was redeemed twice");
+
+    // A gift: Bob pays, the gifted account reads.
+    let gifted_address = gifted.address().to_string();
+    ok_json(&cli(
+        "market",
+        &rpc,
+        Some(bob),
+        &["buy", &id, "--for", &gifted_address],
+    ));
+    let gift_out = dir.path().join("gift.bin");
+    assert!(get(&rpc, gifted, &id, &gift_out).status.success());
+    assert_eq!(std::fs::read(&gift_out).expect("read"), content);
+
+    // The fourth copy sells; the fifth does not.
+    ok_json(&cli("market", &rpc, Some(frank), &["buy", &id]));
+    failed_with(&cli("market", &rpc, Some(eve), &["buy", &id]), "sold out");
+
+    // The collaborator never bought: no key from the keeper, the uniform not-found, the
+    // same as for an item that never existed.
+    assert_eq!(ask_share(&rpc, collab, &item), (404, NOT_FOUND.to_string()));
+    assert_eq!(
+        ask_share(&rpc, collab, &ItemId::random()),
+        (404, NOT_FOUND.to_string())
+    );
+    assert!(
+        !get(&rpc, collab, &id, &dir.path().join("c.bin"))
+            .status
+            .success()
+    );
+
+    // Delisting: shown as not for sale, and buying is refused.
+    ok_json(&cli("market", &rpc, Some(alice), &["delist", &id]));
+    let browse = ok_json(&cli("market", &rpc, None, &["browse"]));
+    assert!(
+        browse
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|l| l["item"].as_str() == Some(id.as_str()) && l["active"] == false),
+        "{browse}"
+    );
+    failed_with(
+        &cli("market", &rpc, Some(eve), &["buy", &id]),
+        "not for sale",
+    );
+
+    // Bad input: a split over 100 %, a price that is not an amount, an unknown item.
+    failed_with(
+        &cli(
+            "market",
+            &rpc,
+            Some(alice),
+            &[
+                "list",
+                &id,
+                "--price",
+                "1pht",
+                "--split",
+                &format!("{}:10001", collab.address()),
+            ],
+        ),
+        "BPS",
+    );
+    failed_with(
+        &cli(
+            "market",
+            &rpc,
+            Some(alice),
+            &["list", &id, "--price", "lots"],
+        ),
+        "amount",
+    );
+    let unknown = ItemId::random().to_string();
+    failed_with(
+        &cli("market", &rpc, Some(bob), &["buy", &unknown]),
+        "not for sale",
+    );
+}
+
+#[test]
+fn creator_offline_one_keeper_down_on_four_validators() {
+    let _serial = serial();
+    let dir = tempdir("market-net");
+    let layout = init(&dir.path().join("net"), 4, 0);
+    for entry in &layout {
+        set_timing(&entry.config, FAST_TIMING);
+    }
+    let mut nodes: Vec<Node> = layout
+        .iter()
+        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
+        .collect();
+    for node in &mut nodes {
+        node.wait_ready(Duration::from_secs(60));
+    }
+    let urls: Vec<String> = nodes.iter().map(|n| n.rpc.url.clone()).collect();
+    let accounts = dev_accounts(4);
+    let (carol, dave, mallory) = (&accounts[1], &accounts[2], &accounts[3]);
+
+    // Carol adds a track through validator-0 and lists it with all four validators as keepers
+    // (any 3 rebuild the key); then her client is gone.
+    let track = dir.path().join("track.bin");
+    let content = random_file(&track, 2_500_000);
+    let id = add(&urls[0], carol, &track);
+    let item: ItemId = id.parse().expect("item id");
+    let mut args = vec!["list", id.as_str(), "--price", "3pht"];
+    for url in &urls {
+        args.extend(["--keeper", url.as_str()]);
+    }
+    let listed = ok_json(&cli("market", &urls[0], Some(carol), &args));
+    assert_eq!(listed["threshold"], 3, "{listed}");
+
+    // One keeper goes down.
+    nodes[3].stop();
+
+    // Dave buys through validator-1 and plays the track through validator-0: the key comes
+    // from the three live keepers. Carol's balance rose by exactly the price.
+    let carol_before = balance(&urls[1], carol.address());
+    ok_json(&cli("market", &urls[1], Some(dave), &["buy", &id]));
+    assert_eq!(
+        balance(&urls[1], carol.address()) - carol_before,
+        U256::from(3 * PHT)
+    );
+    let out = dir.path().join("dave.bin");
+    let got = get(&urls[0], dave, &id, &out);
+    assert!(
+        got.status.success(),
+        "the buyer cannot play the track: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert_eq!(std::fs::read(&out).expect("read"), content);
+
+    // Mallory did not pay: every live keeper gives her the uniform not-found, and she cannot
+    // read the track.
+    for url in &urls[..3] {
+        assert_eq!(
+            ask_share(url, mallory, &item),
+            (404, NOT_FOUND.to_string()),
+            "keeper {url}"
+        );
+    }
+    assert!(
+        !get(&urls[0], mallory, &id, &dir.path().join("m.bin"))
+            .status
+            .success()
+    );
+}
