@@ -634,6 +634,33 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
             .transact(&self.identity.signer, ACCESS_REGISTRY, call.abi_encode())
     }
 
+    /// This account's identity (its signer and encryption key pair).
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Fetch `object` of `item` from this client's node with a signed request; `None` is the
+    /// uniform not-found.
+    pub fn get_object(
+        &self,
+        item: ItemId,
+        object: ObjectRef,
+    ) -> Result<Option<Vec<u8>>, ProtocolError> {
+        let request = self.request(RequestKind::Get, item, object);
+        self.remote.get(&request)
+    }
+
+    /// Store `body` as `object` of `item` on this client's node with a signed request.
+    pub fn put_object(
+        &self,
+        item: ItemId,
+        object: ObjectRef,
+        body: &[u8],
+    ) -> Result<(), ProtocolError> {
+        let request = self.request(RequestKind::Put, item, object);
+        self.remote.put(&request, body)
+    }
+
     /// Send `call` to the contract at `to` with `value` wei from this account, and wait until
     /// it is final (the revert reason if it reverted).
     pub fn send<C: SolCall>(

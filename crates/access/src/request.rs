@@ -72,6 +72,12 @@ pub enum ObjectRef {
     /// A key keeper's share of the item's content key for an epoch (threshold custody): a
     /// `PUT` deposits it (owner or admin), a `GET` has it released to the reader.
     Share(u64),
+    /// Fan-channel message `n` of the item, from its owner or an admin to its readers:
+    /// written once by an admin, read by readers.
+    Message(u64),
+    /// Reply `n` to the item's fan channel, from a reader to the owner: written once by a
+    /// reader, read by admins.
+    Reply(u64),
 }
 
 impl ObjectRef {
@@ -83,6 +89,8 @@ impl ObjectRef {
             Self::Envelope(l) => format!("envelope:0x{}", hex::encode(l)),
             Self::Info => "info:".to_string(),
             Self::Share(epoch) => format!("share:{epoch}"),
+            Self::Message(n) => format!("message:{n}"),
+            Self::Reply(n) => format!("reply:{n}"),
         }
     }
 
@@ -94,6 +102,8 @@ impl ObjectRef {
             Self::Envelope(l) => ("envelopes", format!("0x{}", hex::encode(l))),
             Self::Info => ("info", String::new()),
             Self::Share(epoch) => ("shares", epoch.to_string()),
+            Self::Message(n) => ("messages", n.to_string()),
+            Self::Reply(n) => ("replies", n.to_string()),
         }
     }
 }

@@ -53,6 +53,11 @@ pub(crate) enum Command {
         #[command(subcommand)]
         command: MarketCommand,
     },
+    /// The fan channel: creators message their buyers, buyers reply privately.
+    Fans {
+        #[command(subcommand)]
+        command: FansCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -459,6 +464,39 @@ pub(crate) enum MarketCommand {
         /// Write the offer here (default: stdout).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FansCommand {
+    /// Send a message to everyone who may read an item you own (its buyers).
+    Send {
+        /// Item id.
+        id: String,
+        /// The message.
+        text: String,
+        /// Attach a discount offer written by `market offer`.
+        #[arg(long)]
+        offer: Option<PathBuf>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Reply privately to the creator of an item you may read.
+    Reply {
+        /// Item id.
+        id: String,
+        /// The reply.
+        text: String,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// Read the channel: creators' messages on items you may read, and replies on items you own.
+    Inbox {
+        /// Only this item.
+        #[arg(long)]
+        item: Option<String>,
         #[command(flatten)]
         who: IdentityArgs,
     },

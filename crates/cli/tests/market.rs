@@ -60,12 +60,21 @@ fn get(rpc: &str, who: &PrivateKeySigner, id: &str, out: &Path) -> Output {
     )
 }
 
+fn node_id(rpc: &str) -> String {
+    lightstreams_access::http::HttpRemote::connect(rpc)
+        .map(|r| lightstreams_access::protocol::Remote::node_id(&r))
+        .expect("connect")
+}
+
 /// A keeper's answer to `who` asking for its share of `item` at epoch 0.
 fn ask_share(rpc: &str, who: &PrivateKeySigner, item: &ItemId) -> (u16, String) {
-    let node_id = lightstreams_access::http::HttpRemote::connect(rpc)
-        .map(|r| lightstreams_access::protocol::Remote::node_id(&r))
-        .expect("connect");
-    let request = SignedRequest::sign(who, RequestKind::Get, item.0, ObjectRef::Share(0), node_id);
+    let request = SignedRequest::sign(
+        who,
+        RequestKind::Get,
+        item.0,
+        ObjectRef::Share(0),
+        node_id(rpc),
+    );
     raw_get(
         rpc,
         &item.0,
@@ -211,6 +220,94 @@ fn sell_buy_offers_supply_and_keepers_on_one_node() {
     let gift_out = dir.path().join("gift.bin");
     assert!(get(&rpc, gifted, &id, &gift_out).status.success());
     assert_eq!(std::fs::read(&gift_out).expect("read"), content);
+
+    // The fan channel: Alice thanks her buyers with an offer attached; buyers read it, the
+    // collaborator (no READ) cannot; Bob's reply reaches Alice and nobody else.
+    let thanks = ok_json(&cli(
+        "fans",
+        &rpc,
+        Some(alice),
+        &["send", &id, "thanks for listening", "--offer", offer_path],
+    ));
+    assert_eq!(thanks["message"], 0);
+    let inbox = ok_json(&cli("fans", &rpc, Some(bob), &["inbox"]));
+    let message = inbox
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["text"] == "thanks for listening"))
+        .unwrap_or_else(|| panic!("Bob did not get the message: {inbox}"));
+    assert_eq!(
+        message["from"].as_str().map(str::to_lowercase),
+        Some(alice.address().to_string().to_lowercase())
+    );
+    assert_eq!(message["kind"], "message");
+    assert_eq!(message["offer"]["discount_bps"], 5000);
+    assert!(
+        !cli("fans", &rpc, Some(collab), &["inbox", "--item", &id])
+            .status
+            .success(),
+        "a non-buyer read the channel"
+    );
+    let collab_message = SignedRequest::sign(
+        collab,
+        RequestKind::Get,
+        item.0,
+        ObjectRef::Message(0),
+        node_id(&rpc),
+    );
+    assert_eq!(
+        raw_get(
+            &rpc,
+            &item.0,
+            &ObjectRef::Message(0),
+            Some(&collab_message.to_header())
+        ),
+        (404, NOT_FOUND.to_string())
+    );
+    let reply = ok_json(&cli("fans", &rpc, Some(bob), &["reply", &id, "love it"]));
+    assert_eq!(reply["reply"], 0);
+    let alice_inbox = ok_json(&cli("fans", &rpc, Some(alice), &["inbox"]));
+    let got = alice_inbox
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["text"] == "love it"))
+        .unwrap_or_else(|| panic!("Alice did not get the reply: {alice_inbox}"));
+    assert_eq!(
+        got["from"].as_str().map(str::to_lowercase),
+        Some(bob.address().to_string().to_lowercase())
+    );
+    assert_eq!(got["kind"], "reply");
+    let eve_peek = SignedRequest::sign(
+        eve,
+        RequestKind::Get,
+        item.0,
+        ObjectRef::Reply(0),
+        node_id(&rpc),
+    );
+    assert_eq!(
+        raw_get(
+            &rpc,
+            &item.0,
+            &ObjectRef::Reply(0),
+            Some(&eve_peek.to_header())
+        ),
+        (404, NOT_FOUND.to_string()),
+        "another buyer fetched Bob's reply"
+    );
+    let eve_inbox = ok_json(&cli("fans", &rpc, Some(eve), &["inbox", "--item", &id]));
+    assert!(
+        eve_inbox
+            .as_array()
+            .is_some_and(|a| a.iter().all(|p| p["kind"] == "message")),
+        "{eve_inbox}"
+    );
+    failed_with(
+        &cli(
+            "fans",
+            &rpc,
+            Some(bob),
+            &["send", &id, "I am not the creator"],
+        ),
+        "only the owner",
+    );
 
     // The fourth copy sells; the fifth does not.
     ok_json(&cli("market", &rpc, Some(frank), &["buy", &id]));

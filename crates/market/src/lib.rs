@@ -1,6 +1,7 @@
 //! Run the marketplace's client side: list an item for sale (so that it sells while its
 //! creator is offline), browse listings, buy (one transaction pays the creator and the
-//! collaborators and grants READ), and sign discount offers.
+//! collaborators and grants READ), sign discount offers, and talk to buyers through the
+//! encrypted fan channel ([`fans`]).
 //!
 //! The rules live in the marketplace contract (`contracts/src/Marketplace.sol`, bound in
 //! [`contract`]); the keys are released by key keepers (`lightstreams_access::custody`); this
@@ -20,6 +21,7 @@
 //! ```
 
 pub mod contract;
+pub mod fans;
 pub mod market;
 pub mod offer;
 

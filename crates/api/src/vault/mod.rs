@@ -59,6 +59,8 @@ pub struct VaultConfig {
 
 /// The largest sealed chunk: a full chunk's padded plaintext plus the AEAD tag.
 const MAX_CHUNK_BODY: usize = lightstreams_vault::CHUNK_SIZE + 64;
+/// The largest fan-channel post (a sealed message or reply).
+const MAX_POST: usize = 64 * 1024;
 /// The largest sealed manifest (about 250,000 chunks of addresses).
 const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
 
@@ -277,6 +279,11 @@ impl Vault {
         if !self.can_read(item, who) {
             return Ok(None);
         }
+        if let ObjectRef::Reply(_) = object
+            && self.level(item, who) < 3
+        {
+            return Ok(None);
+        }
         let found = match object {
             ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => self
                 .stores
@@ -287,6 +294,8 @@ impl Vault {
                 .map_err(lightstreams_vault::Error::Io),
             ObjectRef::Info => return Ok(self.info_json(item).map(|v| v.to_string().into_bytes())),
             ObjectRef::Share(epoch) => return self.release_share(item, *epoch, who),
+            ObjectRef::Message(n) => return self.get_post(item, "messages", *n),
+            ObjectRef::Reply(n) => return self.get_post(item, "replies", *n),
         };
         found.map_err(|e| {
             // Only a caller allowed to read the item gets this far, so saying so leaks nothing.
@@ -372,17 +381,37 @@ impl Vault {
                 .into());
             }
             ObjectRef::Share(epoch) => self.check_deposit(item, *epoch, body)?,
+            ObjectRef::Message(_) | ObjectRef::Reply(_) => {
+                if body.is_empty() || body.len() > MAX_POST {
+                    return Err(ApiError::bad_request(format!(
+                        "a fan-channel post is 1 to {MAX_POST} bytes; this one is {}",
+                        body.len()
+                    ))
+                    .into());
+                }
+            }
         }
         let who = self
             .authenticate(RequestKind::Put, item, object, header)
             .ok_or(Refused::NotFound)?;
-        let needed = if matches!(object, ObjectRef::Envelope(_) | ObjectRef::Share(_)) {
-            3
-        } else {
-            2
-        };
-        if self.level(item, who) < needed {
-            return Err(Refused::NotFound);
+        // Envelopes, key shares and channel messages need ADMIN; chunks and manifests WRITE;
+        // a reply needs only READ.
+        match object {
+            ObjectRef::Envelope(_) | ObjectRef::Share(_) | ObjectRef::Message(_) => {
+                if self.level(item, who) < 3 {
+                    return Err(Refused::NotFound);
+                }
+            }
+            ObjectRef::Reply(_) => {
+                if !self.can_read(item, who) {
+                    return Err(Refused::NotFound);
+                }
+            }
+            _ => {
+                if self.level(item, who) < 2 {
+                    return Err(Refused::NotFound);
+                }
+            }
         }
         let stored = match object {
             // The body was checked against its address above; the store does not hash again.
@@ -398,6 +427,25 @@ impl Vault {
                 .stores
                 .put_share(item, *epoch, body)
                 .map_err(|e| e.to_string()),
+            ObjectRef::Message(n) | ObjectRef::Reply(n) => {
+                let kind = if matches!(object, ObjectRef::Message(_)) {
+                    "messages"
+                } else {
+                    "replies"
+                };
+                match self.stores.put_post_once(item, kind, *n, body) {
+                    Ok(true) => Ok(()),
+                    Ok(false) => {
+                        return Err(ApiError::new(
+                            StatusCode::CONFLICT,
+                            "taken",
+                            format!("{kind} number {n} is taken: write the next one"),
+                        )
+                        .into());
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             ObjectRef::Info => Ok(()),
         };
         stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")).into())
@@ -464,6 +512,12 @@ impl Vault {
             .map_err(|e| format!("cannot encode the release: {e}"))
     }
 
+    fn get_post(&self, item: &ItemId, kind: &str, n: u64) -> Result<Option<Vec<u8>>, String> {
+        self.stores
+            .get_post(item, kind, n)
+            .map_err(|e| format!("cannot read {kind} {n}: {e}"))
+    }
+
     /// What the chain says about an item, as JSON.
     fn info_json(&self, item: &ItemId) -> Option<serde_json::Value> {
         let info = self.acl(AccessRegistry::infoCall {
@@ -517,8 +571,21 @@ fn object_of(kind: &str, id: &str) -> Result<ObjectRef, ApiError> {
                 truncate(id, 40)
             ))
         }),
+        "message" | "messages" | "reply" | "replies" => {
+            let n = id.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "a fan-channel post is named by its number, a whole number; got {:?}",
+                    truncate(id, 40)
+                ))
+            })?;
+            Ok(if kind.starts_with("message") {
+                ObjectRef::Message(n)
+            } else {
+                ObjectRef::Reply(n)
+            })
+        }
         other => Err(ApiError::bad_request(format!(
-            "unknown object kind {:?}: use chunks, manifests, envelopes or shares",
+            "unknown object kind {:?}: use chunks, manifests, envelopes, shares, messages or replies",
             truncate(other, 40)
         ))),
     }

@@ -116,6 +116,46 @@ impl ItemStores {
         self.write_atomic(&self.share_path(item, epoch), bytes)
     }
 
+    fn post_path(&self, item: &ItemId, kind: &str, n: u64) -> PathBuf {
+        self.item_dir(item).join(kind).join(n.to_string())
+    }
+
+    /// Fan-channel post `n` of `kind` (`messages` or `replies`), if written.
+    pub(crate) fn get_post(
+        &self,
+        item: &ItemId,
+        kind: &str,
+        n: u64,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.post_path(item, kind, n)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Write post `n` of `kind` once: `Ok(false)` if that number is taken (the writer takes
+    /// the next one). Atomic: a failed write leaves nothing under the name.
+    pub(crate) fn put_post_once(
+        &self,
+        item: &ItemId,
+        kind: &str,
+        n: u64,
+        bytes: &[u8],
+    ) -> std::io::Result<bool> {
+        let path = self.post_path(item, kind, n);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&dir)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        match tmp.persist_noclobber(&path) {
+            Ok(_) => Ok(true),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e.error),
+        }
+    }
+
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         std::fs::create_dir_all(&dir)?;

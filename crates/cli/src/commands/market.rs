@@ -69,6 +69,18 @@ fn listing_json(l: &lightstreams_market::Listing) -> serde_json::Value {
     })
 }
 
+/// Read an offer file written by `market offer`.
+pub(crate) fn read_offer(path: &std::path::Path) -> anyhow::Result<SignedOffer> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow!("cannot read the offer {}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow!(
+            "{} is not an offer written by `market offer`: {e}",
+            path.display()
+        )
+    })
+}
+
 pub(crate) fn run(command: MarketCommand, json: bool) -> anyhow::Result<()> {
     match command {
         MarketCommand::List {
@@ -192,19 +204,7 @@ pub(crate) fn run(command: MarketCommand, json: bool) -> anyhow::Result<()> {
         } => {
             let item = parse_item(&id)?;
             let recipient = recipient.as_deref().map(parse_address).transpose()?;
-            let offer: Option<SignedOffer> = match &offer {
-                None => None,
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .map_err(|e| anyhow!("cannot read the offer {}: {e}", path.display()))?;
-                    Some(serde_json::from_str(&text).map_err(|e| {
-                        anyhow!(
-                            "{} is not an offer written by `market offer`: {e}",
-                            path.display()
-                        )
-                    })?)
-                }
-            };
+            let offer = offer.as_deref().map(read_offer).transpose()?;
             let chain_id = chain_id(&who.rpc)?;
             let client = client(&who)?;
             let bought = Market::new(&client)

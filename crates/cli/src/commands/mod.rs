@@ -4,6 +4,7 @@ mod account;
 mod bench;
 mod bench_vault;
 mod dev;
+mod fans;
 mod market;
 mod network;
 mod send;
@@ -36,6 +37,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => status::run(args, json),
         Command::Vault { command } => vault::run(command, json),
         Command::Market { command } => market::run(command, json),
+        Command::Fans { command } => fans::run(command, json),
         Command::Bench { command } => bench::run(command, json),
     }
 }

@@ -1,0 +1,99 @@
+//! `lightstreams fans ...`: the encrypted fan channel between creators and buyers.
+
+use anyhow::anyhow;
+use lightstreams_market::fans::{Fans, Kind, Received};
+use serde_json::json;
+
+use super::market::read_offer;
+use super::vault::{client, parse_item};
+use crate::args::FansCommand;
+
+fn show(posts: &[Received]) -> String {
+    if posts.is_empty() {
+        return "no messages".into();
+    }
+    posts
+        .iter()
+        .map(|p| {
+            let arrow = match p.kind {
+                Kind::Message => "message",
+                Kind::Reply => "reply",
+            };
+            let offer = p
+                .post
+                .offer
+                .as_ref()
+                .map(|o| {
+                    format!(
+                        "\n    offer: {}% off, until unix {}",
+                        f64::from(o.discount_bps) / 100.0,
+                        o.expiry
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "{} {} #{} from {} at {}:\n    {}{offer}",
+                p.item, arrow, p.n, p.post.from, p.post.sent, p.post.text
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(crate) fn run(command: FansCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        FansCommand::Send {
+            id,
+            text,
+            offer,
+            who,
+        } => {
+            let item = parse_item(&id)?;
+            let offer = offer.as_deref().map(read_offer).transpose()?;
+            let client = client(&who)?;
+            let n = Fans::new(&client)
+                .send(item, &text, offer)
+                .map_err(|e| anyhow!("{e}"))?;
+            super::print(
+                json,
+                &json!({"item": item.to_string(), "message": n}),
+                || format!("message #{n} sent to the readers of {item}"),
+            );
+        }
+        FansCommand::Reply { id, text, who } => {
+            let item = parse_item(&id)?;
+            let client = client(&who)?;
+            let n = Fans::new(&client)
+                .reply(item, &text)
+                .map_err(|e| anyhow!("{e}"))?;
+            super::print(json, &json!({"item": item.to_string(), "reply": n}), || {
+                format!("reply #{n} sent to the creator of {item}")
+            });
+        }
+        FansCommand::Inbox { item, who } => {
+            let client = client(&who)?;
+            let fans = Fans::new(&client);
+            let items = match item {
+                Some(id) => vec![parse_item(&id)?],
+                None => client
+                    .list()
+                    .map_err(|e| anyhow!("{e}"))?
+                    .into_iter()
+                    .map(|l| l.item)
+                    .collect(),
+            };
+            let mut posts = Vec::new();
+            for item in items {
+                let info = client.info(item).map_err(|e| anyhow!("{e}"))?;
+                let kind = if info.owner == client.address() {
+                    Kind::Reply
+                } else {
+                    Kind::Message
+                };
+                posts.extend(fans.read(item, kind).map_err(|e| anyhow!("{e}"))?);
+            }
+            super::print(json, &serde_json::to_value(&posts)?, || show(&posts));
+        }
+    }
+    Ok(())
+}
