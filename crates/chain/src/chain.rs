@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use alloy::consensus::{Header, Transaction as _, TxEnvelope, transaction::SignerRecoverable};
-use alloy::eips::Decodable2718;
+use alloy::eips::{Decodable2718, Encodable2718};
 use alloy::primitives::{Address, B256, Bytes, U256, keccak256};
 use alloy::rpc::types::TransactionRequest;
 use lightstreams_primitives::constants::MAX_TX_SIZE;
@@ -113,6 +113,27 @@ pub struct Chain {
     pending: RwLock<HashMap<B256, Arc<PendingBlock>>>,
     head: RwLock<Block>,
     events: broadcast::Sender<Arc<Finalized>>,
+    /// Transactions this node's clients submitted (EIP-2718 bytes), for relaying to peers.
+    submitted: broadcast::Sender<Bytes>,
+}
+
+/// Submitted transactions kept for a lagging relay.
+const SUBMITTED_BACKLOG: usize = 16_384;
+
+/// Decode a raw (EIP-2718) transaction, refusing oversized input and trailing bytes.
+fn decode_raw(raw: &[u8]) -> Result<TxEnvelope, TxError> {
+    if raw.len() > MAX_TX_SIZE {
+        return Err(TxError::TooLarge {
+            size: raw.len(),
+            limit: MAX_TX_SIZE,
+        });
+    }
+    let mut buf = raw;
+    let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| TxError::Decode(e.to_string()))?;
+    if !buf.is_empty() {
+        return Err(TxError::Decode("trailing bytes after transaction".into()));
+    }
+    Ok(tx)
 }
 
 impl Chain {
@@ -142,6 +163,7 @@ impl Chain {
         })?;
         drop(reader);
         let (events, _) = broadcast::channel(1024);
+        let (submitted, _) = broadcast::channel(SUBMITTED_BACKLOG);
         Ok(Arc::new(Self {
             config,
             store,
@@ -150,6 +172,7 @@ impl Chain {
             pending: RwLock::new(HashMap::new()),
             head: RwLock::new(head),
             events,
+            submitted,
         }))
     }
 
@@ -472,24 +495,37 @@ impl Chain {
 
     // ---- transaction submission ------------------------------------------------------------
 
-    /// Validate a raw (EIP-2718) transaction and add it to the pool.
+    /// Validate a raw (EIP-2718) transaction from a client, add it to the pool and pass it on
+    /// to [`Chain::subscribe_submitted`] (to be relayed to the other validators).
     pub fn submit_raw(&self, raw: &[u8]) -> Result<B256, TxError> {
-        if raw.len() > MAX_TX_SIZE {
-            return Err(TxError::TooLarge {
-                size: raw.len(),
-                limit: MAX_TX_SIZE,
-            });
-        }
-        let mut buf = raw;
-        let tx = TxEnvelope::decode_2718(&mut buf).map_err(|e| TxError::Decode(e.to_string()))?;
-        if !buf.is_empty() {
-            return Err(TxError::Decode("trailing bytes after transaction".into()));
-        }
-        self.submit(tx)
+        let tx = decode_raw(raw)?;
+        let hash = self.admit(tx)?;
+        let _ = self.submitted.send(Bytes::copy_from_slice(raw));
+        Ok(hash)
+    }
+
+    /// A transaction another validator relayed: validated and pooled like a client's, but not
+    /// relayed again (validators are fully connected, so one hop reaches every leader).
+    pub fn accept_relayed(&self, raw: &[u8]) -> Result<B256, TxError> {
+        self.admit(decode_raw(raw)?)
+    }
+
+    /// Transactions clients submitted to this node, as they are accepted (a slow subscriber
+    /// misses some: relaying is best effort, the submitting node still includes them).
+    pub fn subscribe_submitted(&self) -> broadcast::Receiver<Bytes> {
+        self.submitted.subscribe()
+    }
+
+    /// Validate a decoded transaction from a client, add it to the pool and pass it on.
+    pub fn submit(&self, tx: TxEnvelope) -> Result<B256, TxError> {
+        let raw = tx.encoded_2718();
+        let hash = self.admit(tx)?;
+        let _ = self.submitted.send(Bytes::from(raw));
+        Ok(hash)
     }
 
     /// Validate a decoded transaction and add it to the pool.
-    pub fn submit(&self, tx: TxEnvelope) -> Result<B256, TxError> {
+    fn admit(&self, tx: TxEnvelope) -> Result<B256, TxError> {
         if matches!(tx, TxEnvelope::Eip4844(_) | TxEnvelope::Eip7702(_)) {
             return Err(TxError::UnsupportedType);
         }

@@ -209,6 +209,24 @@ pub(crate) enum BenchCommand {
     Chain(BenchChainArgs),
     /// Vault add/get MB/s beside the single-core AEAD+BLAKE3 bound, peak RSS, grant latency.
     Vault(BenchVaultArgs),
+    /// Purchases/s on 1 and 4 validators beside plain transfers, and buy → first decrypted byte.
+    Market(BenchMarketArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchMarketArgs {
+    /// Purchases per network.
+    #[arg(long, default_value_t = 200)]
+    pub(crate) purchases: usize,
+    /// Concurrent buyers (each waits for its purchase to be final before the next).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) buyers: usize,
+    /// Buy → first byte samples per network.
+    #[arg(long, default_value_t = 5)]
+    pub(crate) samples: usize,
+    /// Validator counts to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![1usize, 4])]
+    pub(crate) validators: Vec<usize>,
 }
 
 #[derive(Debug, Args)]

@@ -326,6 +326,42 @@ fn sell_buy_offers_supply_and_keepers_on_one_node() {
             .success()
     );
 
+    // The node's HTTP API shows the listing too (no account needed); an unknown item gets the
+    // uniform not-found.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("{rpc}/v1/market/listings/{id}"))
+        .call()
+        .expect("http");
+    assert_eq!(response.status().as_u16(), 200);
+    let over_http: Value = response.body_mut().read_json().expect("json");
+    assert_eq!(over_http["sold"], 4, "{over_http}");
+    assert_eq!(wei(&over_http["price_wei"]), U256::from(3 * PHT));
+    let mut response = agent
+        .get(format!("{rpc}/v1/market/listings/{}", ItemId::random()))
+        .call()
+        .expect("http");
+    assert_eq!(response.status().as_u16(), 404);
+    assert_eq!(
+        response.body_mut().read_to_string().expect("body"),
+        NOT_FOUND
+    );
+    let all: Value = agent
+        .get(format!("{rpc}/v1/market/listings"))
+        .call()
+        .expect("http")
+        .body_mut()
+        .read_json()
+        .expect("json");
+    assert!(
+        all.as_array()
+            .is_some_and(|a| a.iter().any(|l| l["item"].as_str() == Some(id.as_str()))),
+        "{all}"
+    );
+
     // Delisting: shown as not for sale, and buying is refused.
     ok_json(&cli("market", &rpc, Some(alice), &["delist", &id]));
     let browse = ok_json(&cli("market", &rpc, None, &["browse"]));

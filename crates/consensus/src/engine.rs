@@ -24,7 +24,8 @@ use commonware_cryptography::{
     ChaCha20Poly1305, Digestible as _, Signer as _, certificate::ConstantProvider,
 };
 use commonware_p2p::{
-    Address, AddressableManager as _, AddressableTrackedPeers, authenticated::lookup,
+    Address, AddressableManager as _, AddressableTrackedPeers, Receiver as _, Recipients,
+    Sender as _, authenticated::lookup,
 };
 use commonware_parallel::Sequential;
 use commonware_runtime::{
@@ -63,6 +64,11 @@ pub const CHANNEL_SIMPLEX_RESOLVER: u64 = 2;
 pub const CHANNEL_BLOCKS: u64 = 3;
 /// p2p channel carrying marshal's backfill requests and responses.
 pub const CHANNEL_BACKFILL: u64 = 4;
+/// p2p channel relaying clients' transactions to the other nodes, so that whoever leads next
+/// includes them (without it a transaction waits for its own node's turn to lead).
+pub const CHANNEL_TRANSACTIONS: u64 = 5;
+/// Relayed transactions accepted per peer per second.
+const TRANSACTIONS_PER_SECOND: u32 = 100_000;
 
 const PAGE_SIZE: u16 = 4096;
 const PAGE_CACHE_PAGES: usize = 1024;
@@ -400,7 +406,49 @@ async fn setup<X: Executor>(
     let simplex_resolver = network.register(CHANNEL_SIMPLEX_RESOLVER, quota);
     let blocks = network.register(CHANNEL_BLOCKS, quota);
     let backfill = network.register(CHANNEL_BACKFILL, quota);
+    let (mut relay_out, mut relay_in) = network.register(
+        CHANNEL_TRANSACTIONS,
+        Quota::per_second(
+            std::num::NonZeroU32::new(TRANSACTIONS_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN),
+        ),
+    );
     let network_task = network.start();
+
+    // --- transaction relay: clients' transactions out to every peer, peers' into the pool ----
+    let relay_out_task = context.child("relay_out").spawn({
+        let submitted = executor.submitted();
+        move |_| async move {
+            // Every task here runs for the node's lifetime (one ending means consensus
+            // stopped), so with nothing to relay this one just waits.
+            let Some(mut submitted) = submitted else {
+                return futures::future::pending::<()>().await;
+            };
+            loop {
+                match submitted.recv().await {
+                    Ok(raw) => {
+                        let _ = relay_out.send(Recipients::All, raw.0, false);
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        warn!(
+                            missed,
+                            "transaction relay fell behind; those wait for this node to lead"
+                        );
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        return futures::future::pending::<()>().await;
+                    }
+                }
+            }
+        }
+    });
+    let relay_in_task = context.child("relay_in").spawn({
+        let executor = executor.clone();
+        move |_| async move {
+            while let Ok((_peer, raw)) = relay_in.recv().await {
+                executor.relayed(raw.as_ref());
+            }
+        }
+    });
 
     // --- marshal: broadcast buffer, backfill resolver, archives, actor -----------------------
     let (broadcast_engine, buffer) = buffered::Engine::new(
@@ -548,6 +596,8 @@ async fn setup<X: Executor>(
     );
     Ok(vec![
         network_task,
+        relay_out_task,
+        relay_in_task,
         broadcast_task,
         marshal_task,
         finalizer_task,

@@ -73,7 +73,7 @@ pub use commonware_runtime::tokio::{Config as RuntimeConfig, Context, Runner};
 pub use config::{Config, DEFAULT_NAMESPACE, runtime_config};
 pub use engine::{
     CHANNEL_BACKFILL, CHANNEL_BLOCKS, CHANNEL_CERTIFICATES, CHANNEL_SIMPLEX_RESOLVER,
-    CHANNEL_VOTES, Handle, Stopper, start,
+    CHANNEL_TRANSACTIONS, CHANNEL_VOTES, Handle, Stopper, start,
 };
 pub use keys::{PrivateKey, PublicKey, PublicKeyBytes};
 pub use lightstreams_primitives::Block;
@@ -126,6 +126,18 @@ pub trait Executor: Clone + Send + Sync + 'static {
         parent: Block,
         block: Block,
     ) -> impl Future<Output = bool> + Send;
+
+    /// Transactions this node's clients submitted (EIP-2718 bytes), to relay to the other
+    /// nodes so that whoever leads next can include them. Default: nothing to relay.
+    fn submitted(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<lightstreams_primitives::Bytes>> {
+        None
+    }
+
+    /// A transaction another node relayed: validate it and pool it (never relay it again).
+    /// Default: ignored.
+    fn relayed(&self, _raw: &[u8]) {}
 
     /// Called for every finalized block (height ≥ 1) in height order, at least once (must be
     /// idempotent: redelivery happens after restarts), with the encoded simplex finalization

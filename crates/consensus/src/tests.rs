@@ -20,6 +20,10 @@ use crate::{
 struct Toy {
     genesis: Block,
     finalized: Arc<Mutex<Vec<(Block, bool)>>>,
+    /// "Client" transactions to relay.
+    submit: tokio::sync::broadcast::Sender<Bytes>,
+    /// What other nodes relayed to this one.
+    relayed: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl Toy {
@@ -27,7 +31,13 @@ impl Toy {
         Self {
             genesis: Block::new(Header::default(), vec![]),
             finalized: Arc::default(),
+            submit: tokio::sync::broadcast::channel(64).0,
+            relayed: Arc::default(),
         }
+    }
+
+    fn got(&self, raw: &[u8]) -> bool {
+        self.relayed.lock().expect("lock").iter().any(|r| r == raw)
     }
 
     fn blocks(&self) -> Vec<Block> {
@@ -50,6 +60,14 @@ impl Toy {
 impl Executor for Toy {
     fn genesis(&self) -> Block {
         self.genesis.clone()
+    }
+
+    fn submitted(&self) -> Option<tokio::sync::broadcast::Receiver<Bytes>> {
+        Some(self.submit.subscribe())
+    }
+
+    fn relayed(&self, raw: &[u8]) {
+        self.relayed.lock().expect("lock").push(raw.to_vec());
     }
 
     fn last_finalized(&self) -> u64 {
@@ -393,6 +411,36 @@ fn full_node_backfills_from_genesis_and_follows() {
                 .any(|(_, cert)| *cert)
         );
         handle.stop();
+        for handle in net.handles.iter_mut().filter_map(Option::take) {
+            handle.stop();
+        }
+    });
+}
+
+#[test]
+fn clients_transactions_are_relayed_to_every_other_validator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runner = crate::Runner::new(runtime_config(dir.path(), 2));
+    runner.start(|context| async move {
+        let mut net = start_validators(&context, 4, &[]).await;
+        let toys = net.toys.clone();
+        // A client submits to validator 1. Relaying is best effort (a peer not yet connected
+        // misses it), so the "client" resubmits until every other validator has it.
+        let raw = b"a transaction".to_vec();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ![0, 2, 3].iter().all(|&i| toys[i].got(&raw)) {
+            assert!(
+                Instant::now() < deadline,
+                "the transaction was not relayed to every validator"
+            );
+            let _ = toys[1].submit.send(Bytes::from(raw.clone()));
+            context.sleep(Duration::from_millis(200)).await;
+        }
+        // Relayed once, never echoed back to its sender.
+        assert!(
+            !toys[1].got(&raw),
+            "a node relayed its own transaction to itself"
+        );
         for handle in net.handles.iter_mut().filter_map(Option::take) {
             handle.stop();
         }

@@ -45,6 +45,19 @@ impl Executor for ChainExecutor {
         self.chain.genesis_block().clone()
     }
 
+    fn submitted(
+        &self,
+    ) -> Option<tokio::sync::broadcast::Receiver<lightstreams_primitives::Bytes>> {
+        Some(self.chain.subscribe_submitted())
+    }
+
+    fn relayed(&self, raw: &[u8]) {
+        // Already pooled, already included, or invalid here: nothing to do either way.
+        if let Err(e) = self.chain.accept_relayed(raw) {
+            tracing::trace!(error = %e, "relayed transaction not pooled");
+        }
+    }
+
     fn last_finalized(&self) -> u64 {
         self.chain.head_number()
     }

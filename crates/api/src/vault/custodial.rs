@@ -159,6 +159,16 @@ impl Remote for LocalRemote {
         self.vault.node_id.clone()
     }
 
+    fn keeper_key(&self) -> Option<[u8; 32]> {
+        self.vault.keeper.as_ref().map(|k| k.public_bytes())
+    }
+
+    fn connect_peer(&self, url: &str) -> Result<Box<dyn Remote + Send + Sync>, ProtocolError> {
+        Ok(Box::new(lightstreams_access::http::HttpRemote::connect(
+            url,
+        )?))
+    }
+
     fn put(&self, request: &SignedRequest, body: &[u8]) -> Result<(), ProtocolError> {
         let header = request.to_header();
         self.vault
@@ -184,9 +194,9 @@ impl Remote for LocalRemote {
     }
 }
 
-type LocalClient = Client<LocalLedger, LocalRemote>;
+pub(crate) type LocalClient = Client<LocalLedger, LocalRemote>;
 
-fn client(vault: &Arc<Vault>, signer: PrivateKeySigner) -> LocalClient {
+pub(crate) fn client(vault: &Arc<Vault>, signer: PrivateKeySigner) -> LocalClient {
     Client::new(
         LocalLedger {
             chain: vault.chain.clone(),

@@ -16,6 +16,7 @@
 //! 4xx naming what was wrong; that says nothing about any item.
 
 mod custodial;
+mod market;
 mod openapi;
 mod store;
 
@@ -696,6 +697,7 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
         )
         .route("/v1/raw/{item}/info", get(raw_info))
         .merge(custodial::router())
+        .merge(market::router())
         .fallback(fallback)
         .with_state(vault)
 }

@@ -32,8 +32,11 @@ pub(super) fn spec() -> Value {
     let raw_object = json!([
         id_param("item", "Item id"),
         {"name": "kind", "in": "path", "required": true,
-         "schema": {"type": "string", "enum": ["chunks", "manifests", "envelopes"]}},
-        id_param("id", "Chunk or manifest address (BLAKE3 of the bytes), or envelope locator"),
+         "description": "chunks and manifests (GET: READ; PUT/DELETE: WRITE), envelopes (GET: READ; PUT: ADMIN), shares (a key keeper's share for epoch `id`: PUT deposits it, owner or ADMIN; GET releases it wrapped to the caller's registered key, READ), messages (fan-channel post `id` from the owner: PUT ADMIN, GET READ), replies (reader to owner: PUT READ, GET ADMIN)",
+         "schema": {"type": "string", "enum": ["chunks", "manifests", "envelopes", "shares", "messages", "replies"]}},
+        {"name": "id", "in": "path", "required": true,
+         "description": "Chunk or manifest address (BLAKE3 of the bytes, 0x + 64 hex), envelope locator (0x + 64 hex), or a number (share epoch, message or reply number)",
+         "schema": {"type": "string"}},
         {"name": "Authorization", "in": "header", "required": true,
          "description": "Lightstreams-Sig v1 ts=UNIX,nonce=HEX32,sig=0xHEX130 — an EIP-191 signature of the request text (docs/design/vault-protocol.md)",
          "schema": {"type": "string"}}
@@ -52,6 +55,12 @@ pub(super) fn spec() -> Value {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {
                     "type": "object", "required": ["code", "message"],
                     "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "Listing": {"type": "object", "properties": {
+                    "item": {"type": "string"}, "creator": {"type": "string"}, "price_wei": {"type": "string"},
+                    "supply": {"type": "integer", "description": "0 = unlimited"}, "sold": {"type": "integer"},
+                    "active": {"type": "boolean"},
+                    "splits": {"type": "array", "items": {"type": "object", "properties": {
+                        "to": {"type": "string"}, "bps": {"type": "integer"}}}}}},
                 "Published": {"type": "object", "properties": {
                     "item": {"type": "string"}, "version": {"type": "integer"}, "epoch": {"type": "integer"},
                     "manifest": {"type": "string"}, "size": {"type": "integer"}, "chunks": {"type": "integer"}}},
@@ -65,15 +74,21 @@ pub(super) fn spec() -> Value {
             }
         },
         "paths": {
-            "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size",
+            "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size, and keeper_key (the X25519 key shares are wrapped to, if this node keeps key shares)",
                 "responses": {"200": {"description": "Node facts", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/v1/market/listings": {"get": {"summary": "Everything ever listed on the marketplace, newest first (buy with a `buy(item, recipient)` transaction to the marketplace contract; the key then comes from the keepers via `/v1/raw/{item}/shares/{epoch}`)",
+                "responses": {"200": {"description": "Listings", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Listing"}}}}}}}},
+            "/v1/market/listings/{item}": {"get": {"summary": "One listing",
+                "parameters": [id_param("item", "Item id")],
+                "responses": {"200": {"description": "The listing", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Listing"}}}},
+                    "400": bad, "404": not_found}}},
             "/v1/raw/{item}/{kind}/{id}": {
-                "get": {"summary": "Fetch a sealed chunk, manifest or envelope (needs READ)",
+                "get": {"summary": "Fetch a sealed chunk, manifest, envelope or message (needs READ), a key share released to the caller (READ), or a reply (ADMIN)",
                     "parameters": raw_object,
                     "responses": {"200": {"description": "The sealed bytes", "content": {"application/octet-stream": {}}},
                         "400": bad, "404": not_found}},
-                "put": {"summary": "Store a sealed chunk or manifest (needs WRITE) or an envelope (needs ADMIN)",
+                "put": {"summary": "Store a sealed chunk or manifest (needs WRITE), an envelope, key-share deposit or message (ADMIN), or a reply (READ); messages and replies are write-once (409 when the number is taken)",
                     "parameters": raw_object,
                     "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
                     "responses": {"204": {"description": "Stored"}, "400": bad, "404": not_found,

@@ -444,3 +444,33 @@ async fn estimates_are_exact_for_transfers_and_count_access_lists() {
     }]));
     assert_eq!(chain.estimate_gas(&listed, 0).expect("estimate"), 25_300);
 }
+
+#[tokio::test]
+async fn clients_transactions_are_offered_for_relay_and_relayed_ones_are_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = open(dir.path());
+    let mut submitted = chain.subscribe_submitted();
+    let accounts = dev_accounts(2);
+    let to = TxKind::Call(Address::repeat_byte(7));
+    // A client's transaction is pooled and offered for relay, byte for byte.
+    let mine = sign(&accounts[0], 0, to, 1, vec![], 21_000);
+    let raw = mine.encoded_2718();
+    chain.submit_raw(&raw).expect("submit");
+    assert_eq!(submitted.try_recv().expect("offered").to_vec(), raw);
+    // A relayed one is pooled (the next block includes it) but not offered again.
+    let theirs = sign(&accounts[1], 0, to, 2, vec![], 21_000);
+    let hash = chain
+        .accept_relayed(&theirs.encoded_2718())
+        .expect("pooled");
+    assert!(
+        submitted.try_recv().is_err(),
+        "a relayed transaction was relayed again"
+    );
+    // Garbage from a peer is refused, never pooled.
+    assert!(chain.accept_relayed(b"not a transaction").is_err());
+    let block = produce(&chain).await;
+    assert!(
+        block.transactions().iter().any(|tx| *tx.tx_hash() == hash),
+        "the relayed transaction was not included"
+    );
+}

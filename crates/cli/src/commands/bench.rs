@@ -27,6 +27,7 @@ pub(crate) fn run(command: BenchCommand, json: bool) -> anyhow::Result<()> {
     match command {
         BenchCommand::Chain(args) => chain(args, json),
         BenchCommand::Vault(args) => super::bench_vault::run(args, json),
+        BenchCommand::Market(args) => super::bench_market::run(args, json),
     }
 }
 
@@ -43,6 +44,49 @@ struct Report {
     peak_rss_mb: Option<f64>,
 }
 
+/// Start `lightstreams dev` (1 validator) or a local testnet of `validators` validators in
+/// `dir`, with `accounts` prefunded dev accounts: the processes and their RPC URLs.
+pub(crate) fn start_network(
+    dir: &std::path::Path,
+    validators: usize,
+    accounts: u32,
+) -> anyhow::Result<(Children, Vec<String>)> {
+    let exe = std::env::current_exe()?;
+    if validators <= 1 {
+        let port = free_port()?;
+        let url = format!("http://127.0.0.1:{port}");
+        let child = spawn(
+            &exe,
+            &[
+                "dev".into(),
+                "--data-dir".into(),
+                dir.join("dev").into_os_string(),
+                "--rpc.addr".into(),
+                format!("127.0.0.1:{port}").into(),
+                "--accounts".into(),
+                accounts.to_string().into(),
+                "--log".into(),
+                "warn".into(),
+            ],
+            &dir.join("dev.log"),
+        )?;
+        let mut children = Children(vec![("dev".into(), child)]);
+        wait_for_rpc(&url, &mut children, "dev")?;
+        Ok((children, vec![url]))
+    } else {
+        let mut spec = TestnetSpec::local(dir.join("net"), validators);
+        spec.accounts = accounts;
+        let layout = write_testnet(&spec)?;
+        let children = start_nodes(&layout)?;
+        let rpcs = layout
+            .nodes
+            .iter()
+            .map(|n| format!("http://{}", n.rpc))
+            .collect();
+        Ok((children, rpcs))
+    }
+}
+
 pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -54,39 +98,9 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("lightstreams-bench-")
         .tempdir()?;
-    let exe = std::env::current_exe()?;
     let mut reports = Vec::new();
     {
-        let (children, rpcs) = if args.validators <= 1 {
-            let port = free_port()?;
-            let url = format!("http://127.0.0.1:{port}");
-            let child = spawn(
-                &exe,
-                &[
-                    "dev".into(),
-                    "--data-dir".into(),
-                    dir.path().join("dev").into_os_string(),
-                    "--rpc.addr".into(),
-                    format!("127.0.0.1:{port}").into(),
-                    "--log".into(),
-                    "warn".into(),
-                ],
-                &dir.path().join("dev.log"),
-            )?;
-            let mut children = Children(vec![("dev".into(), child)]);
-            wait_for_rpc(&url, &mut children, "dev")?;
-            (children, vec![url])
-        } else {
-            let spec = TestnetSpec::local(dir.path().join("net"), args.validators);
-            let layout = write_testnet(&spec)?;
-            let children = start_nodes(&layout)?;
-            let rpcs = layout
-                .nodes
-                .iter()
-                .map(|n| format!("http://{}", n.rpc))
-                .collect();
-            (children, rpcs)
-        };
+        let (children, rpcs) = start_network(dir.path(), args.validators, 10)?;
         let pids: Vec<u32> = children.0.iter().map(|(_, c)| c.id()).collect();
         let name = if args.validators <= 1 {
             "lightstreams (1 validator)".to_string()

@@ -2,6 +2,7 @@
 
 mod account;
 mod bench;
+mod bench_market;
 mod bench_vault;
 mod dev;
 mod fans;
