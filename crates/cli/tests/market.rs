@@ -478,3 +478,152 @@ fn creator_offline_one_keeper_down_on_four_validators() {
             .success()
     );
 }
+
+#[test]
+fn custodial_buy_and_fan_channel_over_http() {
+    let _serial = serial();
+    let dir = tempdir("market-http");
+    let data = dir.path().join("data");
+    let mut node = Node::dev(
+        dir.path(),
+        "dev",
+        &[
+            "--block-interval-ms",
+            "200",
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+        ],
+    );
+    node.wait_ready(Duration::from_secs(60));
+    let rpc = node.rpc.url.clone();
+    let accounts = dev_accounts(2);
+    let (funder, alice) = (&accounts[0], &accounts[1]);
+
+    // A fan whose key the node holds, funded.
+    let password = dir.path().join("password");
+    std::fs::write(&password, "pw\n").expect("write");
+    let created = Command::new(exe())
+        .args(["account", "new", "--json", "--keystore"])
+        .arg(data.join("keystore"))
+        .arg("--password-file")
+        .arg(&password)
+        .output()
+        .expect("account new");
+    let fan: Address = ok_json(&created)["address"]
+        .as_str()
+        .expect("address")
+        .parse()
+        .expect("address parses");
+    ok_json(&cli(
+        "send",
+        &rpc,
+        Some(funder),
+        &["--to", &fan.to_string(), "--value", "10pht"],
+    ));
+
+    // Alice lists a track (CLI).
+    let track = dir.path().join("track.bin");
+    let content = random_file(&track, 200_000);
+    let id = add(&rpc, alice, &track);
+    ok_json(&cli(
+        "market",
+        &rpc,
+        Some(alice),
+        &["list", &id, "--price", "1pht"],
+    ));
+
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let buy_url = format!("{rpc}/v1/market/listings/{id}/buy");
+    // No session: 401.
+    let r = agent.post(&buy_url).send(&b""[..]).expect("http");
+    assert_eq!(r.status().as_u16(), 401);
+    let mut r = agent
+        .post(format!("{rpc}/v1/session"))
+        .send_json(serde_json::json!({"account": fan, "password": "pw"}))
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    let token: Value = r.body_mut().read_json().expect("json");
+    let bearer = format!("Bearer {}", token["token"].as_str().expect("token"));
+
+    // The node buys for the fan; the fan downloads (key from the keeper) and gets the track.
+    let before = balance(&rpc, alice.address());
+    let mut r = agent
+        .post(&buy_url)
+        .header("Authorization", &bearer)
+        .send(&b""[..])
+        .expect("http");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{:?}",
+        r.body_mut().read_to_string()
+    );
+    let bought: Value = r.body_mut().read_json().expect("json");
+    assert_eq!(wei(&bought["paid_wei"]), U256::from(PHT));
+    assert_eq!(balance(&rpc, alice.address()) - before, U256::from(PHT));
+    let mut r = agent
+        .get(format!("{rpc}/v1/files/{id}"))
+        .header("Authorization", &bearer)
+        .call()
+        .expect("http");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{:?}",
+        r.body_mut().read_to_string()
+    );
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut r.body_mut().as_reader(), &mut got).expect("body");
+    assert!(got == content, "the fan did not get the track");
+
+    // Alice messages her buyers; the fan reads it over HTTP and replies; Alice reads the reply.
+    ok_json(&cli(
+        "fans",
+        &rpc,
+        Some(alice),
+        &["send", &id, "new album next week"],
+    ));
+    let mut r = agent
+        .get(format!("{rpc}/v1/fans/inbox?item={id}"))
+        .header("Authorization", &bearer)
+        .call()
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    let inbox: Value = r.body_mut().read_json().expect("json");
+    assert!(
+        inbox
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["text"] == "new album next week")),
+        "{inbox}"
+    );
+    let mut r = agent
+        .post(format!("{rpc}/v1/fans/{id}/replies"))
+        .header("Authorization", &bearer)
+        .send_json(serde_json::json!({"text": "can't wait"}))
+        .expect("http");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{:?}",
+        r.body_mut().read_to_string()
+    );
+    let alice_inbox = ok_json(&cli("fans", &rpc, Some(alice), &["inbox", "--item", &id]));
+    assert!(
+        alice_inbox.as_array().is_some_and(|a| a
+            .iter()
+            .any(|p| p["text"] == "can't wait" && p["kind"] == "reply")),
+        "{alice_inbox}"
+    );
+    // The fan is not the owner: posting a message to buyers is refused with a reason.
+    let mut r = agent
+        .post(format!("{rpc}/v1/fans/{id}/messages"))
+        .header("Authorization", &bearer)
+        .send_json(serde_json::json!({"text": "spam"}))
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 409);
+    let refusal = r.body_mut().read_to_string().expect("body");
+    assert!(refusal.contains("only the owner"), "{refusal}");
+}

@@ -254,6 +254,11 @@ impl<'a, L: Ledger + Sync, R: Remote + Sync> Market<'a, L, R> {
             )));
         }
         let recipient = recipient.unwrap_or_else(|| self.client.address());
+        if recipient == self.client.address() {
+            // Keepers release shares only to a registered encryption key: make sure there is
+            // one before paying, or the purchase could not be read.
+            self.client.ensure_key_registered()?;
+        }
         let paid = Self::price_due(&listing, offer);
         let id = B256::from(item.0);
         let tx = match offer {

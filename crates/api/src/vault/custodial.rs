@@ -209,7 +209,7 @@ pub(crate) fn client(vault: &Arc<Vault>, signer: PrivateKeySigner) -> LocalClien
 }
 
 /// The session's signer, from `Authorization: Bearer` or `?token=`.
-fn session(
+pub(crate) fn session(
     vault: &Vault,
     headers: &HeaderMap,
     query_token: Option<&str>,
@@ -239,7 +239,7 @@ fn session(
     Ok(session.signer.clone())
 }
 
-fn protocol_error(e: ProtocolError) -> Refused {
+pub(crate) fn protocol_error(e: ProtocolError) -> Refused {
     match e {
         ProtocolError::NotFound(_) | ProtocolError::NoKey { .. } => Refused::NotFound,
         ProtocolError::Io(e) | ProtocolError::Vault(lightstreams_vault::Error::Io(e)) => {
@@ -260,7 +260,7 @@ fn protocol_error(e: ProtocolError) -> Refused {
     }
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, Refused> + Send + 'static,
 ) -> Result<T, Refused> {
     tokio::task::spawn_blocking(f)

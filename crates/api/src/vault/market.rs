@@ -1,20 +1,193 @@
-//! `/v1/market/...`: what is for sale, read from the node's finalised state. Buying is a
-//! transaction any wallet sends to the marketplace contract over JSON-RPC (`buy`), and the key
-//! then comes from the keepers (`/v1/raw/{item}/shares/{epoch}`); nothing here needs a session.
+//! `/v1/market/...` and `/v1/fans/...`.
+//!
+//! - Listings are read from the node's finalised state; no account needed.
+//! - For accounts whose keystore the node holds (a `/v1/session` bearer token), the node buys
+//!   and runs the fan channel on their behalf with the same client code as the CLI. A wallet
+//!   buys without a session by sending `buy(item, recipient)` to the marketplace contract over
+//!   JSON-RPC; the key then comes from the keepers (`/v1/raw/{item}/shares/{epoch}`).
 
 use std::sync::Arc;
 
+use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use lightstreams_market::{Listing, Market};
+use axum::routing::{get, post};
+use lightstreams_market::fans::{Fans, Kind};
+use lightstreams_market::offer::SignedOffer;
+use lightstreams_market::{Listing, Market, MarketError};
 use lightstreams_vault::ItemId;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::custodial::client;
+use super::custodial::{blocking, client, protocol_error, session};
 use super::{ApiError, Refused, Vault, parse_id};
+
+fn market_error(e: MarketError) -> Refused {
+    match e {
+        MarketError::Protocol(e) => protocol_error(e),
+        MarketError::Input(m) => Refused::Api(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "refused",
+            m,
+        )),
+        other => Refused::Api(ApiError::internal(other.to_string())),
+    }
+}
+
+#[derive(Deserialize)]
+struct BuyRequest {
+    /// A gift's recipient (default: the session's account).
+    recipient: Option<String>,
+    /// A discount offer as `market offer` writes it.
+    offer: Option<SignedOffer>,
+}
+
+/// Buy for the session's account (or as a gift): pays and grants READ in one transaction.
+async fn buy(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, None)?;
+    let body: BuyRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        BuyRequest {
+            recipient: None,
+            offer: None,
+        }
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "expected JSON {{\"recipient\"?, \"offer\"?}} or no body: {e}"
+            ))
+        })?
+    };
+    let recipient = body
+        .recipient
+        .as_deref()
+        .map(|r| {
+            r.parse::<Address>().map_err(|e| {
+                ApiError::bad_request(format!("recipient {r:?} is not an address: {e}"))
+            })
+        })
+        .transpose()?;
+    let chain_id = vault.chain.chain_id();
+    let bought = blocking(move || {
+        let buyer = client(&vault, signer);
+        Market::new(&buyer)
+            .buy(item, recipient, body.offer.as_ref(), chain_id)
+            .map_err(market_error)
+    })
+    .await?;
+    Ok(axum::Json(json!({
+        "item": bought.item, "recipient": bought.recipient,
+        "paid_wei": bought.paid.to_string(), "transaction": bought.tx,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct PostRequest {
+    text: String,
+    offer: Option<SignedOffer>,
+}
+
+fn post_body(
+    body: Result<axum::Json<PostRequest>, JsonRejection>,
+) -> Result<PostRequest, ApiError> {
+    body.map(|b| b.0)
+        .map_err(|e| ApiError::bad_request(format!("expected JSON {{\"text\", \"offer\"?}}: {e}")))
+}
+
+/// The session's account (the item's owner) messages the item's readers.
+async fn send_message(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<PostRequest>, JsonRejection>,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, None)?;
+    let body = post_body(body)?;
+    let n = blocking(move || {
+        let owner = client(&vault, signer);
+        Fans::new(&owner)
+            .send(item, &body.text, body.offer)
+            .map_err(market_error)
+    })
+    .await?;
+    Ok(axum::Json(json!({"item": item.to_string(), "message": n})).into_response())
+}
+
+/// The session's account (a reader) replies privately to the item's owner.
+async fn send_reply(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+    body: Result<axum::Json<PostRequest>, JsonRejection>,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let signer = session(&vault, &headers, None)?;
+    let body = post_body(body)?;
+    let n = blocking(move || {
+        let reader = client(&vault, signer);
+        Fans::new(&reader)
+            .reply(item, &body.text)
+            .map_err(market_error)
+    })
+    .await?;
+    Ok(axum::Json(json!({"item": item.to_string(), "reply": n})).into_response())
+}
+
+#[derive(Deserialize)]
+struct InboxQuery {
+    item: Option<String>,
+}
+
+/// Messages on the item (or every item the session's account may read), replies on its own.
+async fn inbox(
+    State(vault): State<Arc<Vault>>,
+    Query(query): Query<InboxQuery>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let only = query
+        .item
+        .as_deref()
+        .map(|i| parse_id("item id", i).map(ItemId))
+        .transpose()?;
+    let signer = session(&vault, &headers, None)?;
+    let posts = blocking(move || {
+        let me = client(&vault, signer);
+        let items = match only {
+            Some(item) => vec![item],
+            None => me
+                .list()
+                .map_err(protocol_error)?
+                .into_iter()
+                .map(|l| l.item)
+                .collect(),
+        };
+        let fans = Fans::new(&me);
+        let mut posts = Vec::new();
+        for item in items {
+            let info = me.info(item).map_err(protocol_error)?;
+            let kind = if info.owner == me.address() {
+                Kind::Reply
+            } else {
+                Kind::Message
+            };
+            posts.extend(fans.read(item, kind).map_err(market_error)?);
+        }
+        Ok(posts)
+    })
+    .await?;
+    Ok(axum::Json(json!(posts)).into_response())
+}
 
 fn listing_json(l: &Listing) -> Value {
     json!({
@@ -57,4 +230,8 @@ pub(super) fn router() -> Router<Arc<Vault>> {
     Router::new()
         .route("/v1/market/listings", get(listings))
         .route("/v1/market/listings/{item}", get(listing))
+        .route("/v1/market/listings/{item}/buy", post(buy))
+        .route("/v1/fans/inbox", get(inbox))
+        .route("/v1/fans/{item}/messages", post(send_message))
+        .route("/v1/fans/{item}/replies", post(send_reply))
 }
