@@ -24,6 +24,9 @@
 //! - Input is never trusted: parameters are parsed with serde into typed values and no
 //!   code path indexes or unwraps on request data.
 
+// The OpenAPI document is one `json!` literal, deeper than the default macro limit.
+#![recursion_limit = "256"]
+
 mod convert;
 mod error;
 mod eth;

@@ -415,7 +415,8 @@ pub(crate) enum MarketCommand {
         /// Most copies to sell (default: unlimited).
         #[arg(long)]
         supply: Option<u64>,
-        /// A key keeper's URL (repeat; default: the node of --rpc).
+        /// A key keeper's URL (repeat; default: the validators, as the node of --rpc knows them
+        /// from `/v1/keepers`).
         #[arg(long = "keeper", value_name = "URL")]
         keepers: Vec<String>,
         /// Shares needed to rebuild the key (default: floor(2n/3)+1 of n keepers).

@@ -430,18 +430,31 @@ fn creator_offline_one_keeper_down_on_four_validators() {
     let accounts = dev_accounts(4);
     let (carol, dave, mallory) = (&accounts[1], &accounts[2], &accounts[3]);
 
-    // Carol adds a track through validator-0 and lists it with all four validators as keepers
-    // (any 3 rebuild the key); then her client is gone.
+    // Carol adds a track through validator-0 and lists it; all four validators keep the key
+    // (any 3 rebuild it); then her client is gone.
     let track = dir.path().join("track.bin");
     let content = random_file(&track, 2_500_000);
     let id = add(&urls[0], carol, &track);
     let item: ItemId = id.parse().expect("item id");
-    let mut args = vec!["list", id.as_str(), "--price", "3pht"];
-    for url in &urls {
-        args.extend(["--keeper", url.as_str()]);
-    }
-    let listed = ok_json(&cli("market", &urls[0], Some(carol), &args));
+    // No --keeper: the validators are the keepers by default (validator-0 knows the others'
+    // API URLs from its configuration).
+    let listed = ok_json(&cli(
+        "market",
+        &urls[0],
+        Some(carol),
+        &["list", id.as_str(), "--price", "3pht"],
+    ));
     assert_eq!(listed["threshold"], 3, "{listed}");
+    let mut keepers: Vec<String> = listed["keepers"]
+        .as_array()
+        .expect("keepers")
+        .iter()
+        .map(|k| k.as_str().expect("url").to_string())
+        .collect();
+    keepers.sort();
+    let mut expected = urls.clone();
+    expected.sort();
+    assert_eq!(keepers, expected, "the keepers are the four validators");
 
     // One keeper goes down.
     nodes[3].stop();

@@ -42,6 +42,10 @@ pub struct PeerConfig {
     pub public_key: String,
     /// p2p address.
     pub address: SocketAddr,
+    /// The peer's JSON-RPC / vault API URL, if known: a validator's is where clients find it
+    /// as a key keeper (`/v1/keepers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpc: Option<String>,
 }
 
 /// p2p settings.
@@ -199,6 +203,14 @@ impl NodeConfig {
                     .map_err(|e| ConfigError::Invalid(format!("peer {}: {e}", p.public_key)))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let validator_apis = self
+            .p2p
+            .peers
+            .iter()
+            .zip(&peers)
+            .filter(|(_, (key, _))| validators.contains(key))
+            .filter_map(|(p, _)| p.rpc.clone())
+            .collect();
         let t = &self.timing;
         if t.empty_block_interval_ms >= t.leader_timeout_ms {
             return Err(ConfigError::Invalid(format!(
@@ -213,6 +225,7 @@ impl NodeConfig {
             validators,
             listen: self.p2p.listen,
             peers,
+            validator_apis,
             allow_private_ips: self.p2p.allow_private_ips,
             rpc: self.rpc.enabled.then_some(self.rpc.addr),
             empty_block_interval: Duration::from_millis(t.empty_block_interval_ms),
@@ -238,6 +251,8 @@ pub struct ResolvedConfig {
     pub listen: SocketAddr,
     /// Known peers.
     pub peers: Vec<(PublicKey, SocketAddr)>,
+    /// API URLs of the other validators (from `peers[].rpc`): the default key keepers.
+    pub validator_apis: Vec<String>,
     /// Allow private IPs.
     pub allow_private_ips: bool,
     /// JSON-RPC address, if enabled.

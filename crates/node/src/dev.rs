@@ -68,6 +68,7 @@ pub fn dev_config(options: &DevOptions) -> Result<ResolvedConfig, ConfigError> {
         validators: vec![public_key],
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         peers: Vec::new(),
+        validator_apis: Vec::new(),
         allow_private_ips: true,
         rpc: Some(options.rpc),
         empty_block_interval: options.empty_block_interval,

@@ -143,6 +143,10 @@ pub async fn launch(context: Context, config: ResolvedConfig) -> Result<NodeHand
                 ),
                 keystore: Some(config.data_dir.join("keystore")),
                 keeper_secret: Some(keeper_secret(&config.signer)),
+                validator: config
+                    .validators
+                    .contains(&lightstreams_consensus::keys::public_key(&config.signer)),
+                validator_apis: config.validator_apis.clone(),
             });
             let handle = lightstreams_api::serve(chain.clone(), rpc_config)
                 .await

@@ -164,6 +164,7 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
             .map(|other| PeerConfig {
                 public_key: other.public_key.clone(),
                 address: other.p2p,
+                rpc: Some(format!("http://{}", other.rpc)),
             })
             .collect();
         let config = NodeConfig {

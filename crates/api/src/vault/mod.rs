@@ -56,6 +56,10 @@ pub struct VaultConfig {
     /// Secret of the node's key-keeper encryption key (X25519), if it keeps key shares for
     /// threshold custody; its public half is announced at `/v1` as `keeper_key`.
     pub keeper_secret: Option<[u8; 32]>,
+    /// Whether this node is a validator (validators are the default key keepers).
+    pub validator: bool,
+    /// API URLs of the other validators, as configured (`/v1/keepers`).
+    pub validator_apis: Vec<String>,
 }
 
 /// The largest sealed chunk: a full chunk's padded plaintext plus the AEAD tag.
@@ -140,6 +144,9 @@ pub(crate) struct Vault {
     guard: ReplayGuard,
     sessions: Mutex<HashMap<String, custodial::Session>>,
     keystore: Option<PathBuf>,
+    /// Whether this node is a validator, and the other validators' API URLs.
+    validator: bool,
+    validator_apis: Vec<String>,
     /// The key-keeper encryption key, if this node keeps key shares.
     keeper: Option<lightstreams_access::keys::EncryptionKeyPair>,
     /// (head, (item, account) → (level, can read)) for the current head.
@@ -176,6 +183,8 @@ impl Vault {
             sessions: Mutex::new(HashMap::new()),
             keystore: config.keystore.clone(),
             acl_cache: Mutex::new((u64::MAX, HashMap::new())),
+            validator: config.validator,
+            validator_apis: config.validator_apis.clone(),
             keeper: config
                 .keeper_secret
                 .map(lightstreams_access::keys::EncryptionKeyPair::from_secret_bytes),
@@ -674,6 +683,16 @@ async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
     .into_response()
 }
 
+/// The default key keepers as this node knows them: itself if it is a validator, and the other
+/// validators' API URLs from its configuration.
+async fn keepers(State(vault): State<Arc<Vault>>) -> Response {
+    axum::Json(json!({
+        "validator": vault.validator,
+        "peers": vault.validator_apis,
+    }))
+    .into_response()
+}
+
 async fn fallback() -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -688,6 +707,7 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
     Router::new()
         .route("/v1", get(node_info))
         .route("/v1/openapi.json", get(openapi::document))
+        .route("/v1/keepers", get(keepers))
         .route(
             "/v1/raw/{item}/{kind}/{id}",
             get(raw_get)

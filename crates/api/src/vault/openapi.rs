@@ -77,6 +77,8 @@ pub(super) fn spec() -> Value {
             "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size, and keeper_key (the X25519 key shares are wrapped to, if this node keeps key shares)",
                 "responses": {"200": {"description": "Node facts", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/v1/keepers": {"get": {"summary": "The default key keepers: whether this node is a validator (then it is one), and the other validators' API URLs from its configuration",
+                "responses": {"200": {"description": "{validator: bool, peers: [url]}", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/v1/market/listings": {"get": {"summary": "Everything ever listed on the marketplace, newest first (buy with a `buy(item, recipient)` transaction to the marketplace contract; the key then comes from the keepers via `/v1/raw/{item}/shares/{epoch}`)",
                 "responses": {"200": {"description": "Listings", "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Listing"}}}}}}}},
             "/v1/market/listings/{item}/buy": {"post": {"summary": "Buy for the session's account (or `recipient`, a gift), optionally with a creator-signed offer: pays the creator and collaborators and grants READ in one transaction; the file then downloads from /v1/files/{item} with its key from the keepers",

@@ -47,6 +47,33 @@ fn parse_discount(text: &str) -> anyhow::Result<u16> {
         .ok_or_else(|| anyhow!("--discount {text:?}: a percentage 0-100 (e.g. 25) or 0-10000bps"))
 }
 
+/// The validators as the node at `rpc` knows them (`/v1/keepers`): itself if it is one, and
+/// the other validators' API URLs; just `rpc` if that gives nobody.
+fn default_keepers(rpc: &str) -> anyhow::Result<Vec<String>> {
+    let url = format!("{}/v1/keepers", rpc.trim_end_matches('/'));
+    let answer: serde_json::Value = ureq::get(&url)
+        .call()
+        .map_err(|e| {
+            anyhow!("cannot ask {url} for the key keepers: {e} (or name them with --keeper URL)")
+        })?
+        .body_mut()
+        .read_json()
+        .map_err(|e| anyhow!("{url} did not answer JSON: {e}"))?;
+    let mut keepers = Vec::new();
+    if answer["validator"].as_bool().unwrap_or(false) {
+        keepers.push(rpc.trim_end_matches('/').to_string());
+    }
+    for peer in answer["peers"].as_array().into_iter().flatten() {
+        if let Some(peer) = peer.as_str() {
+            keepers.push(peer.to_string());
+        }
+    }
+    if keepers.is_empty() {
+        keepers.push(rpc.trim_end_matches('/').to_string());
+    }
+    Ok(keepers)
+}
+
 fn chain_id(rpc: &str) -> anyhow::Result<u64> {
     let response: serde_json::Value = ureq::post(rpc)
         .send_json(json!({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
@@ -101,7 +128,7 @@ pub(crate) fn run(command: MarketCommand, json: bool) -> anyhow::Result<()> {
                     .map(|s| parse_split(s))
                     .collect::<anyhow::Result<_>>()?,
                 keepers: if keepers.is_empty() {
-                    vec![who.rpc.clone()]
+                    default_keepers(&who.rpc)?
                 } else {
                     keepers
                 },

@@ -62,6 +62,7 @@ pub(crate) fn node(args: NodeArgs) -> anyhow::Result<()> {
         config.p2p.peers.push(lightstreams_node::PeerConfig {
             public_key: public_key.to_string(),
             address,
+            rpc: None,
         });
     }
     let base = args
