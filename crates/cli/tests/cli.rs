@@ -7,8 +7,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use alloy::primitives::{Address, U256};
-use serde_json::Value;
-use util::{Node, dev_accounts, exe, serial, tempdir};
+use util::{Node, dev_accounts, exe, ok_json, serial, tempdir};
 
 fn run(args: &[&str]) -> Output {
     Command::new(exe())
@@ -17,20 +16,6 @@ fn run(args: &[&str]) -> Output {
         .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
         .output()
         .expect("run lightstreams")
-}
-
-fn json_of(output: &Output) -> Value {
-    assert!(
-        output.status.success(),
-        "command failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
 }
 
 #[test]
@@ -50,7 +35,7 @@ fn accounts_send_and_status_through_the_cli() {
     // Import the first dev key, create a second account, list both.
     let key_file = dir.path().join("key");
     std::fs::write(&key_file, hex::encode(dev_accounts(1)[0].to_bytes())).expect("write key");
-    let imported = json_of(&run(&[
+    let imported = ok_json(&run(&[
         "account",
         "import",
         "--json",
@@ -82,7 +67,7 @@ fn accounts_send_and_status_through_the_cli() {
         "importing the same key twice is refused"
     );
     assert!(String::from_utf8_lossy(&again.stderr).contains("already"));
-    let created = json_of(&run(&[
+    let created = ok_json(&run(&[
         "account",
         "new",
         "--json",
@@ -96,7 +81,7 @@ fn accounts_send_and_status_through_the_cli() {
         .expect("address")
         .parse()
         .expect("parse");
-    let listed = json_of(&run(&["account", "list", "--json", "--keystore", keystore]));
+    let listed = ok_json(&run(&["account", "list", "--json", "--keystore", keystore]));
     let addresses: Vec<Address> = listed
         .as_array()
         .expect("array")
@@ -115,7 +100,7 @@ fn accounts_send_and_status_through_the_cli() {
     );
 
     // Send from the keystore account and wait for finality.
-    let sent = json_of(&run(&[
+    let sent = ok_json(&run(&[
         "send",
         "--json",
         "--from",
@@ -187,7 +172,7 @@ fn accounts_send_and_status_through_the_cli() {
     ]);
     assert!(String::from_utf8_lossy(&bad_value.stderr).contains("cannot read amount"));
 
-    let status = json_of(&run(&["status", "--json", "--rpc", &rpc]));
+    let status = ok_json(&run(&["status", "--json", "--rpc", &rpc]));
     assert_eq!(status["chain_id"], 161);
     assert!(status["head"]["number"].as_u64().expect("number") >= 1);
     let down = run(&["status", "--rpc", "http://127.0.0.1:9"]);

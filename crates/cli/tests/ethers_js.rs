@@ -87,17 +87,7 @@ fn ethers_js_against_dev() {
 fn ethers_js_against_a_4_validator_network() {
     let _serial = serial();
     let dir = tempdir("js-net");
-    let layout = init(&dir.path().join("net"), 4, 0);
-    for entry in &layout {
-        set_timing(&entry.config, FAST_TIMING);
-    }
-    let mut nodes: Vec<Node> = layout
-        .iter()
-        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
-        .collect();
-    for n in &mut nodes {
-        n.wait_ready(Duration::from_secs(30));
-    }
+    let mut nodes = start_validators(dir.path(), 4);
     // Wait for the network to finalize before handing it to the suite.
     wait_until(
         "the network to finalize block 2",

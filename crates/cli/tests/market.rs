@@ -415,17 +415,7 @@ fn sell_buy_offers_supply_and_keepers_on_one_node() {
 fn creator_offline_one_keeper_down_on_four_validators() {
     let _serial = serial();
     let dir = tempdir("market-net");
-    let layout = init(&dir.path().join("net"), 4, 0);
-    for entry in &layout {
-        set_timing(&entry.config, FAST_TIMING);
-    }
-    let mut nodes: Vec<Node> = layout
-        .iter()
-        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
-        .collect();
-    for node in &mut nodes {
-        node.wait_ready(Duration::from_secs(60));
-    }
+    let mut nodes = start_validators(dir.path(), 4);
     let urls: Vec<String> = nodes.iter().map(|n| n.rpc.url.clone()).collect();
     let accounts = dev_accounts(4);
     let (carol, dave, mallory) = (&accounts[1], &accounts[2], &accounts[3]);

@@ -690,3 +690,20 @@ pub fn raw_get(
     let body = response.body_mut().read_to_string().unwrap_or_default();
     (status, body)
 }
+
+/// `lightstreams init` a network of `validators` validators in `dir/net` with fast timing, start
+/// every node and wait until each answers.
+pub fn start_validators(dir: &Path, validators: usize) -> Vec<Node> {
+    let layout = init(&dir.join("net"), validators, 0);
+    for entry in &layout {
+        set_timing(&entry.config, FAST_TIMING);
+    }
+    let mut nodes: Vec<Node> = layout
+        .iter()
+        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
+        .collect();
+    for node in &mut nodes {
+        node.wait_ready(Duration::from_secs(60));
+    }
+    nodes
+}
