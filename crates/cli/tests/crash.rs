@@ -205,7 +205,16 @@ fn kill_9_never_loses_finalized_transactions() {
             start_balance,
         );
 
-        // The chain keeps finalizing after the restart.
+        // The chain keeps finalizing after the restart. First let it finish what it recovered:
+        // a block notarized before the kill (holding some of the "unconfirmed" transfers) is
+        // finalized after the restart, and a nonce read before that would be taken by it.
+        let head = node.head();
+        wait_until(
+            &format!("round {round}: two blocks past the restart"),
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || (node.rpc.head().ok()? >= head + 2).then_some(()),
+        );
         let nonce = node.rpc.nonce(sender.address(), "pending");
         let tx = transfer(&sender, nonce, recipient, value, CHAIN_ID);
         value += 1;

@@ -447,6 +447,8 @@ async fn setup<X: Executor>(
             while let Ok((_peer, raw)) = relay_in.recv().await {
                 executor.relayed(raw.as_ref());
             }
+            // The network is shutting down; the node's other tasks report that.
+            futures::future::pending::<()>().await
         }
     });
 
