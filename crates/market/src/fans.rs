@@ -280,6 +280,26 @@ impl<'a, L: Ledger + Sync, R: Remote + Sync> Fans<'a, L, R> {
         self.append(item, Kind::Reply, &body)
     }
 
+    /// The channel as this account sees it, for `only` one item or every item it owns or was
+    /// granted: replies on the items it owns, the owners' messages on the others.
+    pub fn inbox(&self, only: Option<ItemId>) -> Result<Vec<Received>, MarketError> {
+        let items = match only {
+            Some(item) => vec![item],
+            None => self.client.list()?.into_iter().map(|l| l.item).collect(),
+        };
+        let mut posts = Vec::new();
+        for item in items {
+            let owner = self.client.info(item)?.owner;
+            let kind = if owner == self.client.address() {
+                Kind::Reply
+            } else {
+                Kind::Message
+            };
+            posts.extend(self.read(item, kind)?);
+        }
+        Ok(posts)
+    }
+
     /// Every post of `kind` on `item` this account may read, oldest first. Posts that do not
     /// open or whose signature does not check are skipped (and counted in the error if all fail).
     pub fn read(&self, item: ItemId, kind: Kind) -> Result<Vec<Received>, MarketError> {

@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use lightstreams_market::fans::{Fans, Kind};
+use lightstreams_market::fans::Fans;
 use lightstreams_market::offer::SignedOffer;
 use lightstreams_market::{Listing, Market, MarketError};
 use lightstreams_vault::ItemId;
@@ -163,27 +163,7 @@ async fn inbox(
     let signer = session(&vault, &headers, None)?;
     let posts = blocking(move || {
         let me = client(&vault, signer);
-        let items = match only {
-            Some(item) => vec![item],
-            None => me
-                .list()
-                .map_err(protocol_error)?
-                .into_iter()
-                .map(|l| l.item)
-                .collect(),
-        };
-        let fans = Fans::new(&me);
-        let mut posts = Vec::new();
-        for item in items {
-            let info = me.info(item).map_err(protocol_error)?;
-            let kind = if info.owner == me.address() {
-                Kind::Reply
-            } else {
-                Kind::Message
-            };
-            posts.extend(fans.read(item, kind).map_err(market_error)?);
-        }
-        Ok(posts)
+        Fans::new(&me).inbox(only).map_err(market_error)
     })
     .await?;
     Ok(axum::Json(json!(posts)).into_response())

@@ -78,11 +78,7 @@ impl ItemStores {
         item: &ItemId,
         locator: &[u8; 32],
     ) -> std::io::Result<Option<Vec<u8>>> {
-        match std::fs::read(self.envelope_path(item, locator)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_optional(&self.envelope_path(item, locator))
     }
 
     /// Write an envelope atomically (temporary file, then rename): a failed write leaves the
@@ -104,11 +100,7 @@ impl ItemStores {
 
     /// The key share (a keeper's deposit) of `item` at `epoch`, if deposited.
     pub(crate) fn get_share(&self, item: &ItemId, epoch: u64) -> std::io::Result<Option<Vec<u8>>> {
-        match std::fs::read(self.share_path(item, epoch)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_optional(&self.share_path(item, epoch))
     }
 
     /// Store a keeper's deposit atomically (it replaces an earlier one for the same epoch).
@@ -127,11 +119,7 @@ impl ItemStores {
         kind: &str,
         n: u64,
     ) -> std::io::Result<Option<Vec<u8>>> {
-        match std::fs::read(self.post_path(item, kind, n)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_optional(&self.post_path(item, kind, n))
     }
 
     /// Write post `n` of `kind` once: `Ok(false)` if that number is taken (the writer takes
@@ -164,5 +152,14 @@ impl ItemStores {
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+/// The file at `path`, or `None` if there is none.
+fn read_optional(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
 }

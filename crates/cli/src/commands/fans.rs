@@ -71,27 +71,9 @@ pub(crate) fn run(command: FansCommand, json: bool) -> anyhow::Result<()> {
             });
         }
         FansCommand::Inbox { item, who } => {
+            let only = item.as_deref().map(parse_item).transpose()?;
             let client = client(&who)?;
-            let fans = Fans::new(&client);
-            let items = match item {
-                Some(id) => vec![parse_item(&id)?],
-                None => client
-                    .list()
-                    .map_err(|e| anyhow!("{e}"))?
-                    .into_iter()
-                    .map(|l| l.item)
-                    .collect(),
-            };
-            let mut posts = Vec::new();
-            for item in items {
-                let info = client.info(item).map_err(|e| anyhow!("{e}"))?;
-                let kind = if info.owner == client.address() {
-                    Kind::Reply
-                } else {
-                    Kind::Message
-                };
-                posts.extend(fans.read(item, kind).map_err(|e| anyhow!("{e}"))?);
-            }
+            let posts = Fans::new(&client).inbox(only).map_err(|e| anyhow!("{e}"))?;
             super::print(json, &serde_json::to_value(&posts)?, || show(&posts));
         }
     }
