@@ -11,7 +11,7 @@ const require = createRequire(import.meta.url);
 const solc = require('solc');
 
 const here = path.dirname(new URL(import.meta.url).pathname);
-const contracts = ['AccessRegistry', 'KeyRegistry', 'Marketplace'];
+const contracts = ['AccessRegistry', 'KeyRegistry', 'Marketplace', 'NodeRegistry'];
 
 if (process.argv.includes('--same-as-forge')) {
   let differs = false;

@@ -46,6 +46,14 @@ abstract contract Test {
         require(a == b, why);
     }
 
+    function assertEq(bytes memory a, bytes memory b, string memory why) internal pure {
+        require(keccak256(a) == keccak256(b), why);
+    }
+
+    function assertEq(string memory a, string memory b, string memory why) internal pure {
+        require(keccak256(bytes(a)) == keccak256(bytes(b)), why);
+    }
+
     function assertLt(uint256 a, uint256 b, string memory why) internal pure {
         require(a < b, why);
     }

@@ -12,10 +12,13 @@ pub const ACCESS_REGISTRY: Address = address!("0x4C53000000000000000000000000000
 pub const KEY_REGISTRY: Address = address!("0x4C53000000000000000000000000000000000002");
 /// The marketplace: listings, purchases that pay and grant READ at once, signed offers.
 pub const MARKETPLACE: Address = address!("0x4C53000000000000000000000000000000000003");
+/// The node registry: vault storage nodes, their transport ids, URLs and operators.
+pub const NODE_REGISTRY: Address = address!("0x4C53000000000000000000000000000000000004");
 
 const ACCESS_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/AccessRegistry.hex");
 const KEY_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/KeyRegistry.hex");
 const MARKETPLACE_HEX: &str = include_str!("../../../contracts/deployed/Marketplace.hex");
+const NODE_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/NodeRegistry.hex");
 
 fn decode(text: &str) -> Bytes {
     // The files are produced by our build script and checked in CI; an unreadable file is a
@@ -38,12 +41,18 @@ pub fn marketplace_code() -> Bytes {
     decode(MARKETPLACE_HEX)
 }
 
+/// Runtime code of the node registry.
+pub fn node_registry_code() -> Bytes {
+    decode(NODE_REGISTRY_HEX)
+}
+
 /// Every system contract: (address, runtime code).
-pub fn contracts() -> [(Address, Bytes); 3] {
+pub fn contracts() -> [(Address, Bytes); 4] {
     [
         (ACCESS_REGISTRY, access_registry_code()),
         (KEY_REGISTRY, key_registry_code()),
         (MARKETPLACE, marketplace_code()),
+        (NODE_REGISTRY, node_registry_code()),
     ]
 }
 
