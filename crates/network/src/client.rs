@@ -1,0 +1,295 @@
+//! A blocking HTTP client for peers' `/v1/peer` API.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{NodeId, NodeKey};
+use crate::peer::{self, Target};
+
+/// The largest object a peer sends (a sealed manifest of about 250,000 chunks).
+pub const MAX_OBJECT: u64 = 33 * 1024 * 1024;
+
+/// A peer: its id and API URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Transport id.
+    pub id: NodeId,
+    /// API URL (`http://host:port`, no trailing slash).
+    pub url: String,
+}
+
+/// Why a peer request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The peer did not answer.
+    #[error("{0} is unreachable: {1}")]
+    Unreachable(String, String),
+    /// The peer does not have it, or will not say (the uniform not-found).
+    #[error("not found")]
+    NotFound,
+    /// The peer answered with another status.
+    #[error("{url} answered {status}: {body}")]
+    Status {
+        /// The peer.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The start of its body.
+        body: String,
+    },
+    /// The peer sent bytes that do not hash to the object's address.
+    #[error("{0} sent a damaged copy")]
+    Corrupt(String),
+}
+
+/// Which objects of one item a node holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    /// Sealed chunks and manifests, by address (hex, no `0x`).
+    #[serde(default)]
+    pub blobs: Vec<String>,
+    /// Envelopes, by locator (hex, no `0x`).
+    #[serde(default)]
+    pub envelopes: Vec<String>,
+    /// Fan-channel messages, by number.
+    #[serde(default)]
+    pub messages: Vec<u64>,
+    /// Fan-channel replies, by number.
+    #[serde(default)]
+    pub replies: Vec<u64>,
+    /// The node takes no replicas of this item (its operator was revoked from it).
+    #[serde(default)]
+    pub declined: bool,
+}
+
+/// One object as named in a peer path: (kind, id).
+pub type ObjectName = (&'static str, String);
+
+impl Inventory {
+    /// Every object, as (path kind, path id).
+    pub fn objects(&self) -> Vec<ObjectName> {
+        let mut out = Vec::with_capacity(self.blobs.len() + self.envelopes.len());
+        out.extend(self.blobs.iter().map(|a| ("chunks", format!("0x{a}"))));
+        out.extend(
+            self.envelopes
+                .iter()
+                .map(|l| ("envelopes", format!("0x{l}"))),
+        );
+        out.extend(self.messages.iter().map(|n| ("messages", n.to_string())));
+        out.extend(self.replies.iter().map(|n| ("replies", n.to_string())));
+        out
+    }
+}
+
+/// The placement key of an object named as in a peer path.
+pub fn placement_key(item: &[u8; 32], kind: &str, id: &str) -> [u8; 32] {
+    // Chunks and manifests share one content-addressed store: place them alike.
+    let kind = if kind == "manifests" { "chunks" } else { kind };
+    crate::placement::object_key(item, kind, id.as_bytes())
+}
+
+/// A node's client for its peers.
+#[derive(Clone)]
+pub struct PeerClient {
+    key: NodeKey,
+    agent: ureq::Agent,
+    probe: ureq::Agent,
+}
+
+impl std::fmt::Debug for PeerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerClient")
+            .field("id", &self.key.id())
+            .finish()
+    }
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+impl PeerClient {
+    /// A client signing as `key`; requests time out after `timeout`.
+    pub fn new(key: NodeKey, timeout: Duration) -> Self {
+        Self {
+            key,
+            agent: agent(timeout),
+            probe: agent(Duration::from_millis(1500)),
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.key.id()
+    }
+
+    fn url(peer: &Peer, item: &[u8; 32], kind: &str, id: &str) -> String {
+        if id.is_empty() {
+            format!("{}/v1/peer/0x{}/{kind}", peer.url, hex::encode(item))
+        } else {
+            format!("{}/v1/peer/0x{}/{kind}/{id}", peer.url, hex::encode(item))
+        }
+    }
+
+    fn header(
+        &self,
+        method: &str,
+        peer: &Peer,
+        item: &[u8; 32],
+        kind: &str,
+        id: &str,
+        reader: Address,
+    ) -> String {
+        let target = Target {
+            method,
+            item: *item,
+            kind,
+            id,
+            node: peer.id,
+        };
+        peer::sign(&self.key, &target, reader, now_secs())
+    }
+
+    fn read(
+        peer: &Peer,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> Result<Vec<u8>, PeerError> {
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_OBJECT)
+            .read_to_vec()
+            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        match status {
+            200 => Ok(body),
+            404 => Err(PeerError::NotFound),
+            _ => Err(PeerError::Status {
+                url: peer.url.clone(),
+                status,
+                body: String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+            }),
+        }
+    }
+
+    /// One object from `peer`, asked for on behalf of `reader`. Blobs are verified against
+    /// their address here: a damaged copy is an error, never data.
+    pub fn get(
+        &self,
+        peer: &Peer,
+        item: &[u8; 32],
+        kind: &str,
+        id: &str,
+        reader: Address,
+    ) -> Result<Vec<u8>, PeerError> {
+        let header = self.header("GET", peer, item, kind, id, reader);
+        let response = self
+            .agent
+            .get(Self::url(peer, item, kind, id))
+            .header("authorization", header)
+            .call()
+            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        let bytes = Self::read(peer, response)?;
+        if matches!(kind, "chunks" | "manifests") {
+            let address = id.trim_start_matches("0x");
+            if blake3::hash(&bytes).to_hex().as_str() != address {
+                return Err(PeerError::Corrupt(peer.url.clone()));
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// One object from the first of `peers` that has an intact copy.
+    pub fn get_any(
+        &self,
+        peers: &[Peer],
+        item: &[u8; 32],
+        kind: &str,
+        id: &str,
+        reader: Address,
+    ) -> Option<Vec<u8>> {
+        for peer in peers {
+            match self.get(peer, item, kind, id, reader) {
+                Ok(bytes) => return Some(bytes),
+                Err(PeerError::NotFound) => {}
+                Err(e) => {
+                    tracing::warn!(peer = %peer.id, error = %e, "peer fetch failed; trying the next replica")
+                }
+            }
+        }
+        None
+    }
+
+    /// Store one object on `peer` (replication).
+    pub fn put(
+        &self,
+        peer: &Peer,
+        item: &[u8; 32],
+        kind: &str,
+        id: &str,
+        body: &[u8],
+    ) -> Result<(), PeerError> {
+        let header = self.header("PUT", peer, item, kind, id, Address::ZERO);
+        let response = self
+            .agent
+            .put(Self::url(peer, item, kind, id))
+            .header("authorization", header)
+            .send(body)
+            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        match response.status().as_u16() {
+            200 | 204 => Ok(()),
+            _ => Self::read(peer, response).map(|_| ()),
+        }
+    }
+
+    /// What `peer` holds of `item`.
+    pub fn inventory(&self, peer: &Peer, item: &[u8; 32]) -> Result<Inventory, PeerError> {
+        let header = self.header("GET", peer, item, "inventory", "", Address::ZERO);
+        let response = self
+            .agent
+            .get(Self::url(peer, item, "inventory", ""))
+            .header("authorization", header)
+            .call()
+            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        let bytes = Self::read(peer, response)?;
+        serde_json::from_slice(&bytes).map_err(|e| PeerError::Status {
+            url: peer.url.clone(),
+            status: 200,
+            body: format!("not an inventory: {e}"),
+        })
+    }
+
+    /// Whether the node at `url` answers as `id`.
+    pub fn alive(&self, peer: &Peer) -> bool {
+        let Ok(mut response) = self.probe.get(format!("{}/v1", peer.url)).call() else {
+            return false;
+        };
+        if response.status().as_u16() != 200 {
+            return false;
+        }
+        let Ok(info) = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_json::<BTreeMap<String, serde_json::Value>>()
+        else {
+            return false;
+        };
+        info.get("node_id").and_then(|v| v.as_str()) == Some(peer.id.to_string().as_str())
+    }
+}
