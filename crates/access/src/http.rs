@@ -232,6 +232,36 @@ impl HttpRemote {
         })
     }
 
+    /// How many live copies each object of `item` has across the vault nodes, as this node
+    /// sees them (`GET /v1/raw/{item}/health`, signed by a reader of the item).
+    pub fn health(&self, signer: &PrivateKeySigner, item: ItemId) -> Result<Value, ProtocolError> {
+        let request = SignedRequest::sign(
+            signer,
+            crate::request::RequestKind::Get,
+            item.0,
+            crate::request::ObjectRef::Info,
+            self.node_id.clone(),
+        );
+        let mut response = self
+            .agent
+            .get(format!(
+                "{}/v1/raw/0x{}/health",
+                self.base,
+                hex::encode(item.0)
+            ))
+            .header("Authorization", request.to_header())
+            .call()
+            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => response
+                .body_mut()
+                .read_json()
+                .map_err(|e| ProtocolError::Remote(format!("health is not JSON: {e}"))),
+            404 => Err(ProtocolError::NotFound(item.to_string())),
+            _ => Err(ProtocolError::Remote(error_message(&mut response))),
+        }
+    }
+
     fn url(&self, request: &SignedRequest) -> String {
         let (kind, id) = request.object.path_parts();
         format!(

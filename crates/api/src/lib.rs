@@ -34,7 +34,7 @@ mod filters;
 mod pubsub;
 mod vault;
 
-pub use vault::{NOT_FOUND_BODY, VaultConfig};
+pub use vault::{NOT_FOUND_BODY, PeerConfig, VaultConfig};
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -211,6 +211,18 @@ pub(crate) enum BenchCommand {
     Vault(BenchVaultArgs),
     /// Purchases/s on 1 and 4 validators beside plain transfers, and buy → first decrypted byte.
     Market(BenchMarketArgs),
+    /// Fetch an item from a peer over loopback beside a raw TCP transfer of the same bytes.
+    P2p(BenchP2pArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BenchP2pArgs {
+    /// Item size in MiB.
+    #[arg(long = "size-mib", default_value_t = 1024)]
+    pub(crate) size_mib: u64,
+    /// Parallel requests (and, for the baseline, parallel TCP connections).
+    #[arg(long, default_value_t = 8)]
+    pub(crate) lanes: usize,
 }
 
 #[derive(Debug, Args)]
@@ -295,6 +307,35 @@ pub(crate) struct IdentityArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum VaultCommand {
+    /// Announce a vault node in the on-chain node registry, run by this account: the node's
+    /// key file signs the announcement, the account sends it. Peers find the node from it.
+    Announce {
+        /// The node's configuration file (its `key` signs the announcement).
+        #[arg(long)]
+        config: PathBuf,
+        /// The URL peers and clients reach the node at (default: http:// + its rpc.addr).
+        #[arg(long)]
+        url: Option<String>,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
+    /// The vault nodes in the node registry whose proofs check, and whether they answer.
+    Nodes {
+        /// Node URL (JSON-RPC).
+        #[arg(
+            long,
+            env = "LIGHTSTREAMS_RPC",
+            default_value = "http://127.0.0.1:8545"
+        )]
+        rpc: String,
+    },
+    /// How many live copies each object of an item has across the vault nodes.
+    Health {
+        /// Item id.
+        id: String,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
     /// Encrypt a file and publish it as a new item.
     Add {
         /// The file.

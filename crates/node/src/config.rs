@@ -111,6 +111,26 @@ impl Default for TimingConfig {
     }
 }
 
+/// Vault settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VaultSection {
+    /// Copies of every object across the registered vault nodes (R).
+    pub replicas: usize,
+    /// How often the node refreshes its view of the node registry and checks every item it
+    /// holds for missing copies, in milliseconds (an upload triggers a check at once).
+    pub repair_interval_ms: u64,
+}
+
+impl Default for VaultSection {
+    fn default() -> Self {
+        Self {
+            replicas: 3,
+            repair_interval_ms: 5000,
+        }
+    }
+}
+
 /// The node configuration file (`lightstreams node --config FILE`).
 ///
 /// Relative paths are resolved against the file's directory.
@@ -132,6 +152,9 @@ pub struct NodeConfig {
     /// Timing.
     #[serde(default)]
     pub timing: TimingConfig,
+    /// Vault replication.
+    #[serde(default)]
+    pub vault: VaultSection,
     /// Runtime worker threads (0 = one per core).
     #[serde(default)]
     pub worker_threads: usize,
@@ -218,6 +241,18 @@ impl NodeConfig {
                 t.empty_block_interval_ms, t.leader_timeout_ms
             )));
         }
+        if self.vault.replicas == 0 || self.vault.replicas > 16 {
+            return Err(ConfigError::Invalid(format!(
+                "vault.replicas is {}: keep 1 to 16 copies of every object",
+                self.vault.replicas
+            )));
+        }
+        if self.vault.repair_interval_ms < 100 {
+            return Err(ConfigError::Invalid(format!(
+                "vault.repair_interval_ms is {}: use at least 100",
+                self.vault.repair_interval_ms
+            )));
+        }
         Ok(ResolvedConfig {
             data_dir: at(&self.data_dir),
             genesis,
@@ -232,6 +267,8 @@ impl NodeConfig {
             leader_timeout: Duration::from_millis(t.leader_timeout_ms),
             notarization_timeout: Duration::from_millis(t.notarization_timeout_ms),
             worker_threads: self.worker_threads,
+            replicas: self.vault.replicas,
+            repair_interval: Duration::from_millis(self.vault.repair_interval_ms),
         })
     }
 }
@@ -265,4 +302,8 @@ pub struct ResolvedConfig {
     pub notarization_timeout: Duration,
     /// Runtime worker threads (0 = one per core).
     pub worker_threads: usize,
+    /// Copies of every vault object (R).
+    pub replicas: usize,
+    /// Vault membership refresh and repair interval.
+    pub repair_interval: Duration,
 }

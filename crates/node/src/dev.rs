@@ -75,5 +75,7 @@ pub fn dev_config(options: &DevOptions) -> Result<ResolvedConfig, ConfigError> {
         leader_timeout: Duration::from_secs(2),
         notarization_timeout: Duration::from_secs(3),
         worker_threads: 0,
+        replicas: 3,
+        repair_interval: Duration::from_secs(5),
     })
 }

@@ -14,6 +14,7 @@ pub mod testnet;
 
 pub use config::{
     ConfigError, NodeConfig, P2pConfig, PeerConfig, ResolvedConfig, RpcSection, TimingConfig,
+    VaultSection,
 };
 pub use executor::ChainExecutor;
 pub use run::{Error, NodeHandle, launch, run};

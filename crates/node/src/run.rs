@@ -147,6 +147,11 @@ pub async fn launch(context: Context, config: ResolvedConfig) -> Result<NodeHand
                     .validators
                     .contains(&lightstreams_consensus::keys::public_key(&config.signer)),
                 validator_apis: config.validator_apis.clone(),
+                peers: Some(lightstreams_api::PeerConfig {
+                    key: lightstreams_network::NodeKey::from_private(config.signer.clone()),
+                    replicas: config.replicas,
+                    repair_interval: config.repair_interval,
+                }),
             });
             let handle = lightstreams_api::serve(chain.clone(), rpc_config)
                 .await

@@ -181,6 +181,7 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
                 addr: entry.rpc,
             },
             timing: TimingConfig::default(),
+            vault: crate::config::VaultSection::default(),
             worker_threads: 0,
         };
         config.save(&entry.config)?;

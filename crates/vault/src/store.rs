@@ -99,6 +99,25 @@ impl ChunkStore {
         }
     }
 
+    /// Every stored address (unverified; temporary files skipped).
+    pub fn addresses(&self) -> Result<Vec<Address>, Error> {
+        let mut out = Vec::new();
+        for shard in std::fs::read_dir(&self.dir)? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(shard.path())? {
+                let name = entry?.file_name();
+                let mut address = [0u8; 32];
+                if hex::decode_to_slice(name.to_string_lossy().as_bytes(), &mut address).is_ok() {
+                    out.push(Address(address));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Count the blobs and their bytes.
     pub fn stats(&self) -> Result<StoreStats, Error> {
         let mut stats = StoreStats::default();

@@ -18,7 +18,10 @@
 mod custodial;
 mod market;
 mod openapi;
+mod peers;
 mod store;
+
+pub use peers::PeerConfig;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -60,6 +63,8 @@ pub struct VaultConfig {
     pub validator: bool,
     /// API URLs of the other validators, as configured (`/v1/keepers`).
     pub validator_apis: Vec<String>,
+    /// How the node replicates to and fetches from other vault nodes (none: it stands alone).
+    pub peers: Option<PeerConfig>,
 }
 
 /// The largest sealed chunk: a full chunk's padded plaintext plus the AEAD tag.
@@ -151,6 +156,8 @@ pub(crate) struct Vault {
     keeper: Option<lightstreams_access::keys::EncryptionKeyPair>,
     /// (head, (item, account) → (level, can read)) for the current head.
     acl_cache: Mutex<AclCache>,
+    /// The node's part in the vault network, if it has one.
+    peers: Option<peers::PeerNet>,
 }
 
 type AclCache = (u64, HashMap<(ItemId, Address), (u8, bool)>);
@@ -188,6 +195,7 @@ impl Vault {
             keeper: config
                 .keeper_secret
                 .map(lightstreams_access::keys::EncryptionKeyPair::from_secret_bytes),
+            peers: config.peers.as_ref().map(peers::PeerNet::new),
         })
     }
 
@@ -294,24 +302,31 @@ impl Vault {
         {
             return Ok(None);
         }
-        let found = match object {
-            ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => self
-                .stores
-                .get_blob(item, &lightstreams_vault::Address(*address)),
-            ObjectRef::Envelope(locator) => self
-                .stores
-                .get_envelope(item, locator)
-                .map_err(lightstreams_vault::Error::Io),
+        match object {
             ObjectRef::Info => return Ok(self.info_json(item).map(|v| v.to_string().into_bytes())),
             ObjectRef::Share(epoch) => return self.release_share(item, *epoch, who),
-            ObjectRef::Message(n) => return self.get_post(item, "messages", *n),
-            ObjectRef::Reply(n) => return self.get_post(item, "replies", *n),
-        };
-        found.map_err(|e| {
-            // Only a caller allowed to read the item gets this far, so saying so leaks nothing.
-            tracing::error!(item = %item, error = %e, "vault object unreadable");
-            format!("the node's copy is damaged: {e}")
-        })
+            _ => {}
+        }
+        // Replicated objects: this node's copy, else (or if damaged) a verified one from a
+        // replica, fetched for this reader.
+        match self.local_object(item, object) {
+            Ok(Some(bytes)) => Ok(Some(bytes)),
+            Ok(None) => Ok(self.fetch_from_peers(item, object, who, false)),
+            Err(e) => {
+                // Only a caller allowed to read the item gets this far, so saying so leaks nothing.
+                tracing::error!(item = %item, error = %e, "vault object unreadable; asking replicas");
+                if let ObjectRef::Chunk(a) | ObjectRef::Manifest(a) = object {
+                    let _ = self
+                        .stores
+                        .delete_blob(item, &lightstreams_vault::Address(*a));
+                }
+                self.fetch_from_peers(item, object, who, true)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        format!("the node's copy is damaged and no replica has an intact one: {e}")
+                    })
+            }
+        }
     }
 
     /// Remove a chunk or manifest (needs WRITE): cleans up after a failed upload.
@@ -458,7 +473,13 @@ impl Vault {
             }
             ObjectRef::Info => Ok(()),
         };
-        stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")).into())
+        stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")))?;
+        if let Some(net) = &self.peers
+            && !matches!(object, ObjectRef::Share(_))
+        {
+            net.wake();
+        }
+        Ok(())
     }
 
     /// Check a key-share deposit before anything else (it says nothing about any item): it
@@ -670,6 +691,72 @@ async fn raw_info(
     Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
 }
 
+async fn raw_health(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let header = auth_header(&headers).map(str::to_owned);
+    let health = tokio::task::spawn_blocking(move || {
+        let who =
+            vault.authenticate(RequestKind::Get, &item, &ObjectRef::Info, header.as_deref())?;
+        vault.can_read(&item, who).then(|| vault.health(&item))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(axum::Json(health.ok_or(Refused::NotFound)?).into_response())
+}
+
+async fn peer_get(
+    State(vault): State<Arc<Vault>>,
+    Path((item, kind, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let object = object_of(&kind, &id)?;
+    let header = auth_header(&headers).map(str::to_owned);
+    let found = tokio::task::spawn_blocking(move || {
+        vault.serve_peer_get(&item, &kind, &id, &object, header.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e))?;
+    let bytes = found.ok_or(Refused::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn peer_put(
+    State(vault): State<Arc<Vault>>,
+    Path((item, kind, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let object = object_of(&kind, &id)?;
+    let header = auth_header(&headers).map(str::to_owned);
+    tokio::task::spawn_blocking(move || {
+        vault.serve_peer_put(&item, &kind, &id, &object, header.as_deref(), &body)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn peer_inventory(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let header = auth_header(&headers).map(str::to_owned);
+    let inventory =
+        tokio::task::spawn_blocking(move || vault.serve_inventory(&item, header.as_deref()))
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(axum::Json(inventory.ok_or(Refused::NotFound)?).into_response())
+}
+
 async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
     axum::Json(json!({
         "node_id": vault.node_id,
@@ -679,6 +766,8 @@ async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
         "key_registry": lightstreams_access::acl::KEY_REGISTRY,
         "chunk_size": lightstreams_vault::CHUNK_SIZE,
         "keeper_key": vault.keeper.as_ref().map(|k| format!("0x{}", hex::encode(k.public_bytes()))),
+        "node_registry": lightstreams_network::NODE_REGISTRY,
+        "live_peers": vault.peers.as_ref().map(|n| n.membership().live.len()),
     }))
     .into_response()
 }
@@ -716,6 +805,14 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_MANIFEST_BODY + 1024)),
         )
         .route("/v1/raw/{item}/info", get(raw_info))
+        .route("/v1/raw/{item}/health", get(raw_health))
+        .route("/v1/peer/{item}/inventory", get(peer_inventory))
+        .route(
+            "/v1/peer/{item}/{kind}/{id}",
+            get(peer_get)
+                .put(peer_put)
+                .layer(DefaultBodyLimit::max(MAX_MANIFEST_BODY + 1024)),
+        )
         .merge(custodial::router())
         .merge(market::router())
         .fallback(fallback)
@@ -734,6 +831,7 @@ pub(crate) fn prune_sessions(vault: &Vault) {
 /// Build the `/v1` service for `chain`.
 pub(crate) fn service(chain: Arc<Chain>, config: &VaultConfig) -> std::io::Result<Router> {
     let vault = Arc::new(Vault::open(chain, config)?);
+    peers::spawn_replicator(&vault);
     Ok(router(vault))
 }
 

@@ -67,6 +67,67 @@ impl ItemStores {
         self.blobs(item)?.delete(address)
     }
 
+    /// Every item with anything stored.
+    pub(crate) fn items(&self) -> std::io::Result<Vec<ItemId>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(self.root.join("items"))? {
+            let name = entry?.file_name();
+            let mut id = [0u8; 32];
+            if hex::decode_to_slice(name.to_string_lossy().as_bytes(), &mut id).is_ok() {
+                out.push(ItemId(id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What this node holds of `item` (shares are a keeper's own and never replicated).
+    pub(crate) fn inventory(
+        &self,
+        item: &ItemId,
+    ) -> Result<lightstreams_network::client::Inventory, lightstreams_vault::Error> {
+        let mut inventory = lightstreams_network::client::Inventory::default();
+        let dir = self.item_dir(item);
+        if !dir.exists() {
+            return Ok(inventory);
+        }
+        inventory.blobs = self
+            .blobs(item)?
+            .addresses()?
+            .into_iter()
+            .map(|a| hex::encode(a.0))
+            .collect();
+        inventory.envelopes = list_names(&dir.join("envelopes"))?
+            .into_iter()
+            .filter(|n| n.len() == 64 && hex::decode(n).is_ok())
+            .collect();
+        inventory.messages = numbered(&dir.join("messages"))?;
+        inventory.replies = numbered(&dir.join("replies"))?;
+        Ok(inventory)
+    }
+
+    /// Remove everything stored for `item` (the node's operator lost read access to it).
+    pub(crate) fn delete_item(&self, item: &ItemId) -> std::io::Result<()> {
+        match std::fs::remove_dir_all(self.item_dir(item)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Write an envelope only if none is stored under `locator` (a replica never lets a peer
+    /// replace what a signed client wrote).
+    pub(crate) fn put_envelope_once(
+        &self,
+        item: &ItemId,
+        locator: &[u8; 32],
+        bytes: &[u8],
+    ) -> std::io::Result<()> {
+        let path = self.envelope_path(item, locator);
+        if path.exists() {
+            return Ok(());
+        }
+        self.write_atomic(&path, bytes)
+    }
+
     fn envelope_path(&self, item: &ItemId, locator: &[u8; 32]) -> PathBuf {
         self.item_dir(item)
             .join("envelopes")
@@ -153,6 +214,36 @@ impl ItemStores {
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
+}
+
+/// The names of the files in `dir` (none if it does not exist), temporary files skipped.
+fn list_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with('.') {
+                out.push(name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The numbered files in `dir`, in order.
+fn numbered(dir: &Path) -> std::io::Result<Vec<u64>> {
+    let mut out: Vec<u64> = list_names(dir)?
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    out.sort_unstable();
+    Ok(out)
 }
 
 /// The file at `path`, or `None` if there is none.

@@ -28,6 +28,7 @@ pub(crate) fn run(command: BenchCommand, json: bool) -> anyhow::Result<()> {
         BenchCommand::Chain(args) => chain(args, json),
         BenchCommand::Vault(args) => super::bench_vault::run(args, json),
         BenchCommand::Market(args) => super::bench_market::run(args, json),
+        BenchCommand::P2p(args) => super::bench_p2p::run(args, json),
     }
 }
 

@@ -3,6 +3,7 @@
 mod account;
 mod bench;
 mod bench_market;
+mod bench_p2p;
 mod bench_vault;
 mod dev;
 mod fans;
@@ -11,6 +12,7 @@ mod network;
 mod send;
 mod status;
 mod vault;
+mod vault_nodes;
 
 use tracing_subscriber::EnvFilter;
 

@@ -326,6 +326,11 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                 format!("{item} is now {}", if off { "private" } else { "public" })
             });
         }
+        VaultCommand::Announce { config, url, who } => {
+            super::vault_nodes::announce(&config, url, &who, json)?;
+        }
+        VaultCommand::Nodes { rpc } => super::vault_nodes::nodes(&rpc, json)?,
+        VaultCommand::Health { id, who } => super::vault_nodes::health(&id, &who, json)?,
         VaultCommand::Ls { who } => {
             let client = client(&who)?;
             let items = client.list().map_err(|e| anyhow!("{e}"))?;

@@ -1,0 +1,676 @@
+//! The vault across nodes: membership from the on-chain node registry, the `/v1/peer` API,
+//! reads that fetch from replicas, replication to R nodes, repair, health, and deletion of
+//! replicas when the node's operator loses read access.
+//!
+//! # Design
+//! - **Membership.** Every few seconds the node reads the node registry at its finalised head,
+//!   keeps the entries whose ed25519 proof verifies, and probes each one's `/v1`; the live ones
+//!   are its peers.
+//! - **Placement.** An object's replicas are the first R live nodes in its rendezvous ranking
+//!   ([`lightstreams_network::placement`]). Nothing is assigned centrally.
+//! - **Replication and repair are one loop.** For every item it holds, a node asks its live
+//!   peers what they hold ([`Inventory`]); for every object with fewer than R live copies, the
+//!   best-ranked live holder pushes it to the best-ranked live nodes without it. An upload wakes
+//!   the loop at once; otherwise it runs every `repair_interval`. A node that joins or leaves
+//!   changes the live set, so the next round moves exactly what the ranking now asks for.
+//! - **Reads.** A signed client read is checked here first (READ at the finalised head); if this
+//!   node has no intact copy it asks the ranked live peers in turn, each with a peer request
+//!   naming the reader, verifies what comes back against the address, and fails over. A damaged
+//!   local copy is replaced by a verified one from a peer.
+//! - **Peer requests** carry the sending node's signature, naming the target node, the reader,
+//!   a fresh timestamp and a nonce. The receiver serves only a registered node, only what the
+//!   named reader may read at *its own* finalised head, and only from its own disk (a peer read
+//!   is never forwarded again). Anything refused gets the uniform not-found.
+//! - **Revocation.** When an account that operates this node is revoked from an item, the node
+//!   deletes its replicas of the item and refuses new ones while its operators cannot read it.
+//!
+//! Inventories reveal which addresses a node holds for an item id to other registered storage
+//! nodes, which store such objects anyway; they are never served to clients.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use alloy::primitives::Address;
+use alloy::sol_types::SolEvent;
+use lightstreams_access::acl::{ACCESS_REGISTRY, AccessRegistry};
+use lightstreams_access::request::ObjectRef;
+use lightstreams_network::client::{Inventory, ObjectName, Peer, placement_key};
+use lightstreams_network::peer::{Target, Verified};
+use lightstreams_network::registry::{NODE_REGISTRY, NodeRegistry, valid_entries};
+use lightstreams_network::{Entry, NodeId, NodeKey, PeerClient, placement};
+use lightstreams_vault::ItemId;
+use parking_lot::{Condvar, Mutex, RwLock};
+use serde_json::{Value, json};
+
+use super::store::MAX_ENVELOPE;
+use super::{ApiError, MAX_MANIFEST_BODY, MAX_POST, Refused, Vault, now_secs};
+
+/// How the node takes part in the vault network.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// The node's transport key (its consensus key).
+    pub key: NodeKey,
+    /// Copies of every object (R).
+    pub replicas: usize,
+    /// How often membership is refreshed and every held item checked.
+    pub repair_interval: Duration,
+}
+
+/// Who is in the network, as last seen.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Membership {
+    /// Every registry entry whose proof verifies (this node included, if registered).
+    pub(crate) registered: Vec<Entry>,
+    /// The other registered nodes that answered the last probe.
+    pub(crate) live: Vec<Peer>,
+    /// The accounts that operate this node.
+    pub(crate) operators: Vec<Address>,
+}
+
+/// The node's part in the vault network.
+pub(crate) struct PeerNet {
+    client: PeerClient,
+    me: NodeId,
+    replicas: usize,
+    interval: Duration,
+    membership: RwLock<Membership>,
+    wake: (Mutex<bool>, Condvar),
+    /// Items whose replicas were deleted because an operator of this node was revoked.
+    revoked: Mutex<HashSet<ItemId>>,
+    /// The last block scanned for revocations.
+    scanned: Mutex<u64>,
+}
+
+impl PeerNet {
+    pub(crate) fn new(config: &PeerConfig) -> Self {
+        Self {
+            client: PeerClient::new(config.key.clone(), Duration::from_secs(60)),
+            me: config.key.id(),
+            replicas: config.replicas.max(1),
+            interval: config.repair_interval,
+            membership: RwLock::new(Membership::default()),
+            wake: (Mutex::new(false), Condvar::new()),
+            revoked: Mutex::new(HashSet::new()),
+            scanned: Mutex::new(0),
+        }
+    }
+
+    /// Ask the replicator to run a round soon (after an upload).
+    pub(crate) fn wake(&self) {
+        let (flag, cvar) = &self.wake;
+        *flag.lock() = true;
+        cvar.notify_one();
+    }
+
+    /// Wait for a wake-up or the interval, whichever is first.
+    fn sleep(&self) {
+        let (flag, cvar) = &self.wake;
+        let mut woken = flag.lock();
+        if !*woken {
+            cvar.wait_for(&mut woken, self.interval);
+        }
+        let was_woken = *woken;
+        *woken = false;
+        drop(woken);
+        if was_woken {
+            // Let a burst of uploaded chunks land before looking.
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub(crate) fn membership(&self) -> Membership {
+        self.membership.read().clone()
+    }
+}
+
+/// (kind, id) of an object as named in a peer path, for the objects that replicate.
+fn object_name(object: &ObjectRef) -> Option<ObjectName> {
+    match object {
+        ObjectRef::Chunk(_)
+        | ObjectRef::Manifest(_)
+        | ObjectRef::Envelope(_)
+        | ObjectRef::Message(_)
+        | ObjectRef::Reply(_) => {
+            let (kind, id) = object.path_parts();
+            Some((kind, id))
+        }
+        ObjectRef::Info | ObjectRef::Share(_) => None,
+    }
+}
+
+/// Start the replicator: one thread that refreshes membership, scans for revocations and
+/// repairs, until the vault is dropped (the server stopped).
+pub(crate) fn spawn_replicator(vault: &Arc<Vault>) {
+    if vault.peers.is_none() {
+        return;
+    }
+    let weak: Weak<Vault> = Arc::downgrade(vault);
+    let spawned = std::thread::Builder::new()
+        .name("vault-replicator".into())
+        .spawn(move || {
+            loop {
+                // The thread holds the vault only for one round and one wait: once the server
+                // is gone, the next upgrade fails and the thread ends.
+                let Some(vault) = weak.upgrade() else { return };
+                let Some(net) = vault.peers.as_ref() else {
+                    return;
+                };
+                vault.refresh_membership(net);
+                vault.sweep_revocations(net);
+                vault.repair_round(net);
+                net.sleep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the vault replicator");
+    }
+}
+
+impl Vault {
+    /// Re-read the registry at the finalised head and probe every other node.
+    pub(crate) fn refresh_membership(&self, net: &PeerNet) {
+        let Some(nodes) = self.view(NODE_REGISTRY, NodeRegistry::allCall {}) else {
+            return;
+        };
+        let registered = valid_entries(self.chain.chain_id(), &nodes);
+        let operators: Vec<Address> = registered
+            .iter()
+            .filter(|e| e.id == net.me)
+            .map(|e| e.operator)
+            .collect();
+        let others: Vec<Peer> = registered
+            .iter()
+            .filter(|e| e.id != net.me)
+            .map(|e| Peer {
+                id: e.id,
+                url: e.url.clone(),
+            })
+            .collect();
+        let live: Vec<Peer> = std::thread::scope(|s| {
+            let probes: Vec<_> = others
+                .iter()
+                .map(|p| s.spawn(|| net.client.alive(p)))
+                .collect();
+            others
+                .iter()
+                .zip(probes)
+                .filter_map(|(p, probe)| probe.join().unwrap_or(false).then(|| p.clone()))
+                .collect()
+        });
+        *net.membership.write() = Membership {
+            registered,
+            live,
+            operators,
+        };
+    }
+
+    /// The live peers in the order they should be asked for an object.
+    fn ranked_peers(&self, net: &PeerNet, item: &ItemId, kind: &str, id: &str) -> Vec<Peer> {
+        let membership = net.membership.read();
+        let ids: Vec<NodeId> = membership.live.iter().map(|p| p.id).collect();
+        let key = placement_key(&item.0, kind, id);
+        placement::rank(&ids, &key)
+            .into_iter()
+            .filter_map(|id| membership.live.iter().find(|p| p.id == id).cloned())
+            .collect()
+    }
+
+    /// Fetch an object this node lacks (or holds damaged) from its replicas, for `reader`,
+    /// who was already checked here. A blob fetched to replace a damaged copy is kept.
+    pub(crate) fn fetch_from_peers(
+        &self,
+        item: &ItemId,
+        object: &ObjectRef,
+        reader: Address,
+        heal: bool,
+    ) -> Option<Vec<u8>> {
+        let net = self.peers.as_ref()?;
+        let (kind, id) = object_name(object)?;
+        let peers = self.ranked_peers(net, item, kind, &id);
+        let bytes = net.client.get_any(&peers, &item.0, kind, &id, reader)?;
+        if heal && let ObjectRef::Chunk(a) | ObjectRef::Manifest(a) = object {
+            // get_any verified the bytes against the address.
+            if let Err(e) = self
+                .stores
+                .put_blob(item, &lightstreams_vault::Address(*a), &bytes)
+            {
+                tracing::warn!(item = %item, error = %e, "cannot store the healed copy");
+            }
+        }
+        Some(bytes)
+    }
+
+    /// Check a peer request: signed by a registered node, for this node, fresh, not replayed.
+    fn authenticate_peer(&self, target: &Target<'_>, header: Option<&str>) -> Option<Verified> {
+        let net = self.peers.as_ref()?;
+        let verified = lightstreams_network::peer::verify(header?, target)?;
+        let known = net
+            .membership
+            .read()
+            .registered
+            .iter()
+            .any(|e| e.id == verified.from);
+        if !known {
+            return None;
+        }
+        self.guard
+            .check(now_secs(), verified.ts, verified.nonce)
+            .ok()?;
+        Some(verified)
+    }
+
+    fn target<'a>(&self, method: &'a str, item: &ItemId, kind: &'a str, id: &'a str) -> Target<'a> {
+        Target {
+            method,
+            item: item.0,
+            kind,
+            id,
+            node: self.peers.as_ref().map_or(NodeId([0; 32]), |n| n.me),
+        }
+    }
+
+    /// A peer's read of one object, from this node's disk only: `Ok(None)` is the uniform
+    /// not-found; `Err` says this node's copy is damaged (the peer then asks another).
+    pub(crate) fn serve_peer_get(
+        &self,
+        item: &ItemId,
+        kind: &str,
+        id: &str,
+        object: &ObjectRef,
+        header: Option<&str>,
+    ) -> Result<Option<Vec<u8>>, String> {
+        let target = self.target("GET", item, kind, id);
+        let Some(verified) = self.authenticate_peer(&target, header) else {
+            return Ok(None);
+        };
+        if object_name(object).is_none() || !self.can_read(item, verified.reader) {
+            return Ok(None);
+        }
+        if let ObjectRef::Reply(_) = object
+            && self.level(item, verified.reader) < 3
+        {
+            return Ok(None);
+        }
+        self.local_object(item, object)
+    }
+
+    /// This node's own copy of a replicated object.
+    pub(crate) fn local_object(
+        &self,
+        item: &ItemId,
+        object: &ObjectRef,
+    ) -> Result<Option<Vec<u8>>, String> {
+        match object {
+            ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => self
+                .stores
+                .get_blob(item, &lightstreams_vault::Address(*a))
+                .map_err(|e| e.to_string()),
+            ObjectRef::Envelope(l) => self.stores.get_envelope(item, l).map_err(|e| e.to_string()),
+            ObjectRef::Message(n) => self.get_post(item, "messages", *n),
+            ObjectRef::Reply(n) => self.get_post(item, "replies", *n),
+            ObjectRef::Info | ObjectRef::Share(_) => Ok(None),
+        }
+    }
+
+    /// A peer's push of one object (replication).
+    pub(crate) fn serve_peer_put(
+        &self,
+        item: &ItemId,
+        kind: &str,
+        id: &str,
+        object: &ObjectRef,
+        header: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), Refused> {
+        let target = self.target("PUT", item, kind, id);
+        self.authenticate_peer(&target, header)
+            .ok_or(Refused::NotFound)?;
+        if self.declines(item) {
+            return Err(Refused::NotFound);
+        }
+        let stored = match object {
+            ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => {
+                // Chunks and manifests share one store and travel under one kind.
+                if body.len() > MAX_MANIFEST_BODY || blake3::hash(body).as_bytes() != a {
+                    return Err(ApiError::bad_request(
+                        "a replicated object must hash to its address and fit its size limit",
+                    )
+                    .into());
+                }
+                self.stores
+                    .put_blob(item, &lightstreams_vault::Address(*a), body)
+                    .map_err(|e| e.to_string())
+            }
+            ObjectRef::Envelope(l) => {
+                if body.is_empty() || body.len() > MAX_ENVELOPE {
+                    return Err(ApiError::bad_request("an envelope is 1 to 16 KiB").into());
+                }
+                self.stores
+                    .put_envelope_once(item, l, body)
+                    .map_err(|e| e.to_string())
+            }
+            ObjectRef::Message(n) | ObjectRef::Reply(n) => {
+                if body.is_empty() || body.len() > MAX_POST {
+                    return Err(ApiError::bad_request("a post is 1 to 64 KiB").into());
+                }
+                let kind = if matches!(object, ObjectRef::Message(_)) {
+                    "messages"
+                } else {
+                    "replies"
+                };
+                self.stores
+                    .put_post_once(item, kind, *n, body)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            ObjectRef::Info | ObjectRef::Share(_) => return Err(Refused::NotFound),
+        };
+        stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")).into())
+    }
+
+    /// A peer's request for what this node holds of `item`.
+    pub(crate) fn serve_inventory(&self, item: &ItemId, header: Option<&str>) -> Option<Inventory> {
+        let target = self.target("GET", item, "inventory", "");
+        self.authenticate_peer(&target, header)?;
+        let mut inventory = self.stores.inventory(item).ok()?;
+        inventory.declined = self.declines(item);
+        Some(inventory)
+    }
+
+    /// Whether this node refuses replicas of `item`: an operator of it was revoked and none
+    /// of its operators can read the item now.
+    fn declines(&self, item: &ItemId) -> bool {
+        let Some(net) = self.peers.as_ref() else {
+            return false;
+        };
+        if !net.revoked.lock().contains(item) {
+            return false;
+        }
+        let operators = net.membership.read().operators.clone();
+        !operators.iter().any(|op| self.can_read(item, *op))
+    }
+
+    /// Delete the replicas of items an operator of this node was revoked from, scanning the
+    /// blocks finalised since the last scan.
+    pub(crate) fn sweep_revocations(&self, net: &PeerNet) {
+        let operators = net.membership.read().operators.clone();
+        let head = self.chain.head_number();
+        let mut scanned = net.scanned.lock();
+        if operators.is_empty() {
+            *scanned = head;
+            return;
+        }
+        while *scanned < head {
+            let number = *scanned + 1;
+            let Ok(Some(receipts)) = self.chain.receipts(number) else {
+                break;
+            };
+            for log in receipts.iter().flat_map(|r| r.logs.iter()) {
+                let topics = log.data.topics();
+                if log.address != ACCESS_REGISTRY
+                    || topics.len() < 3
+                    || topics[0] != AccessRegistry::Revoked::SIGNATURE_HASH
+                {
+                    continue;
+                }
+                let who = Address::from_word(topics[2]);
+                if !operators.contains(&who) {
+                    continue;
+                }
+                let item = ItemId(topics[1].0);
+                if operators.iter().any(|op| self.can_read(&item, *op)) {
+                    continue;
+                }
+                net.revoked.lock().insert(item);
+                match self.stores.delete_item(&item) {
+                    Ok(()) => {
+                        tracing::info!(item = %item, operator = %who, "operator revoked: replicas deleted")
+                    }
+                    Err(e) => {
+                        tracing::error!(item = %item, error = %e, "cannot delete revoked replicas")
+                    }
+                }
+            }
+            *scanned = number;
+        }
+    }
+
+    /// One repair round over every item this node holds.
+    pub(crate) fn repair_round(&self, net: &PeerNet) {
+        let membership = net.membership();
+        if membership.live.is_empty() {
+            return;
+        }
+        let items = match self.stores.items() {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list items to repair");
+                return;
+            }
+        };
+        for item in items {
+            if let Err(e) = self.repair_item(net, &membership, &item) {
+                tracing::warn!(item = %item, error = %e, "repair failed; retrying next round");
+            }
+        }
+    }
+
+    fn repair_item(&self, net: &PeerNet, m: &Membership, item: &ItemId) -> Result<(), String> {
+        let mine = self.stores.inventory(item).map_err(|e| e.to_string())?;
+        let objects = mine.objects();
+        if objects.is_empty() {
+            return Ok(());
+        }
+        let theirs = inventories(net, &m.live, item);
+        // The nodes that may hold the item: this one and the peers that answered and take it.
+        let mut known: Vec<NodeId> = vec![net.me];
+        known.extend(
+            theirs
+                .iter()
+                .filter(|(_, i)| !i.declined)
+                .map(|(id, _)| *id),
+        );
+        // Per object short of copies: how many more it needs and the nodes to try, best first.
+        let mut jobs: Vec<(ObjectName, usize, Vec<Peer>)> = Vec::new();
+        for (kind, id) in objects {
+            let name = format!("{kind}/{id}");
+            let holders: HashSet<NodeId> = std::iter::once(net.me)
+                .chain(
+                    theirs
+                        .iter()
+                        .filter(|(_, set)| set.contains(&name))
+                        .map(|(id, _)| *id),
+                )
+                .collect();
+            let ranked = placement::rank(&known, &placement_key(&item.0, kind, &id));
+            // Its placement: the first R of the ranking. Missing there, or too few copies
+            // anywhere, means pushes.
+            let missing = ranked
+                .iter()
+                .take(net.replicas)
+                .filter(|n| !holders.contains(n))
+                .count();
+            let need = missing.max(net.replicas.saturating_sub(holders.len()));
+            if need == 0 {
+                continue;
+            }
+            // The best-ranked holder pushes; the others leave it to it.
+            if ranked.iter().find(|n| holders.contains(n)) != Some(&net.me) {
+                continue;
+            }
+            let candidates: Vec<Peer> = ranked
+                .iter()
+                .filter(|n| !holders.contains(n))
+                .filter_map(|n| m.live.iter().find(|p| p.id == *n).cloned())
+                .collect();
+            if !candidates.is_empty() {
+                jobs.push(((kind, id), need, candidates));
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!(item = %item, objects = jobs.len(), "replicating");
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let short = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(((kind, id), need, candidates)) = jobs.get(i) else {
+                            return;
+                        };
+                        // A candidate that refuses (or is down) is passed over for the next.
+                        let mut placed = 0;
+                        for peer in candidates {
+                            if placed == *need {
+                                break;
+                            }
+                            match self.push(net, item, kind, id, peer) {
+                                Ok(()) => placed += 1,
+                                Err(e) => tracing::debug!(item = %item, peer = %peer.id, error = %e, "push failed"),
+                            }
+                        }
+                        if placed < *need {
+                            short.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        let short = short.into_inner();
+        if short > 0 {
+            return Err(format!(
+                "{short} of {} objects are still short of {} copies",
+                jobs.len(),
+                net.replicas
+            ));
+        }
+        Ok(())
+    }
+
+    fn push(
+        &self,
+        net: &PeerNet,
+        item: &ItemId,
+        kind: &str,
+        id: &str,
+        peer: &Peer,
+    ) -> Result<(), String> {
+        let object = super::object_of(kind, id).map_err(|e| e.message)?;
+        let bytes = match self.local_object(item, &object) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                // A damaged local copy is dropped; a peer's intact copy replaces it on a read.
+                if let ObjectRef::Chunk(a) | ObjectRef::Manifest(a) = object {
+                    let _ = self
+                        .stores
+                        .delete_blob(item, &lightstreams_vault::Address(a));
+                }
+                return Err(format!("local copy damaged: {e}"));
+            }
+        };
+        net.client
+            .put(peer, &item.0, kind, id, &bytes)
+            .map_err(|e| e.to_string())
+    }
+
+    /// How many live copies each object of `item` has, as this node sees the network.
+    pub(crate) fn health(&self, item: &ItemId) -> Value {
+        let Some(net) = self.peers.as_ref() else {
+            let held = self
+                .stores
+                .inventory(item)
+                .map(|i| i.objects().len())
+                .unwrap_or(0);
+            return json!({
+                "item": item.to_string(), "replicas": 1, "objects": held,
+                "min_copies": if held > 0 { 1 } else { 0 }, "under_replicated": 0,
+                "nodes": [{"id": self.node_id, "live": true, "objects": held}],
+            });
+        };
+        let m = net.membership();
+        let theirs = inventories(net, &m.live, item);
+        let mine: HashSet<String> = self
+            .stores
+            .inventory(item)
+            .map(|i| {
+                i.objects()
+                    .into_iter()
+                    .map(|(k, id)| format!("{k}/{id}"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut copies: HashMap<&String, usize> = HashMap::new();
+        for name in mine
+            .iter()
+            .chain(theirs.values().flat_map(|h| h.names.iter()))
+        {
+            *copies.entry(name).or_default() += 1;
+        }
+        let min = copies.values().copied().min().unwrap_or(0);
+        let under = copies.values().filter(|c| **c < net.replicas).count();
+        let mut nodes = vec![
+            json!({"id": net.me.to_string(), "live": true, "objects": mine.len(), "this": true}),
+        ];
+        for entry in m.registered.iter().filter(|e| e.id != net.me) {
+            let held = theirs.get(&entry.id).map(|h| h.names.len());
+            nodes.push(json!({
+                "id": entry.id.to_string(), "url": entry.url, "operator": entry.operator,
+                "live": held.is_some(), "objects": held.unwrap_or(0),
+            }));
+        }
+        json!({
+            "item": item.to_string(),
+            "replicas": net.replicas,
+            "objects": copies.len(),
+            "min_copies": min,
+            "under_replicated": under,
+            "nodes": nodes,
+        })
+    }
+}
+
+/// What one peer holds of an item: object names, and whether it declines the item.
+struct Held {
+    names: HashSet<String>,
+    declined: bool,
+}
+
+impl Held {
+    fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+}
+
+/// The inventories of `item` on `peers`, fetched in parallel; peers that fail are left out.
+fn inventories(net: &PeerNet, peers: &[Peer], item: &ItemId) -> HashMap<NodeId, Held> {
+    std::thread::scope(|s| {
+        let asks: Vec<_> = peers
+            .iter()
+            .map(|p| s.spawn(|| net.client.inventory(p, &item.0)))
+            .collect();
+        peers
+            .iter()
+            .zip(asks)
+            .filter_map(|(p, ask)| {
+                let inventory = ask.join().ok()?.ok()?;
+                let names = inventory
+                    .objects()
+                    .into_iter()
+                    .map(|(k, id)| format!("{k}/{id}"))
+                    .collect();
+                Some((
+                    p.id,
+                    Held {
+                        names,
+                        declined: inventory.declined,
+                    },
+                ))
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,284 @@
+//! `lightstreams bench p2p`: how fast a node's sealed objects move to a peer over loopback,
+//! beside a raw TCP transfer of the same bytes measured in the same run.
+//!
+//! A `lightstreams dev` node holds a `--size-mib` item (uploaded with client-side encryption).
+//! This process then joins the node registry as a vault node of its own (a fresh ed25519 key,
+//! announced by dev account 0) and pulls every object of the item through the node's `/v1/peer`
+//! API exactly as a reader's node does when it fetches from a replica: `--lanes` parallel
+//! requests, each signed by the peer key and naming the reader (who holds READ), each checked by
+//! the node (signature, freshness, replay, registry membership, ACL at its finalised head), read
+//! from its disk and re-verified there, and verified again here against its BLAKE3 address.
+//! The baseline reads the same files from the node's data directory and streams them over
+//! `--lanes` plain TCP connections on loopback, unverified. Peak RSS of the node and of this
+//! process is reported (both stream: nothing holds more than a few objects per lane).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use alloy::primitives::{B256, Bytes, U256};
+use alloy::sol_types::SolCall;
+use anyhow::{anyhow, bail};
+use lightstreams_access::http::{HttpRemote, RpcLedger};
+use lightstreams_access::protocol::{Client, Content, Identity, Ledger};
+use lightstreams_network::client::Peer;
+use lightstreams_network::registry::{self, NODE_REGISTRY, NodeRegistry};
+use lightstreams_network::{NodeKey, PeerClient};
+use lightstreams_primitives::dev::dev_accounts;
+use serde_json::json;
+
+use super::bench::{peak_rss_mb, start_network};
+use crate::args::BenchP2pArgs;
+
+/// An endless-looking reader of `left` bytes cycling over a random buffer.
+struct Cycle {
+    buf: Vec<u8>,
+    pos: usize,
+    left: u64,
+}
+
+impl Read for Cycle {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out
+            .len()
+            .min(self.buf.len() - self.pos)
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos = (self.pos + n) % self.buf.len();
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Stream `files` over `lanes` loopback TCP connections (file `i` on lane `i mod lanes`);
+/// bytes received per second.
+fn raw_tcp(files: &[PathBuf], lanes: usize) -> anyhow::Result<(u64, f64)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let received = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let server = s.spawn(|| -> anyhow::Result<()> {
+            std::thread::scope(|s| -> anyhow::Result<()> {
+                let mut senders = Vec::new();
+                for lane in 0..lanes {
+                    let (mut socket, _) = listener.accept()?;
+                    senders.push(s.spawn(move || -> anyhow::Result<()> {
+                        let mut buf = Vec::new();
+                        for file in files.iter().skip(lane).step_by(lanes) {
+                            buf.clear();
+                            std::fs::File::open(file)?.read_to_end(&mut buf)?;
+                            socket.write_all(&buf)?;
+                        }
+                        Ok(())
+                    }));
+                }
+                for sender in senders {
+                    sender.join().map_err(|_| anyhow!("a sender panicked"))??;
+                }
+                Ok(())
+            })
+        });
+        let mut readers = Vec::new();
+        for _ in 0..lanes {
+            let mut socket = TcpStream::connect(addr)?;
+            let received = &received;
+            readers.push(s.spawn(move || -> anyhow::Result<()> {
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = socket.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    received.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }));
+        }
+        server.join().map_err(|_| anyhow!("the server panicked"))??;
+        for reader in readers {
+            reader.join().map_err(|_| anyhow!("a reader panicked"))??;
+        }
+        Ok(())
+    })?;
+    let bytes = received.into_inner();
+    Ok((bytes, bytes as f64 / started.elapsed().as_secs_f64()))
+}
+
+pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
+    if args.size_mib == 0 || args.lanes == 0 {
+        bail!("--size-mib and --lanes must be positive");
+    }
+    let say = |text: String| {
+        if !json {
+            eprintln!("{text}");
+        }
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("lightstreams-bench-p2p-")
+        .tempdir()?;
+    let (children, urls) = start_network(dir.path(), 1, 2)?;
+    let node_pid = children.0.first().map(|(_, c)| c.id()).unwrap_or(0);
+    let url = &urls[0];
+    let signers = dev_accounts(2);
+    let owner = Client::new(
+        RpcLedger::new(url),
+        HttpRemote::connect(url).map_err(|e| anyhow!("{e}"))?,
+        Identity::from_signer(signers[0].clone()),
+    );
+    let size = args.size_mib * 1024 * 1024;
+    say(format!("uploading {} MiB", args.size_mib));
+    let published = owner
+        .add(
+            Cycle {
+                buf: (0..1 << 20).map(|_| rand::random::<u8>()).collect(),
+                pos: 0,
+                left: size,
+            },
+            &Content {
+                name: "bench.bin".into(),
+                media_type: "application/octet-stream".into(),
+            },
+            false,
+            |_| {},
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+    let item = published.item;
+
+    // Join the registry as a vault node (its URL answers nothing, so the node pushes nothing
+    // to it) and wait until the node counts it as a peer.
+    let key = NodeKey::from_seed(rand::random());
+    let ledger = RpcLedger::new(url);
+    let chain_id = crate::rpc::Rpc::new(url).quantity("eth_chainId", json!([]))? as u64;
+    let fake_url = "http://127.0.0.1:9";
+    let proof = registry::prove(&key, chain_id, signers[1].address(), fake_url);
+    ledger
+        .transact_with_value(
+            &signers[1],
+            NODE_REGISTRY,
+            NodeRegistry::announceCall {
+                id: B256::from(key.id().0),
+                url: fake_url.into(),
+                proof: Bytes::from(proof.to_vec()),
+            }
+            .abi_encode(),
+            U256::ZERO,
+        )
+        .map_err(|e| anyhow!("announcing the bench peer: {e}"))?;
+    let facts: serde_json::Value = ureq::get(format!("{url}/v1"))
+        .call()?
+        .body_mut()
+        .read_json()?;
+    let node = Peer {
+        id: facts["node_id"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|e: String| anyhow!(e))?,
+        url: url.clone(),
+    };
+    let client = PeerClient::new(key, Duration::from_secs(60));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let inventory = loop {
+        match client.inventory(&node, &item.0) {
+            Ok(inventory) => break inventory,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(250)),
+            Err(e) => bail!("the node never accepted the bench peer: {e}"),
+        }
+    };
+    let blobs = inventory.blobs.clone();
+    say(format!(
+        "{} objects; fetching from the node as a peer ({} lanes)",
+        blobs.len(),
+        args.lanes
+    ));
+
+    // Peer fetch: every object, verified, in parallel lanes.
+    let reader = signers[0].address();
+    let next = AtomicUsize::new(0);
+    let fetched = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let lanes: Vec<_> = (0..args.lanes)
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(address) = blobs.get(i) else {
+                            return Ok(());
+                        };
+                        let bytes = client
+                            .get(&node, &item.0, "chunks", &format!("0x{address}"), reader)
+                            .map_err(|e| anyhow!("peer fetch of {address}: {e}"))?;
+                        fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for lane in lanes {
+            lane.join().map_err(|_| anyhow!("a lane panicked"))??;
+        }
+        Ok(())
+    })?;
+    let peer_bytes = fetched.into_inner();
+    let peer_rate = peer_bytes as f64 / started.elapsed().as_secs_f64();
+    let client_rss = peak_rss_mb(std::process::id());
+
+    // Baseline: the same files, raw TCP.
+    let blob_dir = dir
+        .path()
+        .join("dev")
+        .join("vault")
+        .join("items")
+        .join(hex::encode(item.0))
+        .join("blobs");
+    let files: Vec<PathBuf> = blobs
+        .iter()
+        .map(|a| blob_dir.join(&a[..2]).join(a))
+        .collect();
+    let (raw_bytes, raw_rate) = raw_tcp(&files, args.lanes)?;
+    if raw_bytes != peer_bytes {
+        bail!("the baseline moved {raw_bytes} bytes, the peer fetch {peer_bytes}");
+    }
+    let node_rss = peak_rss_mb(node_pid);
+    drop(children);
+
+    let mb = |rate: f64| rate / 1e6;
+    let ratio = peer_rate / raw_rate;
+    let report = json!({
+        "size_mib": args.size_mib,
+        "objects": blobs.len(),
+        "bytes": peer_bytes,
+        "lanes": args.lanes,
+        "peer_fetch_mb_s": mb(peer_rate),
+        "raw_tcp_mb_s": mb(raw_rate),
+        "ratio": ratio,
+        "target_ratio": 0.8,
+        "peak_rss_mb": {"node": node_rss, "fetcher": client_rss},
+    });
+    if json {
+        println!("{report}");
+        return Ok(());
+    }
+    println!(
+        "{:<34} {:>10} {:>8}",
+        format!("{} MiB, {} lanes", args.size_mib, args.lanes),
+        "MB/s",
+        "ratio"
+    );
+    println!("{:<34} {:>10.0} {:>8}", "raw TCP, same bytes (baseline)", mb(raw_rate), "1.00");
+    println!(
+        "{:<34} {:>10.0} {:>8.2} {}",
+        "peer fetch (signed, ACL, verified)",
+        mb(peer_rate),
+        ratio,
+        if ratio >= 0.8 { "✔ (target ≥ 0.80)" } else { "✘ (target ≥ 0.80)" }
+    );
+    println!(
+        "peak RSS: node {}, fetcher {}",
+        node_rss.map_or("-".into(), |m| format!("{m:.0} MB")),
+        client_rss.map_or("-".into(), |m| format!("{m:.0} MB"))
+    );
+    Ok(())
+}

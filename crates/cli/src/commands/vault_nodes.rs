@@ -1,0 +1,154 @@
+//! `lightstreams vault announce | nodes | health`: the vault across nodes.
+
+use std::path::Path;
+
+use alloy::primitives::{B256, Bytes, U256};
+use alloy::sol_types::SolCall;
+use anyhow::{Context, anyhow};
+use lightstreams_access::http::{HttpRemote, RpcLedger};
+use lightstreams_access::protocol::Ledger;
+use lightstreams_network::client::Peer;
+use lightstreams_network::registry::{self, NODE_REGISTRY, NodeRegistry};
+use lightstreams_network::{NodeKey, PeerClient};
+use lightstreams_node::NodeConfig;
+use serde_json::{Value, json};
+
+use super::vault::{parse_item, signer_of};
+use crate::args::IdentityArgs;
+use crate::rpc::Rpc;
+
+/// Sign the node's announcement with its key file and send it from the operator account.
+pub(crate) fn announce(
+    config_path: &Path,
+    url: Option<String>,
+    who: &IdentityArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let config = NodeConfig::load(config_path)?;
+    let base = config_path.parent().unwrap_or(Path::new("."));
+    let resolved = config
+        .resolve(base)
+        .with_context(|| format!("reading the node configuration {}", config_path.display()))?;
+    let url = url
+        .unwrap_or_else(|| format!("http://{}", config.rpc.addr))
+        .trim_end_matches('/')
+        .to_string();
+    registry::check_url(&url).map_err(|e| anyhow!("--url: {e}"))?;
+    let key = NodeKey::from_private(resolved.signer.clone());
+    let operator = signer_of(who)?;
+    let proof = registry::prove(&key, resolved.genesis.chain_id, operator.address(), &url);
+    let call = NodeRegistry::announceCall {
+        id: B256::from(key.id().0),
+        url: url.clone(),
+        proof: Bytes::from(proof.to_vec()),
+    };
+    let tx = RpcLedger::new(&who.rpc)
+        .transact_with_value(&operator, NODE_REGISTRY, call.abi_encode(), U256::ZERO)
+        .map_err(|e| anyhow!("announcing the node: {e}"))?;
+    let value = json!({
+        "node": key.id().to_string(),
+        "operator": operator.address(),
+        "url": url,
+        "tx": tx,
+    });
+    super::print(json, &value, || {
+        format!(
+            "announced node {} at {url}, run by {} (tx {tx})",
+            key.id(),
+            operator.address()
+        )
+    });
+    Ok(())
+}
+
+/// The registry's valid entries and whether each answers.
+pub(crate) fn nodes(rpc_url: &str, json: bool) -> anyhow::Result<()> {
+    let rpc = Rpc::new(rpc_url);
+    let chain_id = rpc.quantity("eth_chainId", json!([]))? as u64;
+    let out = RpcLedger::new(rpc_url)
+        .call(NODE_REGISTRY, NodeRegistry::allCall {}.abi_encode())
+        .map_err(|e| anyhow!("reading the node registry: {e}"))?;
+    let all = NodeRegistry::allCall::abi_decode_returns(&out)
+        .map_err(|e| anyhow!("the node registry answered something unexpected: {e}"))?;
+    let entries = registry::valid_entries(chain_id, &all);
+    // Probing needs no identity: a throwaway key signs nothing here.
+    let prober = PeerClient::new(
+        NodeKey::from_seed(rand::random()),
+        std::time::Duration::from_secs(2),
+    );
+    let rows: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let live = prober.alive(&Peer {
+                id: e.id,
+                url: e.url.clone(),
+            });
+            json!({"id": e.id.to_string(), "url": e.url, "operator": e.operator, "live": live})
+        })
+        .collect();
+    let ignored = all.len() - entries.len();
+    let value = json!({"nodes": rows, "ignored": ignored});
+    super::print(json, &value, || {
+        let mut lines: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}  {}  {}  {}",
+                    r["id"].as_str().unwrap_or_default(),
+                    r["url"].as_str().unwrap_or_default(),
+                    r["operator"].as_str().unwrap_or_default(),
+                    if r["live"].as_bool() == Some(true) {
+                        "live"
+                    } else {
+                        "down"
+                    }
+                )
+            })
+            .collect();
+        if lines.is_empty() {
+            lines.push(
+                "no vault nodes registered (announce one with `lightstreams vault announce`)"
+                    .into(),
+            );
+        }
+        if ignored > 0 {
+            lines.push(format!(
+                "{ignored} entr(ies) ignored: their proofs do not check"
+            ));
+        }
+        lines.join("\n")
+    });
+    Ok(())
+}
+
+/// How many live copies each object of an item has.
+pub(crate) fn health(id: &str, who: &IdentityArgs, json: bool) -> anyhow::Result<()> {
+    let item = parse_item(id)?;
+    let signer = signer_of(who)?;
+    let remote = HttpRemote::connect(&who.rpc).map_err(|e| anyhow!("{e}"))?;
+    let value = remote.health(&signer, item).map_err(|e| anyhow!("{e}"))?;
+    super::print(json, &value, || {
+        let mut text = format!(
+            "item {}\n{} object(s), {} wanted copies each, fewest copies {}, {} under-replicated",
+            value["item"].as_str().unwrap_or_default(),
+            value["objects"],
+            value["replicas"],
+            value["min_copies"],
+            value["under_replicated"],
+        );
+        for node in value["nodes"].as_array().into_iter().flatten() {
+            text.push_str(&format!(
+                "\n  {}  {:<4}  {} object(s)",
+                node["id"].as_str().unwrap_or_default(),
+                if node["live"].as_bool() == Some(true) {
+                    "live"
+                } else {
+                    "down"
+                },
+                node["objects"]
+            ));
+        }
+        text
+    });
+    Ok(())
+}

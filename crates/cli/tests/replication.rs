@@ -1,0 +1,410 @@
+//! The vault across nodes, end to end on real processes over loopback: four validators announce
+//! themselves in the node registry; an upload on one node reaches R = 3 nodes; a reader reads
+//! through a node that holds nothing; a damaged replica is detected and served from another;
+//! with one node stopped every item still reads and repair restores three live copies; a fifth
+//! node that joins takes its share; a stranger gets the uniform not-found from every node (and
+//! from the peer API); no node's disk holds plaintext; and when the account that operates a
+//! node is revoked, that node deletes its replicas.
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use alloy::signers::local::PrivateKeySigner;
+use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
+use serde_json::Value;
+use util::*;
+
+const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
+
+fn cli(rpc: &str, who: Option<&PrivateKeySigner>, args: &[&str]) -> Output {
+    let mut command = Command::new(exe());
+    command
+        .arg("vault")
+        .args(args)
+        .args(["--json", "--rpc", rpc])
+        .env_remove("LIGHTSTREAMS_ACCOUNT")
+        .env_remove("LIGHTSTREAMS_PRIVATE_KEY");
+    if let Some(who) = who {
+        command.args(["--private-key", &key_hex(who)]);
+    }
+    command.output().expect("run lightstreams")
+}
+
+/// Set `[vault]` keys of a node's config.toml.
+fn set_vault(config: &Path, values: &[(&str, i64)]) {
+    let text = std::fs::read_to_string(config).expect("read config");
+    let mut table: toml::Table = text.parse().expect("config is TOML");
+    let vault = table
+        .entry("vault")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .expect("[vault] is a table");
+    for (k, v) in values {
+        vault.insert((*k).to_string(), toml::Value::Integer(*v));
+    }
+    std::fs::write(config, toml::to_string(&table).expect("toml")).expect("write config");
+}
+
+fn vault_dir(config: &Path) -> PathBuf {
+    config
+        .parent()
+        .expect("config dir")
+        .join("data")
+        .join("vault")
+}
+
+fn item_dir(config: &Path, item: &str) -> PathBuf {
+    vault_dir(config)
+        .join("items")
+        .join(item.trim_start_matches("0x"))
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A file of `len` bytes in which a random 32-byte marker repeats.
+fn marked_file(path: &Path, len: usize) -> ([u8; 32], Vec<u8>) {
+    let marker: [u8; 32] = rand::random();
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        data.extend_from_slice(&marker);
+        data.extend_from_slice(&rand::random::<[u8; 32]>());
+    }
+    data.truncate(len);
+    std::fs::write(path, &data).expect("write input");
+    (marker, data)
+}
+
+fn health(rpc: &str, who: &PrivateKeySigner, item: &str) -> Value {
+    ok_json(&cli(rpc, Some(who), &["health", item]))
+}
+
+/// Wait until `rpc` reports every object of `item` with at least `copies` live copies.
+fn wait_replicated(rpc: &str, who: &PrivateKeySigner, item: &str, copies: u64) -> Value {
+    wait_until(
+        &format!("{copies} live copies of every object of {item} (via {rpc})"),
+        Duration::from_secs(90),
+        Duration::from_millis(300),
+        || {
+            let h = health(rpc, who, item);
+            (h["objects"].as_u64() > Some(0) && h["min_copies"].as_u64() >= Some(copies))
+                .then_some(h)
+        },
+    )
+}
+
+fn read_back(rpc: &str, who: &PrivateKeySigner, item: &str, out: &Path) -> Vec<u8> {
+    let _ = std::fs::remove_file(out);
+    let got = cli(
+        rpc,
+        Some(who),
+        &["get", item, "-o", out.to_str().expect("utf-8")],
+    );
+    assert!(
+        got.status.success(),
+        "get via {rpc} failed: {}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    std::fs::read(out).expect("read output")
+}
+
+fn node_id(rpc: &str) -> String {
+    lightstreams_access::http::HttpRemote::connect(rpc)
+        .map(|r| lightstreams_access::protocol::Remote::node_id(&r))
+        .expect("connect")
+}
+
+#[test]
+fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
+    let _serial = serial();
+    let dir = tempdir("replication");
+    let layout = init(&dir.path().join("net"), 4, 1);
+    for entry in &layout {
+        set_timing(&entry.config, FAST_TIMING);
+        set_vault(
+            &entry.config,
+            &[("replicas", 3), ("repair_interval_ms", 300)],
+        );
+    }
+    let (validators, fifth): (Vec<_>, Vec<_>) = layout.iter().cloned().partition(|e| e.validator);
+    let mut nodes: Vec<Node> = validators
+        .iter()
+        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
+        .collect();
+    for node in &mut nodes {
+        node.wait_ready(Duration::from_secs(60));
+    }
+    let rpcs: Vec<String> = validators
+        .iter()
+        .map(|e| format!("http://{}", e.rpc))
+        .collect();
+    let accounts = dev_accounts(6);
+    let (alice, bob, stranger, operator) = (&accounts[0], &accounts[1], &accounts[2], &accounts[3]);
+
+    // Each node announces itself; node D is run by Bob, who will be a reader.
+    for (i, entry) in validators.iter().enumerate() {
+        let who = if i == 3 { bob } else { operator };
+        let announced = ok_json(&cli(
+            &rpcs[0],
+            Some(who),
+            &[
+                "announce",
+                "--config",
+                entry.config.to_str().expect("utf-8"),
+            ],
+        ));
+        assert_eq!(
+            announced["url"],
+            format!("http://{}", entry.rpc),
+            "{announced}"
+        );
+    }
+    let listed = ok_json(&cli(&rpcs[1], None, &["nodes"]));
+    assert_eq!(
+        listed["nodes"].as_array().map(Vec::len),
+        Some(4),
+        "{listed}"
+    );
+    wait_until(
+        "every node to see the others live",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let listed = ok_json(&cli(&rpcs[2], None, &["nodes"]));
+            listed["nodes"]
+                .as_array()
+                .is_some_and(|n| n.iter().all(|n| n["live"] == true))
+                .then_some(())
+        },
+    );
+
+    // Alice uploads on node A; every object reaches three nodes.
+    let input = dir.path().join("track.bin");
+    let (marker, data) = marked_file(&input, 3 * 1024 * 1024 + 777);
+    let added = ok_json(&cli(
+        &rpcs[0],
+        Some(alice),
+        &["add", input.to_str().expect("utf-8")],
+    ));
+    let item = added["item"].as_str().expect("item id").to_string();
+    let h = wait_replicated(&rpcs[0], alice, &item, 3);
+    assert_eq!(h["under_replicated"], 0, "{h}");
+    let holding: Vec<usize> = (0..4)
+        .filter(|i| item_dir(&validators[*i].config, &item).exists())
+        .collect();
+    assert!(
+        holding.len() >= 3,
+        "at least three nodes hold the item: {holding:?}"
+    );
+
+    // Bob is granted read and reads through every node, holding the item or not. (Any vault
+    // command registers his encryption key first.)
+    ok_json(&cli(&rpcs[0], Some(bob), &["ls"]));
+    ok_json(&cli(
+        &rpcs[0],
+        Some(alice),
+        &["grant", &item, &format!("{:#x}", bob.address()), "--read"],
+    ));
+    let out = dir.path().join("out.bin");
+    for rpc in &rpcs {
+        assert!(
+            read_back(rpc, bob, &item, &out) == data,
+            "bob reads the item via {rpc}"
+        );
+    }
+
+    // A stranger asking any node directly, or a forged peer request, gets the uniform answer.
+    let manifest = lightstreams_access::protocol::Client::new(
+        lightstreams_access::http::RpcLedger::new(&rpcs[0]),
+        lightstreams_access::http::HttpRemote::connect(&rpcs[0]).expect("connect"),
+        lightstreams_access::protocol::Identity::from_signer(alice.clone()),
+    )
+    .info(lightstreams_vault::ItemId(parse32(&item)))
+    .expect("info")
+    .versions[0]
+        .manifest;
+    for rpc in &rpcs {
+        let request = SignedRequest::sign(
+            stranger,
+            RequestKind::Get,
+            parse32(&item),
+            ObjectRef::Manifest(manifest.0),
+            node_id(rpc),
+        );
+        let (status, body) = raw_get(
+            rpc,
+            &parse32(&item),
+            &ObjectRef::Manifest(manifest.0),
+            Some(&request.to_header()),
+        );
+        assert_eq!(
+            (status, body.as_str()),
+            (404, NOT_FOUND),
+            "stranger via {rpc}"
+        );
+        let (status, body) = peer_get(
+            rpc,
+            &item,
+            &format!("manifests/0x{}", hex::encode(manifest.0)),
+            "LS-Peer from=0x00;sig=00",
+        );
+        assert_eq!(
+            (status, body.as_str()),
+            (404, NOT_FOUND),
+            "forged peer request via {rpc}"
+        );
+    }
+
+    // No node's disk holds plaintext.
+    for entry in &validators {
+        for file in files_under(&entry.config.parent().expect("dir").join("data")) {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !bytes.windows(32).any(|w| w == marker),
+                "plaintext in {}",
+                file.display()
+            );
+        }
+    }
+
+    // Damage every chunk on one holder: reads through it still succeed (from other replicas),
+    // and its copies are healed.
+    let victim = holding[0];
+    let blobs = item_dir(&validators[victim].config, &item).join("blobs");
+    let damaged = files_under(&blobs);
+    assert!(!damaged.is_empty());
+    for file in &damaged {
+        let mut bytes = std::fs::read(file).expect("read blob");
+        bytes[10] ^= 0xff;
+        std::fs::write(file, &bytes).expect("damage blob");
+    }
+    assert!(
+        read_back(&rpcs[victim], bob, &item, &out) == data,
+        "read through the damaged node"
+    );
+    for file in &damaged {
+        let bytes = std::fs::read(file).expect("healed blob");
+        let name = file.file_name().and_then(|n| n.to_str()).expect("name");
+        assert_eq!(
+            blake3::hash(&bytes).to_hex().as_str(),
+            name,
+            "{} healed",
+            file.display()
+        );
+    }
+
+    // Stop node C: the item reads completely through the others; repair restores three live
+    // copies among the three nodes left.
+    let down = if victim == 2 { 1 } else { 2 };
+    nodes[down].stop();
+    for (i, rpc) in rpcs.iter().enumerate().filter(|(i, _)| *i != down) {
+        assert!(
+            read_back(rpc, bob, &item, &out) == data,
+            "read via node {i} with node {down} down"
+        );
+    }
+    let up = (0..4).find(|i| *i != down).expect("a live node");
+    let h = wait_replicated(&rpcs[up], alice, &item, 3);
+    assert_eq!(h["under_replicated"], 0, "{h}");
+
+    // A fifth node joins (a full node), announces itself and receives its share.
+    let fifth = &fifth[0];
+    let mut fifth_node = Node::from_config(&fifth.name, &fifth.config, &fifth.rpc);
+    fifth_node.wait_ready(Duration::from_secs(60));
+    let fifth_rpc = format!("http://{}", fifth.rpc);
+    ok_json(&cli(
+        &rpcs[up],
+        Some(operator),
+        &[
+            "announce",
+            "--config",
+            fifth.config.to_str().expect("utf-8"),
+        ],
+    ));
+    let h = wait_until(
+        "the fifth node to hold part of the item",
+        Duration::from_secs(90),
+        Duration::from_millis(300),
+        || {
+            let h = health(&rpcs[up], alice, &item);
+            let fifth_holds = h["nodes"].as_array().into_iter().flatten().any(|n| {
+                n["url"] == fifth_rpc.as_str()
+                    && n["live"] == true
+                    && n["objects"].as_u64() > Some(0)
+            });
+            (fifth_holds && h["min_copies"].as_u64() >= Some(3)).then_some(h)
+        },
+    );
+    assert_eq!(h["under_replicated"], 0, "{h}");
+    assert!(
+        read_back(&fifth_rpc, bob, &item, &out) == data,
+        "read via the fifth node"
+    );
+
+    // Alice revokes Bob, who runs node D: node D deletes its replicas of the item and takes no
+    // new ones, and the others keep three copies.
+    ok_json(&cli(
+        &rpcs[0],
+        Some(alice),
+        &["revoke", &item, &format!("{:#x}", bob.address())],
+    ));
+    wait_until(
+        "node D to delete its replicas",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || (!item_dir(&validators[3].config, &item).exists()).then_some(()),
+    );
+    let h = wait_replicated(&rpcs[0], alice, &item, 3);
+    assert_eq!(h["under_replicated"], 0, "{h}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !item_dir(&validators[3].config, &item).exists(),
+        "node D took no new replicas"
+    );
+    assert!(
+        read_back(&rpcs[0], alice, &item, &out) == data,
+        "alice still reads"
+    );
+    drop(fifth_node);
+    drop(nodes);
+}
+
+fn parse32(hex_id: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_id.trim_start_matches("0x"), &mut out).expect("32-byte hex");
+    out
+}
+
+/// GET `/v1/peer/{item}/{path}` with `auth`: (status, body).
+fn peer_get(rpc: &str, item: &str, path: &str, auth: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .get(format!("{rpc}/v1/peer/{item}/{path}"))
+        .header("Authorization", auth)
+        .call()
+        .expect("http");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
