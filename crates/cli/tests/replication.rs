@@ -109,19 +109,24 @@ fn wait_replicated(rpc: &str, who: &PrivateKeySigner, item: &str, copies: u64) -
     )
 }
 
+/// Download `item` via `rpc` as `who`. Retried for a while: a node may be a block or two behind
+/// the node a grant was sent through.
 fn read_back(rpc: &str, who: &PrivateKeySigner, item: &str, out: &Path) -> Vec<u8> {
-    let _ = std::fs::remove_file(out);
-    let got = cli(
-        rpc,
-        Some(who),
-        &["get", item, "-o", out.to_str().expect("utf-8")],
-    );
-    assert!(
-        got.status.success(),
-        "get via {rpc} failed: {}",
-        String::from_utf8_lossy(&got.stderr)
-    );
-    std::fs::read(out).expect("read output")
+    let mut last = String::new();
+    for _ in 0..100 {
+        let _ = std::fs::remove_file(out);
+        let got = cli(
+            rpc,
+            Some(who),
+            &["get", item, "-o", out.to_str().expect("utf-8")],
+        );
+        if got.status.success() {
+            return std::fs::read(out).expect("read output");
+        }
+        last = String::from_utf8_lossy(&got.stderr).into_owned();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("get via {rpc} kept failing: {last}");
 }
 
 fn node_id(rpc: &str) -> String {
@@ -175,7 +180,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
             "{announced}"
         );
     }
-    let listed = ok_json(&cli(&rpcs[1], None, &["nodes"]));
+    let listed = ok_json(&cli(&rpcs[0], None, &["nodes"]));
     assert_eq!(
         listed["nodes"].as_array().map(Vec::len),
         Some(4),
@@ -189,7 +194,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
             let listed = ok_json(&cli(&rpcs[2], None, &["nodes"]));
             listed["nodes"]
                 .as_array()
-                .is_some_and(|n| n.iter().all(|n| n["live"] == true))
+                .is_some_and(|n| n.len() == 4 && n.iter().all(|n| n["live"] == true))
                 .then_some(())
         },
     );
@@ -270,6 +275,74 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
             "forged peer request via {rpc}"
         );
     }
+
+    // A real peer request (signed with node A's key from its key file) is served once, for a
+    // reader who holds READ; replayed, naming a stranger as reader, or sent by a key that is
+    // not in the registry, it gets the uniform answer.
+    let key_of = |config: &Path| {
+        let text = std::fs::read_to_string(config.parent().expect("dir").join("consensus.key"))
+            .expect("key file");
+        lightstreams_network::NodeKey::from_seed(parse32(text.trim()))
+    };
+    let manifest_hex = hex::encode(manifest.0);
+    let holder = (0..4)
+        .find(|i| {
+            item_dir(&validators[*i].config, &item)
+                .join("blobs")
+                .join(&manifest_hex[..2])
+                .join(&manifest_hex)
+                .exists()
+        })
+        .expect("a node holds the manifest");
+    let node_a = key_of(&validators[(holder + 1) % 4].config);
+    let b_id: lightstreams_network::NodeId = node_id(&rpcs[holder]).parse().expect("node id");
+    let path_id = format!("0x{manifest_hex}");
+    let target = lightstreams_network::peer::Target {
+        method: "GET",
+        item: parse32(&item),
+        kind: "manifests",
+        id: &path_id,
+        node: b_id,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let path = format!("manifests/{path_id}");
+    let signed = lightstreams_network::peer::sign(&node_a, &target, alice.address(), now);
+    let (status, _) = peer_get(&rpcs[holder], &item, &path, &signed);
+    assert_eq!(
+        status, 200,
+        "a registered node asking for a reader who may read"
+    );
+    let (status, body) = peer_get(&rpcs[holder], &item, &path, &signed);
+    assert_eq!(
+        (status, body.as_str()),
+        (404, NOT_FOUND),
+        "replayed peer request"
+    );
+    let for_stranger = lightstreams_network::peer::sign(&node_a, &target, stranger.address(), now);
+    let (status, body) = peer_get(&rpcs[holder], &item, &path, &for_stranger);
+    assert_eq!(
+        (status, body.as_str()),
+        (404, NOT_FOUND),
+        "peer request for a stranger"
+    );
+    let outsider = lightstreams_network::NodeKey::from_seed(rand::random());
+    let from_outsider = lightstreams_network::peer::sign(&outsider, &target, alice.address(), now);
+    let (status, body) = peer_get(&rpcs[holder], &item, &path, &from_outsider);
+    assert_eq!(
+        (status, body.as_str()),
+        (404, NOT_FOUND),
+        "unregistered node"
+    );
+    let stale = lightstreams_network::peer::sign(&node_a, &target, alice.address(), now - 3600);
+    let (status, body) = peer_get(&rpcs[holder], &item, &path, &stale);
+    assert_eq!(
+        (status, body.as_str()),
+        (404, NOT_FOUND),
+        "stale peer request"
+    );
 
     // No node's disk holds plaintext.
     for entry in &validators {
@@ -355,6 +428,29 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     assert!(
         read_back(&fifth_rpc, bob, &item, &out) == data,
         "read via the fifth node"
+    );
+    // A byte range (what a player's seek asks for) through a node that holds only part of it.
+    let _ = std::fs::remove_file(&out);
+    let ranged = cli(
+        &fifth_rpc,
+        Some(bob),
+        &[
+            "get",
+            &item,
+            "--range",
+            "1000000-2500000",
+            "-o",
+            out.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(
+        ranged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ranged.stderr)
+    );
+    assert!(
+        std::fs::read(&out).expect("range") == data[1_000_000..=2_500_000],
+        "range via the fifth node"
     );
 
     // Alice revokes Bob, who runs node D: node D deletes its replicas of the item and takes no

@@ -1,6 +1,7 @@
 //! A blocking HTTP client for peers' `/v1/peer` API.
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::Address;
@@ -96,7 +97,11 @@ pub fn placement_key(item: &[u8; 32], kind: &str, id: &str) -> [u8; 32] {
 #[derive(Clone)]
 pub struct PeerClient {
     key: NodeKey,
+    /// For objects (up to a large manifest).
     agent: ureq::Agent,
+    /// For inventories: small answers, so a slow peer is passed over quickly.
+    control: ureq::Agent,
+    /// For liveness probes.
     probe: ureq::Agent,
 }
 
@@ -129,6 +134,7 @@ impl PeerClient {
         Self {
             key,
             agent: agent(timeout),
+            control: agent(timeout.min(Duration::from_secs(10))),
             probe: agent(Duration::from_millis(1500)),
         }
     }
@@ -170,11 +176,19 @@ impl PeerClient {
         mut response: ureq::http::Response<ureq::Body>,
     ) -> Result<Vec<u8>, PeerError> {
         let status = response.status().as_u16();
-        let body = response
+        // Sized once from Content-Length: a 1 MiB chunk is not grown by doubling.
+        let len = response
+            .body()
+            .content_length()
+            .unwrap_or(0)
+            .min(MAX_OBJECT);
+        let mut body = Vec::with_capacity(len as usize);
+        response
             .body_mut()
             .with_config()
             .limit(MAX_OBJECT)
-            .read_to_vec()
+            .reader()
+            .read_to_end(&mut body)
             .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
         match status {
             200 => Ok(body),
@@ -261,7 +275,7 @@ impl PeerClient {
     pub fn inventory(&self, peer: &Peer, item: &[u8; 32]) -> Result<Inventory, PeerError> {
         let header = self.header("GET", peer, item, "inventory", "", Address::ZERO);
         let response = self
-            .agent
+            .control
             .get(Self::url(peer, item, "inventory", ""))
             .header("authorization", header)
             .call()

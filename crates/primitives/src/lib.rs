@@ -11,7 +11,7 @@
 //! use lightstreams_primitives::{Genesis, constants::DEV_CHAIN_ID};
 //! let genesis = Genesis::dev(3, vec![]);
 //! assert_eq!(genesis.chain_id, DEV_CHAIN_ID);
-//! assert_eq!(genesis.alloc.len(), 3 + 3); // three accounts, three system contracts
+//! assert_eq!(genesis.alloc.len(), 3 + 4); // three accounts, four system contracts
 //! ```
 
 pub mod block;

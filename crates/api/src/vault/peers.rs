@@ -85,7 +85,7 @@ pub(crate) struct PeerNet {
 impl PeerNet {
     pub(crate) fn new(config: &PeerConfig) -> Self {
         Self {
-            client: PeerClient::new(config.key.clone(), Duration::from_secs(60)),
+            client: PeerClient::new(config.key.clone(), Duration::from_secs(30)),
             me: config.key.id(),
             replicas: config.replicas.max(1),
             interval: config.repair_interval,
@@ -139,18 +139,19 @@ fn object_name(object: &ObjectRef) -> Option<ObjectName> {
     }
 }
 
-/// Start the replicator: one thread that refreshes membership, scans for revocations and
-/// repairs, until the vault is dropped (the server stopped).
+/// Start the replicator's two threads, which run until the vault is dropped (the server
+/// stopped): one refreshes membership and acts on revocations every interval (cheap, never held
+/// up by transfers), the other runs repair rounds (on an upload, or every interval).
 pub(crate) fn spawn_replicator(vault: &Arc<Vault>) {
     if vault.peers.is_none() {
         return;
     }
     let weak: Weak<Vault> = Arc::downgrade(vault);
-    let spawned = std::thread::Builder::new()
-        .name("vault-replicator".into())
+    let membership = std::thread::Builder::new()
+        .name("vault-membership".into())
         .spawn(move || {
             loop {
-                // The thread holds the vault only for one round and one wait: once the server
+                // Each thread holds the vault for one round and one wait only: once the server
                 // is gone, the next upgrade fails and the thread ends.
                 let Some(vault) = weak.upgrade() else { return };
                 let Some(net) = vault.peers.as_ref() else {
@@ -158,12 +159,26 @@ pub(crate) fn spawn_replicator(vault: &Arc<Vault>) {
                 };
                 vault.refresh_membership(net);
                 vault.sweep_revocations(net);
+                std::thread::sleep(net.interval);
+            }
+        });
+    let weak: Weak<Vault> = Arc::downgrade(vault);
+    let repair = std::thread::Builder::new()
+        .name("vault-repair".into())
+        .spawn(move || {
+            loop {
+                let Some(vault) = weak.upgrade() else { return };
+                let Some(net) = vault.peers.as_ref() else {
+                    return;
+                };
                 vault.repair_round(net);
                 net.sleep();
             }
         });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the vault replicator");
+    for spawned in [membership, repair] {
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the vault replicator");
+        }
     }
 }
 
@@ -292,7 +307,15 @@ impl Vault {
         {
             return Ok(None);
         }
-        self.local_object(item, object)
+        match object {
+            // The asking node verifies against the address and fails over if this copy is
+            // damaged, so it is not hashed twice.
+            ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => self
+                .stores
+                .get_blob_unverified(item, &lightstreams_vault::Address(*a))
+                .map_err(|e| e.to_string()),
+            _ => self.local_object(item, object),
+        }
     }
 
     /// This node's own copy of a replicated object.
@@ -326,7 +349,13 @@ impl Vault {
         let target = self.target("PUT", item, kind, id);
         self.authenticate_peer(&target, header)
             .ok_or(Refused::NotFound)?;
-        if self.declines(item) {
+        // Only items that exist on chain, and none this node declines.
+        let exists = self
+            .acl(AccessRegistry::existsCall {
+                item: item.0.into(),
+            })
+            .unwrap_or(false);
+        if !exists || self.declines(item) {
             return Err(Refused::NotFound);
         }
         let stored = match object {
@@ -366,7 +395,13 @@ impl Vault {
             }
             ObjectRef::Info | ObjectRef::Share(_) => return Err(Refused::NotFound),
         };
-        stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")).into())
+        stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")))?;
+        // A revocation swept while this was being written: it must not survive the sweep.
+        if self.declines(item) {
+            let _ = self.stores.delete_item(item);
+            return Err(Refused::NotFound);
+        }
+        Ok(())
     }
 
     /// A peer's request for what this node holds of `item`.
@@ -397,10 +432,21 @@ impl Vault {
         let operators = net.membership.read().operators.clone();
         let head = self.chain.head_number();
         let mut scanned = net.scanned.lock();
+        if *scanned == 0 {
+            // Resume where the last run stopped, so a revocation finalised while this node was
+            // down is still acted on after a restart.
+            *scanned = self.stores.read_height("revocations-scanned").unwrap_or(0);
+        }
         if operators.is_empty() {
-            *scanned = head;
+            // Nothing to act on: an account that operates no node yet was revoked from nothing
+            // this node holds for it.
+            if head > *scanned {
+                *scanned = head;
+                let _ = self.stores.write_height("revocations-scanned", head);
+            }
             return;
         }
+        let from = *scanned;
         while *scanned < head {
             let number = *scanned + 1;
             let Ok(Some(receipts)) = self.chain.receipts(number) else {
@@ -433,6 +479,11 @@ impl Vault {
                 }
             }
             *scanned = number;
+        }
+        if *scanned != from
+            && let Err(e) = self.stores.write_height("revocations-scanned", *scanned)
+        {
+            tracing::warn!(error = %e, "cannot record the revocation scan height");
         }
     }
 

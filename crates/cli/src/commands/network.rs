@@ -121,6 +121,7 @@ pub(crate) fn testnet(args: TestnetArgs, json: bool) -> anyhow::Result<()> {
         write_testnet(&spec)?
     };
     let mut children = start_nodes(&layout)?;
+    announce_vault_nodes(&layout, json);
     print_layout(&layout, json);
     if !json {
         println!(
@@ -129,6 +130,35 @@ pub(crate) fn testnet(args: TestnetArgs, json: bool) -> anyhow::Result<()> {
         );
     }
     wait_for_signal_or_exit(&mut children)
+}
+
+/// Register every node of a local testnet in the node registry (run by dev account 0) unless it
+/// already is, so the vault replicates across them from the start. A failure is reported and
+/// leaves the network running: `lightstreams vault announce` does the same by hand.
+fn announce_vault_nodes(layout: &TestnetLayout, json: bool) {
+    let Some(first) = layout.nodes.first() else {
+        return;
+    };
+    let rpc = format!("http://{}", first.rpc);
+    let known = match super::vault_nodes::registered(&rpc) {
+        Ok((entries, _)) => entries,
+        Err(e) => {
+            eprintln!("warning: cannot read the node registry: {e:#}");
+            return;
+        }
+    };
+    let operator = lightstreams_primitives::dev::dev_accounts(1).remove(0);
+    for node in &layout.nodes {
+        let url = format!("http://{}", node.rpc);
+        if known.iter().any(|e| e.url == url) {
+            continue;
+        }
+        match super::vault_nodes::announce_node(&node.config, Some(url), &operator, &rpc) {
+            Ok(_) if !json => println!("{}: announced in the node registry", node.name),
+            Ok(_) => {}
+            Err(e) => eprintln!("warning: {} not announced: {e:#}", node.name),
+        }
+    }
 }
 
 /// Start one `lightstreams node` process per node of `layout` (logs in `<node>/node.log`) and

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use alloy::primitives::{B256, Bytes, U256};
+use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use anyhow::{Context, anyhow};
 use lightstreams_access::http::{HttpRemote, RpcLedger};
@@ -24,6 +25,28 @@ pub(crate) fn announce(
     who: &IdentityArgs,
     json: bool,
 ) -> anyhow::Result<()> {
+    let operator = signer_of(who)?;
+    let value = announce_node(config_path, url, &operator, &who.rpc)?;
+    super::print(json, &value, || {
+        format!(
+            "announced node {} at {}, run by {} (tx {})",
+            value["node"].as_str().unwrap_or_default(),
+            value["url"].as_str().unwrap_or_default(),
+            operator.address(),
+            value["tx"].as_str().unwrap_or_default(),
+        )
+    });
+    Ok(())
+}
+
+/// Announce the node of `config_path` at `url` (default: http:// + its rpc.addr), run by
+/// `operator`, through the node at `rpc`: {node, operator, url, tx}.
+pub(crate) fn announce_node(
+    config_path: &Path,
+    url: Option<String>,
+    operator: &PrivateKeySigner,
+    rpc: &str,
+) -> anyhow::Result<Value> {
     let config = NodeConfig::load(config_path)?;
     let base = config_path.parent().unwrap_or(Path::new("."));
     let resolved = config
@@ -35,34 +58,25 @@ pub(crate) fn announce(
         .to_string();
     registry::check_url(&url).map_err(|e| anyhow!("--url: {e}"))?;
     let key = NodeKey::from_private(resolved.signer.clone());
-    let operator = signer_of(who)?;
     let proof = registry::prove(&key, resolved.genesis.chain_id, operator.address(), &url);
     let call = NodeRegistry::announceCall {
         id: B256::from(key.id().0),
         url: url.clone(),
         proof: Bytes::from(proof.to_vec()),
     };
-    let tx = RpcLedger::new(&who.rpc)
-        .transact_with_value(&operator, NODE_REGISTRY, call.abi_encode(), U256::ZERO)
+    let tx = RpcLedger::new(rpc)
+        .transact_with_value(operator, NODE_REGISTRY, call.abi_encode(), U256::ZERO)
         .map_err(|e| anyhow!("announcing the node: {e}"))?;
-    let value = json!({
+    Ok(json!({
         "node": key.id().to_string(),
         "operator": operator.address(),
         "url": url,
         "tx": tx,
-    });
-    super::print(json, &value, || {
-        format!(
-            "announced node {} at {url}, run by {} (tx {tx})",
-            key.id(),
-            operator.address()
-        )
-    });
-    Ok(())
+    }))
 }
 
-/// The registry's valid entries and whether each answers.
-pub(crate) fn nodes(rpc_url: &str, json: bool) -> anyhow::Result<()> {
+/// The registry's entries whose proofs check, read through the node at `rpc_url`.
+pub(crate) fn registered(rpc_url: &str) -> anyhow::Result<(Vec<registry::Entry>, usize)> {
     let rpc = Rpc::new(rpc_url);
     let chain_id = rpc.quantity("eth_chainId", json!([]))? as u64;
     let out = RpcLedger::new(rpc_url)
@@ -71,6 +85,13 @@ pub(crate) fn nodes(rpc_url: &str, json: bool) -> anyhow::Result<()> {
     let all = NodeRegistry::allCall::abi_decode_returns(&out)
         .map_err(|e| anyhow!("the node registry answered something unexpected: {e}"))?;
     let entries = registry::valid_entries(chain_id, &all);
+    let ignored = all.len() - entries.len();
+    Ok((entries, ignored))
+}
+
+/// The registry's valid entries and whether each answers.
+pub(crate) fn nodes(rpc_url: &str, json: bool) -> anyhow::Result<()> {
+    let (entries, ignored) = registered(rpc_url)?;
     // Probing needs no identity: a throwaway key signs nothing here.
     let prober = PeerClient::new(
         NodeKey::from_seed(rand::random()),
@@ -86,7 +107,6 @@ pub(crate) fn nodes(rpc_url: &str, json: bool) -> anyhow::Result<()> {
             json!({"id": e.id.to_string(), "url": e.url, "operator": e.operator, "live": live})
         })
         .collect();
-    let ignored = all.len() - entries.len();
     let value = json!({"nodes": rows, "ignored": ignored});
     super::print(json, &value, || {
         let mut lines: Vec<String> = rows
