@@ -2,7 +2,8 @@
 //! keepers; a purchase pays the creator and collaborators exactly and grants READ in one
 //! transaction; the buyer reads with shares released by keepers (the creator never wraps a key
 //! for them); offers, supply caps, gifts and delisting; and on a 4-validator network, a sale
-//! that completes while the creator is gone and one keeper is down.
+//! that completes while the creator's node (a storage node and a keeper) is down: the content
+//! comes from the other storage nodes, the key from the other keepers.
 
 mod util;
 
@@ -418,10 +419,12 @@ fn creator_offline_one_keeper_down_on_four_validators() {
     let mut nodes = start_validators(dir.path(), 4);
     let urls: Vec<String> = nodes.iter().map(|n| n.rpc.url.clone()).collect();
     let accounts = dev_accounts(4);
-    let (carol, dave, mallory) = (&accounts[1], &accounts[2], &accounts[3]);
+    let (operator, carol, dave, mallory) = (&accounts[0], &accounts[1], &accounts[2], &accounts[3]);
+    // The four validators are also the vault's storage nodes.
+    announce_validators(dir.path(), 4, &urls[0], operator);
 
-    // Carol adds a track through validator-0 and lists it; all four validators keep the key
-    // (any 3 rebuild it); then her client is gone.
+    // Carol adds a track through validator-0, her node, and lists it; all four validators keep
+    // the key (any 3 rebuild it).
     let track = dir.path().join("track.bin");
     let content = random_file(&track, 2_500_000);
     let id = add(&urls[0], carol, &track);
@@ -446,11 +449,22 @@ fn creator_offline_one_keeper_down_on_four_validators() {
     expected.sort();
     assert_eq!(keepers, expected, "the keepers are the four validators");
 
-    // One keeper goes down.
-    nodes[3].stop();
+    // The track reaches three storage nodes; then Carol stops her node, which is also one of
+    // the keepers: the creator's machine and one keeper are gone.
+    wait_until(
+        "three copies of every object of the track",
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        || {
+            let h = ok_json(&cli("vault", &urls[0], Some(carol), &["health", &id]));
+            (h["objects"].as_u64() > Some(0) && h["min_copies"].as_u64() >= Some(3)).then_some(())
+        },
+    );
+    nodes[0].stop();
 
-    // Dave buys through validator-1 and plays the track through validator-0: the key comes
-    // from the three live keepers. Carol's balance rose by exactly the price.
+    // Dave buys through validator-1 and plays the track through validator-2: the content comes
+    // from the replicas, the key from the three live keepers. Carol's balance rose by exactly
+    // the price.
     let carol_before = balance(&urls[1], carol.address());
     ok_json(&cli("market", &urls[1], Some(dave), &["buy", &id]));
     assert_eq!(
@@ -458,7 +472,7 @@ fn creator_offline_one_keeper_down_on_four_validators() {
         U256::from(3 * PHT)
     );
     let out = dir.path().join("dave.bin");
-    let got = get(&urls[0], dave, &id, &out);
+    let got = get(&urls[2], dave, &id, &out);
     assert!(
         got.status.success(),
         "the buyer cannot play the track: {}",
@@ -468,7 +482,7 @@ fn creator_offline_one_keeper_down_on_four_validators() {
 
     // Mallory did not pay: every live keeper gives her the uniform not-found, and she cannot
     // read the track.
-    for url in &urls[..3] {
+    for url in &urls[1..] {
         assert_eq!(
             ask_share(url, mallory, &item),
             (404, NOT_FOUND.to_string()),
@@ -476,7 +490,7 @@ fn creator_offline_one_keeper_down_on_four_validators() {
         );
     }
     assert!(
-        !get(&urls[0], mallory, &id, &dir.path().join("m.bin"))
+        !get(&urls[1], mallory, &id, &dir.path().join("m.bin"))
             .status
             .success()
     );

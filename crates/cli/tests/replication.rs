@@ -33,21 +33,6 @@ fn cli(rpc: &str, who: Option<&PrivateKeySigner>, args: &[&str]) -> Output {
     command.output().expect("run lightstreams")
 }
 
-/// Set `[vault]` keys of a node's config.toml.
-fn set_vault(config: &Path, values: &[(&str, i64)]) {
-    let text = std::fs::read_to_string(config).expect("read config");
-    let mut table: toml::Table = text.parse().expect("config is TOML");
-    let vault = table
-        .entry("vault")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        .as_table_mut()
-        .expect("[vault] is a table");
-    for (k, v) in values {
-        vault.insert((*k).to_string(), toml::Value::Integer(*v));
-    }
-    std::fs::write(config, toml::to_string(&table).expect("toml")).expect("write config");
-}
-
 fn vault_dir(config: &Path) -> PathBuf {
     config
         .parent()
@@ -142,8 +127,9 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let layout = init(&dir.path().join("net"), 4, 1);
     for entry in &layout {
         set_timing(&entry.config, FAST_TIMING);
-        set_vault(
+        set_table(
             &entry.config,
+            "vault",
             &[("replicas", 3), ("repair_interval_ms", 300)],
         );
     }

@@ -773,11 +773,29 @@ async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
 }
 
 /// The default key keepers as this node knows them: itself if it is a validator, and the other
-/// validators' API URLs from its configuration.
+/// validators' API URLs, from the node registry (entries whose node id is a genesis validator)
+/// and from its configuration.
 async fn keepers(State(vault): State<Arc<Vault>>) -> Response {
+    let mut peers = vault.validator_apis.clone();
+    if let Some(net) = &vault.peers {
+        let validators: Vec<String> = vault
+            .chain
+            .genesis()
+            .validators
+            .iter()
+            .map(|v| v.public_key.trim_start_matches("0x").to_lowercase())
+            .collect();
+        let me = vault.node_id.trim_start_matches("0x").to_lowercase();
+        for entry in net.membership().registered {
+            let id = hex::encode(entry.id.0);
+            if id != me && validators.contains(&id) && !peers.contains(&entry.url) {
+                peers.push(entry.url);
+            }
+        }
+    }
     axum::Json(json!({
         "validator": vault.validator,
-        "peers": vault.validator_apis,
+        "peers": peers,
     }))
     .into_response()
 }

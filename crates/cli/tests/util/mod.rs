@@ -697,6 +697,7 @@ pub fn start_validators(dir: &Path, validators: usize) -> Vec<Node> {
     let layout = init(&dir.join("net"), validators, 0);
     for entry in &layout {
         set_timing(&entry.config, FAST_TIMING);
+        set_table(&entry.config, "vault", &[("repair_interval_ms", 300)]);
     }
     let mut nodes: Vec<Node> = layout
         .iter()
@@ -706,4 +707,39 @@ pub fn start_validators(dir: &Path, validators: usize) -> Vec<Node> {
         node.wait_ready(Duration::from_secs(60));
     }
     nodes
+}
+
+/// Set keys of a table (e.g. `[vault]`) of a node's config.toml.
+pub fn set_table(config: &Path, name: &str, values: &[(&str, i64)]) {
+    let text = std::fs::read_to_string(config).expect("read config");
+    let mut table: toml::Table = text.parse().expect("config is TOML");
+    let section = table
+        .entry(name)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        .as_table_mut()
+        .expect("a table");
+    for (k, v) in values {
+        section.insert((*k).to_string(), toml::Value::Integer(*v));
+    }
+    std::fs::write(config, toml::to_string(&table).expect("toml")).expect("write config");
+}
+
+/// Announce the first `n` validators `start_validators` wrote under `dir` in the node registry,
+/// run by `operator`, through the node at `rpc`.
+pub fn announce_validators(dir: &Path, n: usize, rpc: &str, operator: &PrivateKeySigner) {
+    for i in 0..n {
+        let config = dir
+            .join("net")
+            .join(format!("validator-{i}"))
+            .join("config.toml");
+        let out = Command::new(exe())
+            .args(["vault", "announce", "--json", "--config"])
+            .arg(&config)
+            .args(["--rpc", rpc, "--private-key", &key_hex(operator)])
+            .env_remove("LIGHTSTREAMS_ACCOUNT")
+            .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
+            .output()
+            .expect("run lightstreams vault announce");
+        ok_json(&out);
+    }
 }
