@@ -2,7 +2,9 @@
 //!
 //! [`serve`] starts one server on one port that answers JSON-RPC over HTTP `POST` and over
 //! WebSocket, with batches, CORS open to every origin (browser wallets and dapps), a request
-//! body limit and a connection limit. It runs on the caller's tokio runtime.
+//! body limit and a connection limit. It runs on the caller's tokio runtime. The same port
+//! serves the vault's `/v1` HTTP API (clients) and `/v1/peer` (other vault nodes: replication
+//! and fetches between nodes; see the `vault::peers` module).
 //!
 //! # Design
 //! - Every method reads [`Chain`]'s finalized state. Finality is instant, so the tags

@@ -477,7 +477,7 @@ impl Vault {
         if let Some(net) = &self.peers
             && !matches!(object, ObjectRef::Share(_))
         {
-            net.wake();
+            net.touch(*item);
         }
         Ok(())
     }

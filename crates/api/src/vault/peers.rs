@@ -46,6 +46,9 @@ use serde_json::{Value, json};
 use super::store::MAX_ENVELOPE;
 use super::{ApiError, MAX_MANIFEST_BODY, MAX_POST, Refused, Vault, now_secs};
 
+/// A full repair round (every held item) runs at least once in this many rounds.
+const FULL_ROUND_EVERY: u32 = 12;
+
 /// How the node takes part in the vault network.
 #[derive(Clone, Debug)]
 pub struct PeerConfig {
@@ -78,6 +81,10 @@ pub(crate) struct PeerNet {
     wake: (Mutex<bool>, Condvar),
     /// Items whose replicas were deleted because an operator of this node was revoked.
     revoked: Mutex<HashSet<ItemId>>,
+    /// Items written here by clients (or whose repair failed) since their last repair.
+    dirty: Mutex<HashSet<ItemId>>,
+    /// The live set the last full round saw, and rounds since the last full round.
+    last_full: Mutex<(Vec<NodeId>, u32)>,
     /// The last block scanned for revocations.
     scanned: Mutex<u64>,
 }
@@ -92,11 +99,19 @@ impl PeerNet {
             membership: RwLock::new(Membership::default()),
             wake: (Mutex::new(false), Condvar::new()),
             revoked: Mutex::new(HashSet::new()),
+            dirty: Mutex::new(HashSet::new()),
+            last_full: Mutex::new((Vec::new(), 0)),
             scanned: Mutex::new(0),
         }
     }
 
-    /// Ask the replicator to run a round soon (after an upload).
+    /// Ask the replicator to check `item` soon (a client wrote to it).
+    pub(crate) fn touch(&self, item: ItemId) {
+        self.dirty.lock().insert(item);
+        self.wake();
+    }
+
+    /// Ask the replicator to run a round soon.
     pub(crate) fn wake(&self) {
         let (flag, cvar) = &self.wake;
         *flag.lock() = true;
@@ -488,21 +503,41 @@ impl Vault {
     }
 
     /// One repair round over every item this node holds.
+    ///
+    /// Every item is checked when the live set changed (a node left or joined) and every
+    /// [`FULL_ROUND_EVERY`] rounds; in between only the items clients wrote to, or whose last
+    /// repair failed, are — so an idle node does not ask its peers about every item it holds
+    /// every few seconds.
     pub(crate) fn repair_round(&self, net: &PeerNet) {
         let membership = net.membership();
         if membership.live.is_empty() {
             return;
         }
-        let items = match self.stores.items() {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list items to repair");
-                return;
+        let mut live: Vec<NodeId> = membership.live.iter().map(|p| p.id).collect();
+        live.sort();
+        let full = {
+            let mut last = net.last_full.lock();
+            let full = last.0 != live || last.1 + 1 >= FULL_ROUND_EVERY;
+            *last = if full { (live, 0) } else { (live, last.1 + 1) };
+            full
+        };
+        let dirty: Vec<ItemId> = net.dirty.lock().drain().collect();
+        let items = if full {
+            match self.stores.items() {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list items to repair");
+                    net.dirty.lock().extend(dirty);
+                    return;
+                }
             }
+        } else {
+            dirty
         };
         for item in items {
             if let Err(e) = self.repair_item(net, &membership, &item) {
                 tracing::warn!(item = %item, error = %e, "repair failed; retrying next round");
+                net.dirty.lock().insert(item);
             }
         }
     }
