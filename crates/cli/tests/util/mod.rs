@@ -724,22 +724,15 @@ pub fn set_table(config: &Path, name: &str, values: &[(&str, i64)]) {
     std::fs::write(config, toml::to_string(&table).expect("toml")).expect("write config");
 }
 
-/// Announce the first `n` validators `start_validators` wrote under `dir` in the node registry,
-/// run by `operator`, through the node at `rpc`.
-pub fn announce_validators(dir: &Path, n: usize, rpc: &str, operator: &PrivateKeySigner) {
-    for i in 0..n {
-        let config = dir
-            .join("net")
-            .join(format!("validator-{i}"))
-            .join("config.toml");
-        let out = Command::new(exe())
-            .args(["vault", "announce", "--json", "--config"])
-            .arg(&config)
-            .args(["--rpc", rpc, "--private-key", &key_hex(operator)])
-            .env_remove("LIGHTSTREAMS_ACCOUNT")
-            .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
-            .output()
-            .expect("run lightstreams vault announce");
-        ok_json(&out);
-    }
+/// Announce the node of `config` in the node registry, run by `operator`, through `rpc`.
+pub fn announce(config: &Path, rpc: &str, operator: &PrivateKeySigner) {
+    let out = Command::new(exe())
+        .args(["vault", "announce", "--json", "--config"])
+        .arg(config)
+        .args(["--rpc", rpc, "--private-key", &key_hex(operator)])
+        .env_remove("LIGHTSTREAMS_ACCOUNT")
+        .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
+        .output()
+        .expect("run lightstreams vault announce");
+    ok_json(&out);
 }
