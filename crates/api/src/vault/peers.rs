@@ -557,6 +557,8 @@ impl Vault {
                 .filter(|(_, i)| !i.declined)
                 .map(|(id, _)| *id),
         );
+        // R copies, or one per node where there are fewer nodes than R.
+        let wanted = net.replicas.min(known.len());
         // Per object short of copies: how many more it needs and the nodes to try, best first.
         let mut jobs: Vec<(ObjectName, usize, Vec<Peer>)> = Vec::new();
         for (kind, id) in objects {
@@ -574,10 +576,10 @@ impl Vault {
             // anywhere, means pushes.
             let missing = ranked
                 .iter()
-                .take(net.replicas)
+                .take(wanted)
                 .filter(|n| !holders.contains(n))
                 .count();
-            let need = missing.max(net.replicas.saturating_sub(holders.len()));
+            let need = missing.max(wanted.saturating_sub(holders.len()));
             if need == 0 {
                 continue;
             }
@@ -629,9 +631,8 @@ impl Vault {
         let short = short.into_inner();
         if short > 0 {
             return Err(format!(
-                "{short} of {} objects are still short of {} copies",
+                "{short} of {} objects are still short of {wanted} copies",
                 jobs.len(),
-                net.replicas
             ));
         }
         Ok(())
@@ -673,7 +674,7 @@ impl Vault {
                 .map(|i| i.objects().len())
                 .unwrap_or(0);
             return json!({
-                "item": item.to_string(), "replicas": 1, "objects": held,
+                "item": item.to_string(), "replicas": 1, "wanted": 1, "objects": held,
                 "min_copies": if held > 0 { 1 } else { 0 }, "under_replicated": 0,
                 "nodes": [{"id": self.node_id, "live": true, "objects": held}],
             });
@@ -698,7 +699,10 @@ impl Vault {
             *copies.entry(name).or_default() += 1;
         }
         let min = copies.values().copied().min().unwrap_or(0);
-        let under = copies.values().filter(|c| **c < net.replicas).count();
+        // R copies are wanted, or one per registered node where there are fewer (a lone node
+        // wants one).
+        let wanted = net.replicas.min(m.registered.len().max(1));
+        let under = copies.values().filter(|c| **c < wanted).count();
         let mut nodes = vec![
             json!({"id": net.me.to_string(), "live": true, "objects": mine.len(), "this": true}),
         ];
@@ -712,6 +716,7 @@ impl Vault {
         json!({
             "item": item.to_string(),
             "replicas": net.replicas,
+            "wanted": wanted,
             "objects": copies.len(),
             "min_copies": min,
             "under_replicated": under,

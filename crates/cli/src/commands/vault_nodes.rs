@@ -152,7 +152,7 @@ pub(crate) fn health(id: &str, who: &IdentityArgs, json: bool) -> anyhow::Result
             "item {}\n{} object(s), {} wanted copies each, fewest copies {}, {} under-replicated",
             value["item"].as_str().unwrap_or_default(),
             value["objects"],
-            value["replicas"],
+            value["wanted"],
             value["min_copies"],
             value["under_replicated"],
         );
