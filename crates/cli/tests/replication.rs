@@ -166,6 +166,29 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
             "{announced}"
         );
     }
+    // Bad input to announce: a clear error, nothing sent.
+    failed_with(
+        &cli(
+            &rpcs[0],
+            Some(operator),
+            &["announce", "--config", "/nonexistent/config.toml"],
+        ),
+        "cannot access /nonexistent/config.toml",
+    );
+    failed_with(
+        &cli(
+            &rpcs[0],
+            Some(operator),
+            &[
+                "announce",
+                "--config",
+                validators[0].config.to_str().expect("utf-8"),
+                "--url",
+                "ftp://x",
+            ],
+        ),
+        "starts with http:// or https://",
+    );
     let listed = ok_json(&cli(&rpcs[0], None, &["nodes"]));
     assert_eq!(
         listed["nodes"].as_array().map(Vec::len),

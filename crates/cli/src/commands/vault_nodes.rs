@@ -57,6 +57,17 @@ pub(crate) fn announce_node(
         .trim_end_matches('/')
         .to_string();
     registry::check_url(&url).map_err(|e| anyhow!("--url: {e}"))?;
+    // A network whose genesis predates the registry has no code there, and a transaction to
+    // it would "succeed" doing nothing.
+    let code = Rpc::new(rpc).call("eth_getCode", json!([NODE_REGISTRY, "latest"]))?;
+    if code
+        .as_str()
+        .is_none_or(|c| c.trim_start_matches("0x").is_empty())
+    {
+        anyhow::bail!(
+            "the network at {rpc} has no node registry at {NODE_REGISTRY} (its genesis predates it): start a new network with `lightstreams init` or `testnet`"
+        );
+    }
     let key = NodeKey::from_private(resolved.signer.clone());
     let proof = registry::prove(&key, resolved.genesis.chain_id, operator.address(), &url);
     let call = NodeRegistry::announceCall {
