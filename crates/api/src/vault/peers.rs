@@ -8,11 +8,12 @@
 //!   are its peers.
 //! - **Placement.** An object's replicas are the first R live nodes in its rendezvous ranking
 //!   ([`lightstreams_network::placement`]). Nothing is assigned centrally.
-//! - **Replication and repair are one loop.** For every item it holds, a node asks its live
-//!   peers what they hold ([`Inventory`]); for every object with fewer than R live copies, the
-//!   best-ranked live holder pushes it to the best-ranked live nodes without it. An upload wakes
-//!   the loop at once; otherwise it runs every `repair_interval`. A node that joins or leaves
-//!   changes the live set, so the next round moves exactly what the ranking now asks for.
+//! - **Replication and repair are one loop** (its own thread; membership and revocations run on
+//!   another, so transfers never delay them). For an item it holds, a node asks its live peers
+//!   what they hold ([`Inventory`]); for every object missing from a node of its placement, or
+//!   with fewer than R live copies, the best-ranked live holder pushes it to the best-ranked live
+//!   nodes without it. An upload wakes the loop for that item at once; every item is checked
+//!   when the live set changes (a node joins or leaves) and every 12th round.
 //! - **Reads.** A signed client read is checked here first (READ at the finalised head); if this
 //!   node has no intact copy it asks the ranked live peers in turn, each with a peer request
 //!   naming the reader, verifies what comes back against the address, and fails over. A damaged
