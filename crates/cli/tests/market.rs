@@ -21,21 +21,6 @@ use util::*;
 const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
 const PHT: u128 = 1_000_000_000_000_000_000;
 
-/// Run `lightstreams GROUP ARGS --json` as `who` against `rpc`.
-fn cli(group: &str, rpc: &str, who: Option<&PrivateKeySigner>, args: &[&str]) -> Output {
-    let mut command = Command::new(exe());
-    command
-        .arg(group)
-        .args(args)
-        .args(["--json", "--rpc", rpc])
-        .env_remove("LIGHTSTREAMS_ACCOUNT")
-        .env_remove("LIGHTSTREAMS_PRIVATE_KEY");
-    if let Some(who) = who {
-        command.args(["--private-key", &key_hex(who)]);
-    }
-    command.output().expect("run lightstreams")
-}
-
 fn random_file(path: &Path, len: usize) -> Vec<u8> {
     let data: Vec<u8> = (0..len).map(|_| rand::random()).collect();
     std::fs::write(path, &data).expect("write input");

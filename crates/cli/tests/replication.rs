@@ -9,7 +9,6 @@
 mod util;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use alloy::signers::local::PrivateKeySigner;
@@ -18,20 +17,6 @@ use serde_json::Value;
 use util::*;
 
 const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
-
-fn cli(rpc: &str, who: Option<&PrivateKeySigner>, args: &[&str]) -> Output {
-    let mut command = Command::new(exe());
-    command
-        .arg("vault")
-        .args(args)
-        .args(["--json", "--rpc", rpc])
-        .env_remove("LIGHTSTREAMS_ACCOUNT")
-        .env_remove("LIGHTSTREAMS_PRIVATE_KEY");
-    if let Some(who) = who {
-        command.args(["--private-key", &key_hex(who)]);
-    }
-    command.output().expect("run lightstreams")
-}
 
 fn vault_dir(config: &Path) -> PathBuf {
     config
@@ -47,37 +32,8 @@ fn item_dir(config: &Path, item: &str) -> PathBuf {
         .join(item.trim_start_matches("0x"))
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// A file of `len` bytes in which a random 32-byte marker repeats.
-fn marked_file(path: &Path, len: usize) -> ([u8; 32], Vec<u8>) {
-    let marker: [u8; 32] = rand::random();
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        data.extend_from_slice(&marker);
-        data.extend_from_slice(&rand::random::<[u8; 32]>());
-    }
-    data.truncate(len);
-    std::fs::write(path, &data).expect("write input");
-    (marker, data)
-}
-
 fn health(rpc: &str, who: &PrivateKeySigner, item: &str) -> Value {
-    ok_json(&cli(rpc, Some(who), &["health", item]))
+    ok_json(&cli("vault", rpc, Some(who), &["health", item]))
 }
 
 /// Wait until `rpc` reports every object of `item` with at least `copies` live copies.
@@ -101,6 +57,7 @@ fn read_back(rpc: &str, who: &PrivateKeySigner, item: &str, out: &Path) -> Vec<u
     for _ in 0..100 {
         let _ = std::fs::remove_file(out);
         let got = cli(
+            "vault",
             rpc,
             Some(who),
             &["get", item, "-o", out.to_str().expect("utf-8")],
@@ -152,6 +109,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     for (i, entry) in validators.iter().enumerate() {
         let who = if i == 3 { bob } else { operator };
         let announced = ok_json(&cli(
+            "vault",
             &rpcs[0],
             Some(who),
             &[
@@ -169,6 +127,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     // Bad input to announce: a clear error, nothing sent.
     failed_with(
         &cli(
+            "vault",
             &rpcs[0],
             Some(operator),
             &["announce", "--config", "/nonexistent/config.toml"],
@@ -177,6 +136,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     );
     failed_with(
         &cli(
+            "vault",
             &rpcs[0],
             Some(operator),
             &[
@@ -189,7 +149,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         ),
         "starts with http:// or https://",
     );
-    let listed = ok_json(&cli(&rpcs[0], None, &["nodes"]));
+    let listed = ok_json(&cli("vault", &rpcs[0], None, &["nodes"]));
     assert_eq!(
         listed["nodes"].as_array().map(Vec::len),
         Some(4),
@@ -200,7 +160,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         Duration::from_secs(30),
         Duration::from_millis(200),
         || {
-            let listed = ok_json(&cli(&rpcs[2], None, &["nodes"]));
+            let listed = ok_json(&cli("vault", &rpcs[2], None, &["nodes"]));
             listed["nodes"]
                 .as_array()
                 .is_some_and(|n| n.len() == 4 && n.iter().all(|n| n["live"] == true))
@@ -212,6 +172,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let input = dir.path().join("track.bin");
     let (marker, data) = marked_file(&input, 3 * 1024 * 1024 + 777);
     let added = ok_json(&cli(
+        "vault",
         &rpcs[0],
         Some(alice),
         &["add", input.to_str().expect("utf-8")],
@@ -229,8 +190,9 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
 
     // Bob is granted read and reads through every node, holding the item or not. (Any vault
     // command registers his encryption key first.)
-    ok_json(&cli(&rpcs[0], Some(bob), &["ls"]));
+    ok_json(&cli("vault", &rpcs[0], Some(bob), &["ls"]));
     ok_json(&cli(
+        "vault",
         &rpcs[0],
         Some(alice),
         &["grant", &item, &format!("{:#x}", bob.address()), "--read"],
@@ -355,7 +317,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
 
     // No node's disk holds plaintext.
     for entry in &validators {
-        for file in files_under(&entry.config.parent().expect("dir").join("data")) {
+        for file in walk(&entry.config.parent().expect("dir").join("data")) {
             let bytes = std::fs::read(&file).unwrap_or_default();
             assert!(
                 !bytes.windows(32).any(|w| w == marker),
@@ -369,7 +331,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     // and its copies are healed.
     let victim = holding[0];
     let blobs = item_dir(&validators[victim].config, &item).join("blobs");
-    let damaged = files_under(&blobs);
+    let damaged = walk(&blobs);
     assert!(!damaged.is_empty());
     for file in &damaged {
         let mut bytes = std::fs::read(file).expect("read blob");
@@ -411,6 +373,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     fifth_node.wait_ready(Duration::from_secs(60));
     let fifth_rpc = format!("http://{}", fifth.rpc);
     ok_json(&cli(
+        "vault",
         &rpcs[up],
         Some(operator),
         &[
@@ -441,6 +404,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     // A byte range (what a player's seek asks for) through a node that holds only part of it.
     let _ = std::fs::remove_file(&out);
     let ranged = cli(
+        "vault",
         &fifth_rpc,
         Some(bob),
         &[
@@ -465,6 +429,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     // Alice revokes Bob, who runs node D: node D deletes its replicas of the item and takes no
     // new ones, and the others keep three copies.
     ok_json(&cli(
+        "vault",
         &rpcs[0],
         Some(alice),
         &["revoke", &item, &format!("{:#x}", bob.address())],

@@ -16,7 +16,10 @@ use lightstreams_access::protocol::{Client, Identity, Remote};
 use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
 use lightstreams_vault::{ItemId, open_manifest};
 use serde_json::Value;
-use util::{Node, dev_accounts, exe, failed_with, key_hex, ok_json, raw_get, serial, tempdir};
+use util::{
+    Node, dev_accounts, exe, failed_with, key_hex, marked_file, ok_json, raw_get, serial, tempdir,
+    walk,
+};
 
 const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
 
@@ -30,35 +33,6 @@ fn vault(rpc: &str, who: &PrivateKeySigner, args: &[&str]) -> Output {
         .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
         .output()
         .expect("run lightstreams vault")
-}
-
-/// Every file under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                out.extend(walk(&path));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
-}
-
-/// A file of `len` bytes in which a random 32-byte marker repeats.
-fn marked_file(path: &Path, len: usize) -> [u8; 32] {
-    let marker: [u8; 32] = rand::random();
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        data.extend_from_slice(&marker);
-        data.extend_from_slice(&rand::random::<[u8; 32]>());
-    }
-    data.truncate(len);
-    std::fs::write(path, &data).expect("write input");
-    marker
 }
 
 fn assert_no_marker(dir: &Path, marker: &[u8; 32]) {
@@ -120,7 +94,7 @@ fn story_and_security_invariants() {
 
     // Alice adds a file (3 chunks) with a random marker in it.
     let input = dir.path().join("song.mp3");
-    let marker = marked_file(&input, 2 * 1024 * 1024 + 4321);
+    let (marker, _) = marked_file(&input, 2 * 1024 * 1024 + 4321);
     let added = ok_json(&vault(
         &rpc,
         alice,
@@ -214,7 +188,7 @@ fn story_and_security_invariants() {
     let revoked = ok_json(&vault(&rpc, alice, &["revoke", &item_text, &bob_addr]));
     assert_eq!(revoked["rekeyed_version"]["epoch"], 1);
     let input2 = dir.path().join("song-v2.mp3");
-    let marker2 = marked_file(&input2, 300_000);
+    let (marker2, _) = marked_file(&input2, 300_000);
     let updated = ok_json(&vault(
         &rpc,
         alice,

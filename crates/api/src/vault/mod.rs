@@ -45,6 +45,7 @@ use lightstreams_vault::ItemId;
 use parking_lot::Mutex;
 use serde_json::json;
 
+use custodial::blocking;
 use store::{ItemStores, MAX_ENVELOPE};
 
 /// Configuration of the vault API.
@@ -636,13 +637,20 @@ async fn raw_get(
     let item = ItemId(parse_id("item id", &item)?);
     let object = object_of(&kind, &id)?;
     let header = auth_header(&headers).map(str::to_owned);
-    let found =
-        tokio::task::spawn_blocking(move || vault.serve_get(&item, &object, header.as_deref()))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e))?;
-    let bytes = found.ok_or(Refused::NotFound)?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let found = blocking(move || Ok(vault.serve_get(&item, &object, header.as_deref()))).await?;
+    object_response(found, "application/octet-stream")
+}
+
+/// The answer to a GET of one object: its bytes, the uniform not-found, or a 500 saying the
+/// node's copy is damaged (only ever said to a caller allowed to read it).
+fn object_response(
+    found: Result<Option<Vec<u8>>, String>,
+    content_type: &'static str,
+) -> Result<Response, Refused> {
+    let bytes = found
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e))?
+        .ok_or(Refused::NotFound)?;
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
 async fn raw_put(
@@ -654,9 +662,7 @@ async fn raw_put(
     let item = ItemId(parse_id("item id", &item)?);
     let object = object_of(&kind, &id)?;
     let header = auth_header(&headers).map(str::to_owned);
-    tokio::task::spawn_blocking(move || vault.serve_put(&item, &object, header.as_deref(), &body))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    blocking(move || vault.serve_put(&item, &object, header.as_deref(), &body)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -668,9 +674,7 @@ async fn raw_delete(
     let item = ItemId(parse_id("item id", &item)?);
     let object = object_of(&kind, &id)?;
     let header = auth_header(&headers).map(str::to_owned);
-    tokio::task::spawn_blocking(move || vault.serve_delete(&item, &object, header.as_deref()))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))??;
+    blocking(move || vault.serve_delete(&item, &object, header.as_deref())).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -681,14 +685,9 @@ async fn raw_info(
 ) -> Result<Response, Refused> {
     let item = ItemId(parse_id("item id", &item)?);
     let header = auth_header(&headers).map(str::to_owned);
-    let found = tokio::task::spawn_blocking(move || {
-        vault.serve_get(&item, &ObjectRef::Info, header.as_deref())
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e))?;
-    let bytes = found.ok_or(Refused::NotFound)?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+    let found =
+        blocking(move || Ok(vault.serve_get(&item, &ObjectRef::Info, header.as_deref()))).await?;
+    object_response(found, "application/json")
 }
 
 async fn raw_health(
@@ -698,14 +697,17 @@ async fn raw_health(
 ) -> Result<Response, Refused> {
     let item = ItemId(parse_id("item id", &item)?);
     let header = auth_header(&headers).map(str::to_owned);
-    let health = tokio::task::spawn_blocking(move || {
-        let who =
-            vault.authenticate(RequestKind::Get, &item, &ObjectRef::Info, header.as_deref())?;
-        vault.can_read(&item, who).then(|| vault.health(&item))
+    let health = blocking(move || {
+        let who = vault
+            .authenticate(RequestKind::Get, &item, &ObjectRef::Info, header.as_deref())
+            .ok_or(Refused::NotFound)?;
+        if !vault.can_read(&item, who) {
+            return Err(Refused::NotFound);
+        }
+        Ok(vault.health(&item))
     })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(axum::Json(health.ok_or(Refused::NotFound)?).into_response())
+    .await?;
+    Ok(axum::Json(health).into_response())
 }
 
 async fn peer_get(
@@ -716,14 +718,10 @@ async fn peer_get(
     let item = ItemId(parse_id("item id", &item)?);
     let object = object_of(&kind, &id)?;
     let header = auth_header(&headers).map(str::to_owned);
-    let found = tokio::task::spawn_blocking(move || {
-        vault.serve_peer_get(&item, &kind, &id, &object, header.as_deref())
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt", e))?;
-    let bytes = found.ok_or(Refused::NotFound)?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    let found =
+        blocking(move || Ok(vault.serve_peer_get(&item, &kind, &id, &object, header.as_deref())))
+            .await?;
+    object_response(found, "application/octet-stream")
 }
 
 async fn peer_put(
@@ -735,11 +733,8 @@ async fn peer_put(
     let item = ItemId(parse_id("item id", &item)?);
     let object = object_of(&kind, &id)?;
     let header = auth_header(&headers).map(str::to_owned);
-    tokio::task::spawn_blocking(move || {
-        vault.serve_peer_put(&item, &kind, &id, &object, header.as_deref(), &body)
-    })
-    .await
-    .map_err(|e| ApiError::internal(e.to_string()))??;
+    blocking(move || vault.serve_peer_put(&item, &kind, &id, &object, header.as_deref(), &body))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -750,10 +745,7 @@ async fn peer_inventory(
 ) -> Result<Response, Refused> {
     let item = ItemId(parse_id("item id", &item)?);
     let header = auth_header(&headers).map(str::to_owned);
-    let inventory =
-        tokio::task::spawn_blocking(move || vault.serve_inventory(&item, header.as_deref()))
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+    let inventory = blocking(move || Ok(vault.serve_inventory(&item, header.as_deref()))).await?;
     Ok(axum::Json(inventory.ok_or(Refused::NotFound)?).into_response())
 }
 

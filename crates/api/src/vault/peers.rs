@@ -162,39 +162,34 @@ pub(crate) fn spawn_replicator(vault: &Arc<Vault>) {
     if vault.peers.is_none() {
         return;
     }
+    spawn_loop(vault, "vault-membership", |vault, net| {
+        vault.refresh_membership(net);
+        vault.sweep_revocations(net);
+        std::thread::sleep(net.interval);
+    });
+    spawn_loop(vault, "vault-repair", |vault, net| {
+        vault.repair_round(net);
+        net.sleep();
+    });
+}
+
+/// Run `round` on a thread of its own until the vault is dropped. The thread holds the vault
+/// for one round only: once the server is gone, the next upgrade fails and the thread ends.
+fn spawn_loop(vault: &Arc<Vault>, name: &str, round: fn(&Vault, &PeerNet)) {
     let weak: Weak<Vault> = Arc::downgrade(vault);
-    let membership = std::thread::Builder::new()
-        .name("vault-membership".into())
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
         .spawn(move || {
             loop {
-                // Each thread holds the vault for one round and one wait only: once the server
-                // is gone, the next upgrade fails and the thread ends.
                 let Some(vault) = weak.upgrade() else { return };
                 let Some(net) = vault.peers.as_ref() else {
                     return;
                 };
-                vault.refresh_membership(net);
-                vault.sweep_revocations(net);
-                std::thread::sleep(net.interval);
+                round(&vault, net);
             }
         });
-    let weak: Weak<Vault> = Arc::downgrade(vault);
-    let repair = std::thread::Builder::new()
-        .name("vault-repair".into())
-        .spawn(move || {
-            loop {
-                let Some(vault) = weak.upgrade() else { return };
-                let Some(net) = vault.peers.as_ref() else {
-                    return;
-                };
-                vault.repair_round(net);
-                net.sleep();
-            }
-        });
-    for spawned in [membership, repair] {
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "cannot start the vault replicator");
-        }
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, thread = name, "cannot start a vault replicator thread");
     }
 }
 

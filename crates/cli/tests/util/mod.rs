@@ -736,3 +736,47 @@ pub fn announce(config: &Path, rpc: &str, operator: &PrivateKeySigner) {
         .expect("run lightstreams vault announce");
     ok_json(&out);
 }
+
+/// Run `lightstreams GROUP ARGS --json --rpc RPC` as `who` (none: no account).
+pub fn cli(group: &str, rpc: &str, who: Option<&PrivateKeySigner>, args: &[&str]) -> Output {
+    let mut command = Command::new(exe());
+    command
+        .arg(group)
+        .args(args)
+        .args(["--json", "--rpc", rpc])
+        .env_remove("LIGHTSTREAMS_ACCOUNT")
+        .env_remove("LIGHTSTREAMS_PRIVATE_KEY");
+    if let Some(who) = who {
+        command.args(["--private-key", &key_hex(who)]);
+    }
+    command.output().expect("run lightstreams")
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Write a file of `len` bytes in which a random 32-byte marker repeats: (marker, bytes).
+pub fn marked_file(path: &Path, len: usize) -> ([u8; 32], Vec<u8>) {
+    let marker: [u8; 32] = rand::random();
+    let mut data = Vec::with_capacity(len);
+    while data.len() < len {
+        data.extend_from_slice(&marker);
+        data.extend_from_slice(&rand::random::<[u8; 32]>());
+    }
+    data.truncate(len);
+    std::fs::write(path, &data).expect("write input");
+    (marker, data)
+}
