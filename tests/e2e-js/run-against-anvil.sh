@@ -20,8 +20,11 @@ PORT="${ANVIL_PORT:-$(node -e '
 RPC_URL="http://127.0.0.1:${PORT}"
 LOG="$(mktemp -t anvil.XXXXXX.log)"
 
-# No --block-time / --no-mining: anvil auto-mines one block per transaction.
-"$ANVIL" --host 127.0.0.1 --port "$PORT" --chain-id "$CHAIN_ID" >"$LOG" 2>&1 &
+# Mixed mining: anvil mines one block per transaction (auto-mining) and an empty block every
+# second, as a Lightstreams node does. Without the empty blocks, ethers' waitForTransaction can
+# miss a receipt mined between its first check and its block listener and then wait for a
+# block that never comes (seen once as a 30 s timeout).
+"$ANVIL" --host 127.0.0.1 --port "$PORT" --chain-id "$CHAIN_ID" --block-time 1 --mixed-mining >"$LOG" 2>&1 &
 ANVIL_PID=$!
 
 cleanup() {
