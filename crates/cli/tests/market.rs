@@ -403,11 +403,7 @@ fn creator_offline_one_keeper_down_on_four_validators() {
     let dir = tempdir("market-net");
     // Four validators (the default key keepers, and storage nodes) and Carol's own node, a full
     // node that stores too. Every node announces itself in the node registry.
-    let layout = init(&dir.path().join("net"), 4, 1);
-    for entry in &layout {
-        set_timing(&entry.config, FAST_TIMING);
-        set_table(&entry.config, "vault", &[("repair_interval_ms", 300)]);
-    }
+    let layout = init_fast(&dir.path().join("net"), 4, 1);
     // Carol's node is told the validators' p2p addresses only, not their API URLs: it learns
     // those (for the keepers) from the node registry.
     let carols_config = &layout

@@ -81,14 +81,9 @@ fn node_id(rpc: &str) -> String {
 fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let _serial = serial();
     let dir = tempdir("replication");
-    let layout = init(&dir.path().join("net"), 4, 1);
+    let layout = init_fast(&dir.path().join("net"), 4, 1);
     for entry in &layout {
-        set_timing(&entry.config, FAST_TIMING);
-        set_table(
-            &entry.config,
-            "vault",
-            &[("replicas", 3), ("repair_interval_ms", 300)],
-        );
+        set_table(&entry.config, "vault", &[("replicas", 3)]);
     }
     let (validators, fifth): (Vec<_>, Vec<_>) = layout.iter().cloned().partition(|e| e.validator);
     let mut nodes: Vec<Node> = validators

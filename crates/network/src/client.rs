@@ -71,6 +71,14 @@ pub struct Inventory {
 pub type ObjectName = (&'static str, String);
 
 impl Inventory {
+    /// Every object's label ([`object_label`]), to compare holdings between nodes.
+    pub fn labels(&self) -> std::collections::HashSet<String> {
+        self.objects()
+            .into_iter()
+            .map(|(kind, id)| object_label(kind, &id))
+            .collect()
+    }
+
     /// Every object, as (path kind, path id).
     pub fn objects(&self) -> Vec<ObjectName> {
         let mut out = Vec::with_capacity(self.blobs.len() + self.envelopes.len());
@@ -84,6 +92,11 @@ impl Inventory {
         out.extend(self.replies.iter().map(|n| ("replies", n.to_string())));
         out
     }
+}
+
+/// One object's label, `kind/id` as in a peer path.
+pub fn object_label(kind: &str, id: &str) -> String {
+    format!("{kind}/{id}")
 }
 
 /// The placement key of an object named as in a peer path.

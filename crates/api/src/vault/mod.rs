@@ -276,6 +276,13 @@ impl Vault {
         (level, can_read)
     }
 
+    /// Whether `who` may fetch `object` of `item` at the finalised head: READ, and for a reply
+    /// (reader to owner) ADMIN. The same rule for clients and for the readers peers name.
+    fn may_fetch(&self, item: &ItemId, who: Address, object: &ObjectRef) -> bool {
+        self.can_read(item, who)
+            && (!matches!(object, ObjectRef::Reply(_)) || self.level(item, who) >= 3)
+    }
+
     fn can_read(&self, item: &ItemId, who: Address) -> bool {
         self.permission(item, who).1
     }
@@ -295,12 +302,7 @@ impl Vault {
         let Some(who) = self.authenticate(RequestKind::Get, item, object, header) else {
             return Ok(None);
         };
-        if !self.can_read(item, who) {
-            return Ok(None);
-        }
-        if let ObjectRef::Reply(_) = object
-            && self.level(item, who) < 3
-        {
+        if !self.may_fetch(item, who, object) {
             return Ok(None);
         }
         match object {
@@ -454,11 +456,7 @@ impl Vault {
                 .put_share(item, *epoch, body)
                 .map_err(|e| e.to_string()),
             ObjectRef::Message(n) | ObjectRef::Reply(n) => {
-                let kind = if matches!(object, ObjectRef::Message(_)) {
-                    "messages"
-                } else {
-                    "replies"
-                };
+                let kind = object.path_parts().0;
                 match self.stores.put_post_once(item, kind, *n, body) {
                     Ok(true) => Ok(()),
                     Ok(false) => {

@@ -36,7 +36,7 @@ use alloy::primitives::Address;
 use alloy::sol_types::SolEvent;
 use lightstreams_access::acl::{ACCESS_REGISTRY, AccessRegistry};
 use lightstreams_access::request::ObjectRef;
-use lightstreams_network::client::{Inventory, ObjectName, Peer, placement_key};
+use lightstreams_network::client::{Inventory, ObjectName, Peer, object_label, placement_key};
 use lightstreams_network::peer::{Target, Verified};
 use lightstreams_network::registry::{NODE_REGISTRY, NodeRegistry, valid_entries};
 use lightstreams_network::{Entry, NodeId, NodeKey, PeerClient, placement};
@@ -310,12 +310,7 @@ impl Vault {
         let Some(verified) = self.authenticate_peer(&target, header) else {
             return Ok(None);
         };
-        if object_name(object).is_none() || !self.can_read(item, verified.reader) {
-            return Ok(None);
-        }
-        if let ObjectRef::Reply(_) = object
-            && self.level(item, verified.reader) < 3
-        {
+        if object_name(object).is_none() || !self.may_fetch(item, verified.reader, object) {
             return Ok(None);
         }
         match object {
@@ -394,13 +389,8 @@ impl Vault {
                 if body.is_empty() || body.len() > MAX_POST {
                     return Err(ApiError::bad_request("a post is 1 to 64 KiB").into());
                 }
-                let kind = if matches!(object, ObjectRef::Message(_)) {
-                    "messages"
-                } else {
-                    "replies"
-                };
                 self.stores
-                    .put_post_once(item, kind, *n, body)
+                    .put_post_once(item, object.path_parts().0, *n, body)
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
@@ -558,7 +548,7 @@ impl Vault {
         // Per object short of copies: how many more it needs and the nodes to try, best first.
         let mut jobs: Vec<(ObjectName, usize, Vec<Peer>)> = Vec::new();
         for (kind, id) in objects {
-            let name = format!("{kind}/{id}");
+            let name = object_label(kind, &id);
             let holders: HashSet<NodeId> = std::iter::once(net.me)
                 .chain(
                     theirs
@@ -680,12 +670,7 @@ impl Vault {
         let mine: HashSet<String> = self
             .stores
             .inventory(item)
-            .map(|i| {
-                i.objects()
-                    .into_iter()
-                    .map(|(k, id)| format!("{k}/{id}"))
-                    .collect()
-            })
+            .map(|i| i.labels())
             .unwrap_or_default();
         let mut copies: HashMap<&String, usize> = HashMap::new();
         for name in mine
@@ -745,15 +730,10 @@ fn inventories(net: &PeerNet, peers: &[Peer], item: &ItemId) -> HashMap<NodeId, 
             .zip(asks)
             .filter_map(|(p, ask)| {
                 let inventory = ask.join().ok()?.ok()?;
-                let names = inventory
-                    .objects()
-                    .into_iter()
-                    .map(|(k, id)| format!("{k}/{id}"))
-                    .collect();
                 Some((
                     p.id,
                     Held {
-                        names,
+                        names: inventory.labels(),
                         declined: inventory.declined,
                     },
                 ))

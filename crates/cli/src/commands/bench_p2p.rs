@@ -20,13 +20,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{B256, Bytes, U256};
-use alloy::sol_types::SolCall;
 use anyhow::{anyhow, bail};
 use lightstreams_access::http::{HttpRemote, RpcLedger};
-use lightstreams_access::protocol::{Client, Content, Identity, Ledger};
+use lightstreams_access::protocol::{Client, Content, Identity};
 use lightstreams_network::client::Peer;
-use lightstreams_network::registry::{self, NODE_REGISTRY, NodeRegistry};
 use lightstreams_network::{NodeKey, PeerClient};
 use lightstreams_primitives::dev::dev_accounts;
 use serde_json::json;
@@ -163,23 +160,9 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     // Join the registry as a vault node (its URL answers nothing, so the node pushes nothing
     // to it) and wait until the node counts it as a peer.
     let key = NodeKey::from_seed(rand::random());
-    let ledger = RpcLedger::new(url);
     let chain_id = crate::rpc::Rpc::new(url).quantity("eth_chainId", json!([]))? as u64;
-    let fake_url = "http://127.0.0.1:9";
-    let proof = registry::prove(&key, chain_id, signers[1].address(), fake_url);
-    ledger
-        .transact_with_value(
-            &signers[1],
-            NODE_REGISTRY,
-            NodeRegistry::announceCall {
-                id: B256::from(key.id().0),
-                url: fake_url.into(),
-                proof: Bytes::from(proof.to_vec()),
-            }
-            .abi_encode(),
-            U256::ZERO,
-        )
-        .map_err(|e| anyhow!("announcing the bench peer: {e}"))?;
+    super::vault_nodes::send_announcement(&key, chain_id, "http://127.0.0.1:9", &signers[1], url)
+        .map_err(|e| anyhow!("the bench peer: {e:#}"))?;
     let facts: serde_json::Value = ureq::get(format!("{url}/v1"))
         .call()?
         .body_mut()
@@ -238,20 +221,24 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     let peer_bytes = fetched.into_inner();
     let peer_rate = peer_bytes as f64 / started.elapsed().as_secs_f64();
 
+    // The same objects as files in the node's store (for the baseline and their sizes).
+    let blob_dir = dir
+        .path()
+        .join("dev")
+        .join("vault")
+        .join("items")
+        .join(hex::encode(item.0))
+        .join("blobs");
+    let files: Vec<PathBuf> = blobs
+        .iter()
+        .map(|a| blob_dir.join(&a[..2]).join(a))
+        .collect();
+
     // Round trip of one peer request for the smallest object (the manifest, for a large item),
     // one at a time: the fixed cost every object pays.
     let mut sizes = Vec::new();
-    for address in &blobs {
-        let len = std::fs::metadata(
-            dir.path()
-                .join("dev/vault/items")
-                .join(hex::encode(item.0))
-                .join("blobs")
-                .join(&address[..2])
-                .join(address),
-        )?
-        .len();
-        sizes.push((len, address.clone()));
+    for (address, file) in blobs.iter().zip(&files) {
+        sizes.push((std::fs::metadata(file)?.len(), address.clone()));
     }
     sizes.sort();
     let (small_len, small) = sizes.first().cloned().unwrap_or_default();
@@ -268,17 +255,6 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     let client_rss = peak_rss_mb(std::process::id());
 
     // Baseline: the same files, raw TCP.
-    let blob_dir = dir
-        .path()
-        .join("dev")
-        .join("vault")
-        .join("items")
-        .join(hex::encode(item.0))
-        .join("blobs");
-    let files: Vec<PathBuf> = blobs
-        .iter()
-        .map(|a| blob_dir.join(&a[..2]).join(a))
-        .collect();
     let (raw_bytes, raw_rate) = raw_tcp(&files, args.lanes, false)?;
     let (verified_bytes, verified_rate) = raw_tcp(&files, args.lanes, true)?;
     if raw_bytes != peer_bytes || verified_bytes != peer_bytes {

@@ -57,6 +57,25 @@ pub(crate) fn announce_node(
         .trim_end_matches('/')
         .to_string();
     registry::check_url(&url).map_err(|e| anyhow!("--url: {e}"))?;
+    let key = NodeKey::from_private(resolved.signer.clone());
+    let tx = send_announcement(&key, resolved.genesis.chain_id, &url, operator, rpc)?;
+    Ok(json!({
+        "node": key.id().to_string(),
+        "operator": operator.address(),
+        "url": url,
+        "tx": tx,
+    }))
+}
+
+/// Announce the node of `key` at `url`, run by `operator`, on chain `chain_id`, through the node
+/// at `rpc`; the transaction hash once final.
+pub(crate) fn send_announcement(
+    key: &NodeKey,
+    chain_id: u64,
+    url: &str,
+    operator: &PrivateKeySigner,
+    rpc: &str,
+) -> anyhow::Result<B256> {
     // A network whose genesis predates the registry has no code there, and a transaction to
     // it would "succeed" doing nothing.
     let code = Rpc::new(rpc).call("eth_getCode", json!([NODE_REGISTRY, "latest"]))?;
@@ -68,22 +87,15 @@ pub(crate) fn announce_node(
             "the network at {rpc} has no node registry at {NODE_REGISTRY} (its genesis predates it): start a new network with `lightstreams init` or `testnet`"
         );
     }
-    let key = NodeKey::from_private(resolved.signer.clone());
-    let proof = registry::prove(&key, resolved.genesis.chain_id, operator.address(), &url);
+    let proof = registry::prove(key, chain_id, operator.address(), url);
     let call = NodeRegistry::announceCall {
         id: B256::from(key.id().0),
-        url: url.clone(),
+        url: url.to_string(),
         proof: Bytes::from(proof.to_vec()),
     };
-    let tx = RpcLedger::new(rpc)
+    RpcLedger::new(rpc)
         .transact_with_value(operator, NODE_REGISTRY, call.abi_encode(), U256::ZERO)
-        .map_err(|e| anyhow!("announcing the node: {e}"))?;
-    Ok(json!({
-        "node": key.id().to_string(),
-        "operator": operator.address(),
-        "url": url,
-        "tx": tx,
-    }))
+        .map_err(|e| anyhow!("announcing the node: {e}"))
 }
 
 /// The registry's entries whose proofs check, read through the node at `rpc_url`.

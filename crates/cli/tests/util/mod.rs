@@ -691,14 +691,21 @@ pub fn raw_get(
     (status, body)
 }
 
-/// `lightstreams init` a network of `validators` validators in `dir/net` with fast timing, start
-/// every node and wait until each answers.
-pub fn start_validators(dir: &Path, validators: usize) -> Vec<Node> {
-    let layout = init(&dir.join("net"), validators, 0);
+/// `lightstreams init` a network in `dir` tuned for tests: fast consensus timing and a 300 ms
+/// vault repair interval.
+pub fn init_fast(dir: &Path, validators: usize, full_nodes: usize) -> Vec<NodeEntry> {
+    let layout = init(dir, validators, full_nodes);
     for entry in &layout {
         set_timing(&entry.config, FAST_TIMING);
         set_table(&entry.config, "vault", &[("repair_interval_ms", 300)]);
     }
+    layout
+}
+
+/// `lightstreams init` a network of `validators` validators in `dir/net` with fast timing, start
+/// every node and wait until each answers.
+pub fn start_validators(dir: &Path, validators: usize) -> Vec<Node> {
+    let layout = init_fast(&dir.join("net"), validators, 0);
     let mut nodes: Vec<Node> = layout
         .iter()
         .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
