@@ -223,6 +223,9 @@ pub(crate) struct BenchP2pArgs {
     /// Parallel requests (and, for the baseline, parallel TCP connections).
     #[arg(long, default_value_t = 8)]
     pub(crate) lanes: usize,
+    /// Objects per batch request (the fetch also runs with one request per object).
+    #[arg(long, default_value_t = 32)]
+    pub(crate) batch: usize,
 }
 
 #[derive(Debug, Args)]

@@ -310,6 +310,69 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         "stale peer request"
     );
 
+    // A batch peer request: the manifest arrives verified, an object the node does not hold is
+    // marked absent; replayed, or naming a stranger as reader, it gets the uniform answer.
+    let b_peer = lightstreams_network::client::Peer {
+        id: b_id,
+        url: rpcs[holder].clone(),
+    };
+    let peers = lightstreams_network::PeerClient::new(node_a.clone(), Duration::from_secs(30));
+    let names: Vec<lightstreams_network::client::ObjectName> = vec![
+        ("manifests", path_id.clone()),
+        ("chunks", format!("0x{}", "ab".repeat(32))),
+    ];
+    let mut got = Vec::new();
+    peers
+        .get_batch(
+            &b_peer,
+            &parse32(&item),
+            &names,
+            alice.address(),
+            |i, bytes| got.push((i, bytes.map(|b| blake3::hash(b).to_hex().to_string()))),
+        )
+        .expect("batch served");
+    assert_eq!(
+        got,
+        vec![(0, Some(manifest_hex.clone())), (1, None)],
+        "batch: the manifest verified, the unknown chunk absent"
+    );
+    assert!(
+        matches!(
+            peers.get_batch(
+                &b_peer,
+                &parse32(&item),
+                &names,
+                stranger.address(),
+                |_, _| {}
+            ),
+            Err(lightstreams_network::PeerError::NotFound)
+        ),
+        "batch for a stranger"
+    );
+    let body = lightstreams_network::batch::encode_request(&names);
+    let batch_id = lightstreams_network::batch::request_id(&body);
+    let batch_target = lightstreams_network::peer::Target {
+        method: "POST",
+        item: parse32(&item),
+        kind: "batch",
+        id: &batch_id,
+        node: b_id,
+    };
+    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    assert_eq!(peer_post(&rpcs[holder], &item, &signed, &body).0, 200);
+    assert_eq!(
+        peer_post(&rpcs[holder], &item, &signed, &body),
+        (404, NOT_FOUND.to_string()),
+        "replayed batch"
+    );
+    let other_body = lightstreams_network::batch::encode_request(&names[..1]);
+    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    assert_eq!(
+        peer_post(&rpcs[holder], &item, &signed, &other_body),
+        (404, NOT_FOUND.to_string()),
+        "batch whose list is not the one signed"
+    );
+
     // No node's disk holds plaintext.
     for entry in &validators {
         for file in walk(&entry.config.parent().expect("dir").join("data")) {
@@ -472,4 +535,24 @@ fn peer_get(rpc: &str, item: &str, path: &str, auth: &str) -> (u16, String) {
         status,
         response.body_mut().read_to_string().unwrap_or_default(),
     )
+}
+
+/// POST a batch request `body` to `/v1/peer/{item}/batch` with `auth`: (status, body).
+fn peer_post(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("{rpc}/v1/peer/{item}/batch"))
+        .header("Authorization", auth)
+        .send(body)
+        .expect("http");
+    let status = response.status().as_u16();
+    let text = if status == 200 {
+        String::new()
+    } else {
+        response.body_mut().read_to_string().unwrap_or_default()
+    };
+    (status, text)
 }

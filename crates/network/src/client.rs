@@ -7,11 +7,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
+use crate::batch;
 use crate::identity::{NodeId, NodeKey};
 use crate::peer::{self, Target};
 
 /// The largest object a peer sends (a sealed manifest of about 250,000 chunks).
 pub const MAX_OBJECT: u64 = 33 * 1024 * 1024;
+
+/// A batch reader reads and hashes in pieces of this size.
+const PIECE: usize = 64 * 1024;
 
 /// A peer: its id and API URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -239,6 +243,67 @@ impl PeerClient {
             }
         }
         Ok(bytes)
+    }
+
+    /// Many objects of `item` from `peer` in one request (at most [`batch::MAX_BATCH`]), asked
+    /// for on behalf of `reader`. `each(i, bytes)` is called for every object in the order
+    /// named: `Some` with its bytes (blobs verified against their address as they arrive),
+    /// `None` when the peer did not send it or sent a damaged copy. `Err` means the peer refused
+    /// the whole request (before any call) or the stream broke after the objects already passed
+    /// to `each`. Memory: one object, whatever the number of objects.
+    pub fn get_batch(
+        &self,
+        peer: &Peer,
+        item: &[u8; 32],
+        objects: &[ObjectName],
+        reader: Address,
+        mut each: impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<(), PeerError> {
+        let body = batch::encode_request(objects);
+        let id = batch::request_id(&body);
+        let header = self.header("POST", peer, item, batch::KIND, &id, reader);
+        let broken =
+            |e: &dyn std::fmt::Display| PeerError::Unreachable(peer.url.clone(), e.to_string());
+        let mut response = self
+            .agent
+            .post(Self::url(peer, item, batch::KIND, ""))
+            .header("authorization", header)
+            .send(&body[..])
+            .map_err(|e| broken(&e))?;
+        if response.status().as_u16() != 200 {
+            return Self::read(peer, response).map(|_| ());
+        }
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        let mut buf = Vec::new();
+        for (i, (kind, id)) in objects.iter().enumerate() {
+            let mut head = [0u8; 5];
+            reader.read_exact(&mut head).map_err(|e| broken(&e))?;
+            let Some(len) = batch::parse_frame_header(head).map_err(|e| broken(&e))? else {
+                each(i, None);
+                continue;
+            };
+            if u64::from(len) > MAX_OBJECT {
+                return Err(broken(&format!("a {len}-byte object in a batch")));
+            }
+            // Read and hash in pieces, each hashed while still in cache.
+            let len = len as usize;
+            buf.resize(len, 0);
+            let blob = matches!(*kind, "chunks" | "manifests");
+            let mut hasher = blake3::Hasher::new();
+            for piece in buf.chunks_mut(PIECE) {
+                reader.read_exact(piece).map_err(|e| broken(&e))?;
+                if blob {
+                    hasher.update(piece);
+                }
+            }
+            if blob && hasher.finalize().to_hex().as_str() != id.trim_start_matches("0x") {
+                tracing::warn!(peer = %peer.id, object = %object_label(kind, id), "a peer sent a damaged copy in a batch");
+                each(i, None);
+            } else {
+                each(i, Some(&buf));
+            }
+        }
+        Ok(())
     }
 
     /// One object from the first of `peers` that has an intact copy.

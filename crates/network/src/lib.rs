@@ -12,8 +12,9 @@
 //!   ranked list of nodes for an object, and the first R are its replicas.
 //! - [`peer`]: the signed header of a node-to-node request (who asks, for which reader, which
 //!   object, which target node, when, with which nonce).
-//! - [`client`]: a blocking HTTP client for peers' `/v1/peer` API: get with failover, put,
-//!   inventories, liveness probes.
+//! - [`client`]: a blocking HTTP client for peers' `/v1/peer` API: get with failover, batch
+//!   gets streamed and verified as they arrive, put, inventories, liveness probes.
+//! - [`batch`]: the framing of a batch request (many objects of one item in one request).
 //!
 //! # Why HTTP over TCP and not iroh
 //! The design named iroh (QUIC). It was measured on this machine at 263 MB/s for a loopback
@@ -24,6 +25,7 @@
 //! registry gives explicit addresses, so nothing needs relays or DNS. `lightstreams bench p2p`
 //! measures peer fetches beside a raw TCP transfer of the same bytes.
 
+pub mod batch;
 pub mod client;
 pub mod identity;
 pub mod peer;

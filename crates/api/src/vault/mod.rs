@@ -736,6 +736,43 @@ async fn peer_put(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// A peer's batch read: frames streamed from a blocking thread, at most a few objects in
+/// flight whatever the batch's size.
+async fn peer_batch(
+    State(vault): State<Arc<Vault>>,
+    Path(item): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, Refused> {
+    let item = ItemId(parse_id("item id", &item)?);
+    let header = auth_header(&headers).map(str::to_owned);
+    let opener = vault.clone();
+    let objects = blocking(move || opener.open_peer_batch(&item, header.as_deref(), &body)).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        for object in objects {
+            let bytes = object.and_then(|o| vault.batch_object(&item, &o));
+            let head = lightstreams_network::batch::frame_header(bytes.as_ref().map(Vec::len));
+            if tx
+                .blocking_send(Ok(axum::body::Bytes::copy_from_slice(&head)))
+                .is_err()
+            {
+                return;
+            }
+            if let Some(bytes) = bytes
+                && tx.blocking_send(Ok(bytes.into())).is_err()
+            {
+                return;
+            }
+        }
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        stream_body(rx),
+    )
+        .into_response())
+}
+
 async fn peer_inventory(
     State(vault): State<Arc<Vault>>,
     Path(item): Path<String>,
@@ -815,6 +852,12 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/raw/{item}/info", get(raw_info))
         .route("/v1/raw/{item}/health", get(raw_health))
         .route("/v1/peer/{item}/inventory", get(peer_inventory))
+        .route(
+            "/v1/peer/{item}/batch",
+            axum::routing::post(peer_batch).layer(DefaultBodyLimit::max(
+                lightstreams_network::batch::MAX_REQUEST + 1,
+            )),
+        )
         .route(
             "/v1/peer/{item}/{kind}/{id}",
             get(peer_get)

@@ -128,6 +128,10 @@ pub(super) fn spec() -> Value {
             "/v1/peer/{item}/inventory": {"get": {"summary": "Node to node: which objects of an item this node holds (`Authorization: LS-Peer ...` signed by a registered vault node's ed25519 key, naming this node)",
                 "parameters": [id_param("item", "Item id"), {"name": "Authorization", "in": "header", "required": true, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "{blobs, envelopes, messages, replies, declined}"}, "400": bad, "404": not_found}}},
+            "/v1/peer/{item}/batch": {"post": {"summary": "Node to node: many objects of an item in one request, streamed in the order named. The body names up to 1024 objects, one `kind/id` per line; the `LS-Peer` header signs method POST, kind `batch` and, as id, the BLAKE3 hash (hex) of the body. Each object comes back as a frame: status byte (1 = follows, 0 = absent: not held here, or not for this reader), length (u32 little-endian), bytes. Blobs are sent unverified; the asking node verifies them",
+                "parameters": [id_param("item", "Item id"), {"name": "Authorization", "in": "header", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"text/plain": {}}},
+                "responses": {"200": {"description": "The frames", "content": {"application/octet-stream": {}}}, "400": bad, "404": not_found}}},
             "/v1/peer/{item}/{kind}/{id}": {
                 "get": {"summary": "Node to node: one object from this node's own disk, for the reader the peer names (who must hold READ here); never forwarded further",
                     "parameters": raw_object,

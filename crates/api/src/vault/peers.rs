@@ -39,7 +39,7 @@ use lightstreams_access::request::ObjectRef;
 use lightstreams_network::client::{Inventory, ObjectName, Peer, object_label, placement_key};
 use lightstreams_network::peer::{Target, Verified};
 use lightstreams_network::registry::{NODE_REGISTRY, NodeRegistry, valid_entries};
-use lightstreams_network::{Entry, NodeId, NodeKey, PeerClient, placement};
+use lightstreams_network::{Entry, NodeId, NodeKey, PeerClient, batch, placement};
 use lightstreams_vault::ItemId;
 use parking_lot::{Condvar, Mutex, RwLock};
 use serde_json::{Value, json};
@@ -322,6 +322,52 @@ impl Vault {
                 .map_err(|e| e.to_string()),
             _ => self.local_object(item, object),
         }
+    }
+
+    /// Open a peer's batch read: for each object named, in order, the object if the named
+    /// reader may fetch it (else `None`, sent as absent). The whole request gets the uniform
+    /// not-found unless it is signed by a registered node for this node and this exact list,
+    /// fresh and unseen, for a reader holding READ here.
+    pub(crate) fn open_peer_batch(
+        &self,
+        item: &ItemId,
+        header: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<Option<ObjectRef>>, Refused> {
+        let id = batch::request_id(body);
+        let target = self.target("POST", item, batch::KIND, &id);
+        let verified = self
+            .authenticate_peer(&target, header)
+            .ok_or(Refused::NotFound)?;
+        if !self.can_read(item, verified.reader) {
+            return Err(Refused::NotFound);
+        }
+        let names = batch::decode_request(body).map_err(ApiError::bad_request)?;
+        names
+            .iter()
+            .map(|(kind, id)| {
+                let object = super::object_of(kind, id)?;
+                let allowed = object_name(&object).is_some()
+                    && self.may_fetch(item, verified.reader, &object);
+                Ok(allowed.then_some(object))
+            })
+            .collect()
+    }
+
+    /// One object of an opened batch from this node's disk (blobs unverified: the asking node
+    /// verifies them); `None` if it is not here or cannot be read.
+    pub(crate) fn batch_object(&self, item: &ItemId, object: &ObjectRef) -> Option<Vec<u8>> {
+        let found = match object {
+            ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => self
+                .stores
+                .get_blob_unverified(item, &lightstreams_vault::Address(*a))
+                .map_err(|e| e.to_string()),
+            _ => self.local_object(item, object),
+        };
+        found.unwrap_or_else(|e| {
+            tracing::warn!(item = %item, error = %e, "a batched object is unreadable here");
+            None
+        })
     }
 
     /// This node's own copy of a replicated object.

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use lightstreams_access::http::{HttpRemote, RpcLedger};
 use lightstreams_access::protocol::{Client, Content, Identity};
-use lightstreams_network::client::Peer;
+use lightstreams_network::client::{ObjectName, Peer};
 use lightstreams_network::{NodeKey, PeerClient};
 use lightstreams_primitives::dev::dev_accounts;
 use serde_json::json;
@@ -117,9 +117,68 @@ fn raw_tcp(files: &[PathBuf], lanes: usize, verify: bool) -> anyhow::Result<(u64
     Ok((bytes, bytes as f64 / started.elapsed().as_secs_f64()))
 }
 
+/// Fetch every blob of `item` from `node` as a peer on `args.lanes` lanes, `args.batch` objects
+/// per request (1: the single-object request), each verified. Bytes fetched and bytes per second.
+fn peer_fetch(
+    client: &PeerClient,
+    node: &Peer,
+    item: &[u8; 32],
+    blobs: &[String],
+    args: &BenchP2pArgs,
+    reader: alloy::primitives::Address,
+) -> anyhow::Result<(u64, f64)> {
+    let names: Vec<ObjectName> = blobs.iter().map(|a| ("chunks", format!("0x{a}"))).collect();
+    let batches: Vec<&[ObjectName]> = names.chunks(args.batch).collect();
+    let next = AtomicUsize::new(0);
+    let fetched = AtomicU64::new(0);
+    let started = Instant::now();
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let lanes: Vec<_> = (0..args.lanes)
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<()> {
+                    while let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if let [(kind, id)] = batch {
+                            let bytes = client
+                                .get(node, item, kind, id, reader)
+                                .map_err(|e| anyhow!("peer fetch of {id}: {e}"))?;
+                            fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                            continue;
+                        }
+                        let mut missing = None;
+                        client
+                            .get_batch(node, item, batch, reader, |i, bytes| match bytes {
+                                Some(bytes) => {
+                                    fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                                }
+                                None => missing = Some(i),
+                            })
+                            .map_err(|e| anyhow!("peer batch fetch: {e}"))?;
+                        if let Some(i) = missing {
+                            bail!("the node did not send {} in a batch", batch[i].1);
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for lane in lanes {
+            lane.join().map_err(|_| anyhow!("a lane panicked"))??;
+        }
+        Ok(())
+    })?;
+    let bytes = fetched.into_inner();
+    Ok((bytes, bytes as f64 / started.elapsed().as_secs_f64()))
+}
+
 pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
-    if args.size_mib == 0 || args.lanes == 0 {
-        bail!("--size-mib and --lanes must be positive");
+    if args.size_mib == 0 || args.lanes == 0 || args.batch == 0 {
+        bail!("--size-mib, --lanes and --batch must be positive");
+    }
+    if args.batch > lightstreams_network::batch::MAX_BATCH {
+        bail!(
+            "--batch is at most {} objects per request",
+            lightstreams_network::batch::MAX_BATCH
+        );
     }
     let say = |text: String| {
         if !json {
@@ -191,35 +250,17 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         args.lanes
     ));
 
-    // Peer fetch: every object, verified, in parallel lanes.
+    // Peer fetch: every object, verified, in parallel lanes; in batches and one per request.
     let reader = signers[0].address();
-    let next = AtomicUsize::new(0);
-    let fetched = AtomicU64::new(0);
-    let started = Instant::now();
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let lanes: Vec<_> = (0..args.lanes)
-            .map(|_| {
-                s.spawn(|| -> anyhow::Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(address) = blobs.get(i) else {
-                            return Ok(());
-                        };
-                        let bytes = client
-                            .get(&node, &item.0, "chunks", &format!("0x{address}"), reader)
-                            .map_err(|e| anyhow!("peer fetch of {address}: {e}"))?;
-                        fetched.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                    }
-                })
-            })
-            .collect();
-        for lane in lanes {
-            lane.join().map_err(|_| anyhow!("a lane panicked"))??;
-        }
-        Ok(())
-    })?;
-    let peer_bytes = fetched.into_inner();
-    let peer_rate = peer_bytes as f64 / started.elapsed().as_secs_f64();
+    let (peer_bytes, peer_rate) = peer_fetch(&client, &node, &item.0, &blobs, &args, reader)?;
+    let (single_bytes, single_rate) = peer_fetch(
+        &client,
+        &node,
+        &item.0,
+        &blobs,
+        &BenchP2pArgs { batch: 1, ..args },
+        reader,
+    )?;
 
     // The same objects as files in the node's store (for the baseline and their sizes).
     let blob_dir = dir
@@ -257,9 +298,10 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     // Baseline: the same files, raw TCP.
     let (raw_bytes, raw_rate) = raw_tcp(&files, args.lanes, false)?;
     let (verified_bytes, verified_rate) = raw_tcp(&files, args.lanes, true)?;
-    if raw_bytes != peer_bytes || verified_bytes != peer_bytes {
+    if raw_bytes != peer_bytes || verified_bytes != peer_bytes || single_bytes != peer_bytes {
         bail!(
-            "the baselines moved {raw_bytes} and {verified_bytes} bytes, the peer fetch {peer_bytes}"
+            "the baselines moved {raw_bytes} and {verified_bytes} bytes, the peer fetches \
+             {peer_bytes} and {single_bytes}"
         );
     }
     let node_rss = peak_rss_mb(node_pid);
@@ -272,7 +314,9 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         "objects": blobs.len(),
         "bytes": peer_bytes,
         "lanes": args.lanes,
+        "batch": args.batch,
         "peer_fetch_mb_s": mb(peer_rate),
+        "peer_fetch_one_per_request_mb_s": mb(single_rate),
         "raw_tcp_mb_s": mb(raw_rate),
         "raw_tcp_blake3_mb_s": mb(verified_rate),
         "ratio": ratio,
@@ -304,8 +348,14 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         verified_rate / raw_rate
     );
     println!(
+        "{:<34} {:>10.0} {:>8.2}",
+        "peer fetch, one object per request",
+        mb(single_rate),
+        single_rate / raw_rate
+    );
+    println!(
         "{:<34} {:>10.0} {:>8.2} {}",
-        "peer fetch (signed, ACL, verified)",
+        format!("peer fetch, {} per batch request", args.batch),
         mb(peer_rate),
         ratio,
         if ratio >= 0.8 {
