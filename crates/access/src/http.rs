@@ -272,6 +272,9 @@ impl HttpRemote {
     }
 }
 
+/// The largest object a node sends (a sealed manifest of a very large file).
+const MAX_OBJECT: u64 = 64 * 1024 * 1024;
+
 fn error_message(response: &mut ureq::http::Response<ureq::Body>) -> String {
     let status = response.status();
     let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
@@ -320,6 +323,63 @@ impl Remote for HttpRemote {
         }
     }
 
+    fn batch_reads(&self) -> bool {
+        true
+    }
+
+    fn get_batch(
+        &self,
+        request: &SignedRequest,
+        body: &[u8],
+        each: &mut dyn FnMut(usize, Option<Vec<u8>>),
+    ) -> Result<(), ProtocolError> {
+        use lightstreams_network::batch;
+        let count = batch::decode_request(body)
+            .map_err(ProtocolError::Remote)?
+            .len();
+        let mut response = self
+            .agent
+            .post(format!(
+                "{}/v1/raw/0x{}/batch",
+                self.base,
+                hex::encode(request.item)
+            ))
+            .header("Authorization", request.to_header())
+            .header("Content-Type", "text/plain")
+            .send(body)
+            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        match response.status().as_u16() {
+            200 => {}
+            404 => return Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
+            _ => return Err(ProtocolError::Remote(error_message(&mut response))),
+        }
+        let broken = |e: String| ProtocolError::Remote(format!("the batch stream broke: {e}"));
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        for i in 0..count {
+            let mut head = [0u8; 5];
+            reader
+                .read_exact(&mut head)
+                .map_err(|e| broken(e.to_string()))?;
+            let Some(len) = batch::parse_frame_header(head).map_err(broken)? else {
+                each(i, None);
+                continue;
+            };
+            if u64::from(len) > MAX_OBJECT {
+                return Err(broken(format!("a {len}-byte object")));
+            }
+            let mut bytes = Vec::with_capacity(len as usize);
+            (&mut reader)
+                .take(u64::from(len))
+                .read_to_end(&mut bytes)
+                .map_err(|e| broken(e.to_string()))?;
+            if bytes.len() != len as usize {
+                return Err(broken("it ended inside an object".into()));
+            }
+            each(i, Some(bytes));
+        }
+        Ok(())
+    }
+
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {
         let mut response = self
             .agent
@@ -330,7 +390,7 @@ impl Remote for HttpRemote {
         match response.status().as_u16() {
             200 => {
                 // Sized once from Content-Length: a 1 MiB chunk is not grown by doubling.
-                const LIMIT: u64 = 64 * 1024 * 1024;
+                const LIMIT: u64 = MAX_OBJECT;
                 let len = response.body().content_length().unwrap_or(0).min(LIMIT);
                 let mut bytes = Vec::with_capacity(len as usize);
                 response

@@ -112,6 +112,26 @@ pub trait Remote {
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError>;
     /// Remove the object of a signed `DELETE` request (used to clean up a failed upload).
     fn delete(&self, request: &SignedRequest) -> Result<(), ProtocolError>;
+    /// Whether [`Remote::get_batch`] works here (else readers ask one object at a time).
+    fn batch_reads(&self) -> bool {
+        false
+    }
+    /// Fetch the blobs a signed batch `GET` names (`request.object` is
+    /// [`ObjectRef::Batch`] of `body`, a [`lightstreams_network::batch`] request), calling
+    /// `each(i, bytes)` in the order named; `None` when the node sent no copy of object `i`.
+    /// The bytes are unverified (the reader verifies each against its address).
+    fn get_batch(
+        &self,
+        request: &SignedRequest,
+        body: &[u8],
+        each: &mut dyn FnMut(usize, Option<Vec<u8>>),
+    ) -> Result<(), ProtocolError> {
+        let _ = (body, each);
+        Err(ProtocolError::Remote(format!(
+            "this node connection has no batch reads (item {})",
+            ItemId(request.item)
+        )))
+    }
     /// The node's key-keeper encryption key (X25519), if it keeps key shares.
     fn keeper_key(&self) -> Option<[u8; 32]> {
         None
@@ -437,31 +457,35 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
                 "range {start}-{end} is outside the file's {size} bytes"
             )));
         }
-        // A few threads fetch the next chunks (chunk i by thread i mod FETCHERS, so requests
-        // overlap the node's work and the transfer) while this one verifies, decrypts and
-        // writes them in order: memory stays at a few chunks.
+        // A few threads fetch the next chunks while this one verifies, decrypts and writes
+        // them in order: lane k fetches runs k, k + FETCHERS, ... of RUN chunks (one batch
+        // request per run where the node has them, else one request per chunk, RUN = 1), so
+        // requests overlap the node's work and the transfer. Memory stays at a few chunks.
         const FETCHERS: u64 = 3;
+        const BATCH_RUN: u64 = 32;
+        let run = if self.remote.batch_reads() {
+            BATCH_RUN
+        } else {
+            1
+        };
         let source = RemoteChunks {
             client: self,
             item: opened.item,
         };
         let chunks = &opened.manifest.chunks;
         let (first, last) = (start / CHUNK_SIZE as u64, end / CHUNK_SIZE as u64);
+        let runs = (last - first) / run + 1;
         std::thread::scope(|scope| {
             let mut receivers = Vec::new();
-            for lane in 0..FETCHERS.min(last - first + 1) {
+            for lane in 0..FETCHERS.min(runs) {
                 let (tx, rx) = std::sync::mpsc::sync_channel(1);
                 receivers.push(rx);
                 let source = &source;
                 scope.spawn(move || {
-                    for index in (first + lane..=last).step_by(FETCHERS as usize) {
-                        let fetched = match chunks.get(index as usize) {
-                            Some(address) => source.fetch(index, address),
-                            None => Err(lightstreams_vault::Error::Format(format!(
-                                "no chunk {index} in the manifest"
-                            ))),
-                        };
-                        if tx.send((index, fetched)).is_err() {
+                    for r in (lane..runs).step_by(FETCHERS as usize) {
+                        let from = first + r * run;
+                        let to = (from + run - 1).min(last);
+                        if !source.fetch_run(chunks, from, to, &tx) {
                             break;
                         }
                     }
@@ -469,6 +493,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
             }
             let ahead = Prefetched {
                 first,
+                run,
                 lanes: receivers,
             };
             let mut reader =
@@ -1283,10 +1308,11 @@ pub struct Opened {
 /// One fetched chunk: its index and its sealed bytes (or why it could not be fetched).
 type Fetched = (u64, Result<Vec<u8>, lightstreams_vault::Error>);
 
-/// Chunks fetched ahead by other threads (chunk `first + k` arrives on lane `k mod lanes`),
-/// handed over in order.
+/// Chunks fetched ahead by other threads (chunk `first + k` arrives on lane
+/// `(k / run) mod lanes`), handed over in order.
 struct Prefetched {
     first: u64,
+    run: u64,
     lanes: Vec<std::sync::mpsc::Receiver<Fetched>>,
 }
 
@@ -1300,7 +1326,7 @@ impl ChunkSource for Prefetched {
             || lightstreams_vault::Error::Io(std::io::Error::other("the chunk fetcher stopped"));
         let lane = index
             .checked_sub(self.first)
-            .map(|k| (k % self.lanes.len().max(1) as u64) as usize)
+            .map(|k| (k / self.run.max(1) % self.lanes.len().max(1) as u64) as usize)
             .and_then(|lane| self.lanes.get(lane))
             .ok_or_else(stopped)?;
         let (got, bytes) = lane.recv().map_err(|_| stopped())?;
@@ -1317,6 +1343,80 @@ impl ChunkSource for Prefetched {
 struct RemoteChunks<'a, L, R> {
     client: &'a Client<L, R>,
     item: ItemId,
+}
+
+impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
+    /// Fetch chunks `from..=to` and send each, in order, to `tx`: one batch request when the
+    /// node has batch reads, else one request per chunk. `false` once the reader has stopped.
+    fn fetch_run(
+        &self,
+        chunks: &[lightstreams_vault::Address],
+        from: u64,
+        to: u64,
+        tx: &std::sync::mpsc::SyncSender<Fetched>,
+    ) -> bool {
+        let missing = |index: u64| {
+            lightstreams_vault::Error::Format(format!("no chunk {index} in the manifest"))
+        };
+        if from == to || !self.client.remote.batch_reads() {
+            for index in from..=to {
+                let fetched = match chunks.get(index as usize) {
+                    Some(address) => self.fetch(index, address),
+                    None => Err(missing(index)),
+                };
+                if tx.send((index, fetched)).is_err() {
+                    return false;
+                }
+            }
+            return true;
+        }
+        let Some(run) = chunks.get(from as usize..=to as usize) else {
+            let _ = tx.send((from, Err(missing(to))));
+            return false;
+        };
+        let names: Vec<lightstreams_network::client::ObjectName> = run
+            .iter()
+            .map(|a| ("chunks", format!("0x{}", hex::encode(a.0))))
+            .collect();
+        let body = lightstreams_network::batch::encode_request(&names);
+        let request = self.client.request(
+            RequestKind::Get,
+            self.item,
+            ObjectRef::Batch(*blake3::hash(&body).as_bytes()),
+        );
+        let mut next = from;
+        let mut open = true;
+        let result = self
+            .client
+            .remote
+            .get_batch(&request, &body, &mut |i, bytes| {
+                let index = from + i as u64;
+                let fetched = bytes.ok_or_else(|| {
+                    lightstreams_vault::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("chunk {} not found on the vault node", run[i]),
+                    ))
+                });
+                if open && tx.send((index, fetched)).is_err() {
+                    open = false;
+                }
+                next = index + 1;
+            });
+        if let Err(e) = result
+            && open
+            && next <= to
+        {
+            // The stream broke (or the node refused): the reader stops at the first gap.
+            let _ = tx.send((
+                next,
+                Err(lightstreams_vault::Error::Io(std::io::Error::other(
+                    e.to_string(),
+                ))),
+            ));
+            return false;
+        }
+        open
+    }
 }
 
 impl<L: Ledger + Sync, R: Remote + Sync> ChunkSource for RemoteChunks<'_, L, R> {

@@ -78,6 +78,9 @@ pub enum ObjectRef {
     /// Reply `n` to the item's fan channel, from a reader to the owner: written once by a
     /// reader, read by admins.
     Reply(u64),
+    /// Many chunks or manifests in one read, named in the request body (one `kind/id` per
+    /// line); signed by the BLAKE3 hash of that body, so the signature covers the exact list.
+    Batch([u8; 32]),
 }
 
 impl ObjectRef {
@@ -91,6 +94,7 @@ impl ObjectRef {
             Self::Share(epoch) => format!("share:{epoch}"),
             Self::Message(n) => format!("message:{n}"),
             Self::Reply(n) => format!("reply:{n}"),
+            Self::Batch(h) => format!("batch:0x{}", hex::encode(h)),
         }
     }
 
@@ -104,6 +108,7 @@ impl ObjectRef {
             Self::Share(epoch) => ("shares", epoch.to_string()),
             Self::Message(n) => ("messages", n.to_string()),
             Self::Reply(n) => ("replies", n.to_string()),
+            Self::Batch(h) => ("batch", format!("0x{}", hex::encode(h))),
         }
     }
 }

@@ -373,6 +373,60 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         "batch whose list is not the one signed"
     );
 
+    // A client's batch read through a node that may not hold the manifest: served to Alice
+    // (from the node's disk or its replicas); a stranger, a replay, or a list other than the
+    // one signed get the uniform answer; a batch naming something other than blobs is a 400.
+    let body = lightstreams_network::batch::encode_request(&names[..1]);
+    let signed_batch = |who: &PrivateKeySigner, rpc: &str, body: &[u8]| {
+        SignedRequest::sign(
+            who,
+            RequestKind::Get,
+            parse32(&item),
+            ObjectRef::Batch(*blake3::hash(body).as_bytes()),
+            node_id(rpc),
+        )
+        .to_header()
+    };
+    let reader_node = (holder + 1) % 4;
+    let auth = signed_batch(alice, &rpcs[reader_node], &body);
+    let (status, frames) = raw_batch(&rpcs[reader_node], &item, &auth, &body);
+    assert_eq!(status, 200, "alice's batch read");
+    assert_eq!(frames.first(), Some(&1u8), "the manifest follows");
+    assert_eq!(
+        blake3::hash(&frames[5..]).to_hex().to_string(),
+        manifest_hex,
+        "the manifest arrives intact"
+    );
+    assert_eq!(
+        raw_batch(&rpcs[reader_node], &item, &auth, &body),
+        (404, NOT_FOUND.as_bytes().to_vec()),
+        "replayed batch read"
+    );
+    let auth = signed_batch(stranger, &rpcs[reader_node], &body);
+    assert_eq!(
+        raw_batch(&rpcs[reader_node], &item, &auth, &body),
+        (404, NOT_FOUND.as_bytes().to_vec()),
+        "a stranger's batch read"
+    );
+    let auth = signed_batch(alice, &rpcs[reader_node], &body);
+    assert_eq!(
+        raw_batch(
+            &rpcs[reader_node],
+            &item,
+            &auth,
+            &other_body[..other_body.len() - 1]
+        ),
+        (404, NOT_FOUND.as_bytes().to_vec()),
+        "a batch whose list is not the one signed"
+    );
+    let odd = lightstreams_network::batch::encode_request(&[("envelopes", path_id.clone())]);
+    let auth = signed_batch(alice, &rpcs[reader_node], &odd);
+    assert_eq!(
+        raw_batch(&rpcs[reader_node], &item, &auth, &odd).0,
+        400,
+        "a batch of envelopes"
+    );
+
     // No node's disk holds plaintext.
     for entry in &validators {
         for file in walk(&entry.config.parent().expect("dir").join("data")) {
@@ -555,4 +609,25 @@ fn peer_post(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, String) {
         response.body_mut().read_to_string().unwrap_or_default()
     };
     (status, text)
+}
+
+/// POST a client batch read `body` to `/v1/raw/{item}/batch` with `auth`: (status, body bytes).
+fn raw_batch(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(format!("{rpc}/v1/raw/{item}/batch"))
+        .header("Authorization", auth)
+        .send(body)
+        .expect("http");
+    let status = response.status().as_u16();
+    let bytes = response
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .unwrap_or_default();
+    (status, bytes)
 }

@@ -69,6 +69,12 @@ pub const CHANNEL_BACKFILL: u64 = 4;
 pub const CHANNEL_TRANSACTIONS: u64 = 5;
 /// Relayed transactions accepted per peer per second.
 const TRANSACTIONS_PER_SECOND: u32 = 100_000;
+/// Relayed transactions a peer may send at once. commonware preallocates every channel's
+/// mailbox (and the shared router mailbox) as peers × burst slots, so the default burst (the
+/// whole per-second rate) made an idle node hold ~100 MB of empty queue slots. Beyond the burst a
+/// relayed transaction is dropped and waits for its own node to lead; the chain bench's
+/// unpaced 4-validator load stays below it.
+const TRANSACTIONS_BURST: u32 = 4096;
 
 const PAGE_SIZE: u16 = 4096;
 const PAGE_CACHE_PAGES: usize = 1024;
@@ -410,6 +416,9 @@ async fn setup<X: Executor>(
         CHANNEL_TRANSACTIONS,
         Quota::per_second(
             std::num::NonZeroU32::new(TRANSACTIONS_PER_SECOND).unwrap_or(std::num::NonZeroU32::MIN),
+        )
+        .allow_burst(
+            std::num::NonZeroU32::new(TRANSACTIONS_BURST).unwrap_or(std::num::NonZeroU32::MIN),
         ),
     );
     let network_task = network.start();

@@ -15,6 +15,7 @@
 //! Malformed input (bad ids, bodies that do not hash to their address, oversized bodies) gets a
 //! 4xx naming what was wrong; that says nothing about any item.
 
+mod batch;
 mod custodial;
 mod market;
 mod openapi;
@@ -400,11 +401,11 @@ impl Vault {
                     .into());
                 }
             }
-            ObjectRef::Info => {
+            ObjectRef::Info | ObjectRef::Batch(_) => {
                 return Err(ApiError::new(
                     StatusCode::METHOD_NOT_ALLOWED,
                     "method_not_allowed",
-                    "info is read-only",
+                    "info and batches are read-only",
                 )
                 .into());
             }
@@ -470,7 +471,7 @@ impl Vault {
                     Err(e) => Err(e.to_string()),
                 }
             }
-            ObjectRef::Info => Ok(()),
+            ObjectRef::Info | ObjectRef::Batch(_) => Ok(()),
         };
         stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")))?;
         if let Some(net) = &self.peers
@@ -736,43 +737,6 @@ async fn peer_put(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A peer's batch read: frames streamed from a blocking thread, at most a few objects in
-/// flight whatever the batch's size.
-async fn peer_batch(
-    State(vault): State<Arc<Vault>>,
-    Path(item): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
-    let header = auth_header(&headers).map(str::to_owned);
-    let opener = vault.clone();
-    let objects = blocking(move || opener.open_peer_batch(&item, header.as_deref(), &body)).await?;
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
-        for object in objects {
-            let bytes = object.and_then(|o| vault.batch_object(&item, &o));
-            let head = lightstreams_network::batch::frame_header(bytes.as_ref().map(Vec::len));
-            if tx
-                .blocking_send(Ok(axum::body::Bytes::copy_from_slice(&head)))
-                .is_err()
-            {
-                return;
-            }
-            if let Some(bytes) = bytes
-                && tx.blocking_send(Ok(bytes.into())).is_err()
-            {
-                return;
-            }
-        }
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        stream_body(rx),
-    )
-        .into_response())
-}
-
 async fn peer_inventory(
     State(vault): State<Arc<Vault>>,
     Path(item): Path<String>,
@@ -850,11 +814,17 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_MANIFEST_BODY + 1024)),
         )
         .route("/v1/raw/{item}/info", get(raw_info))
+        .route(
+            "/v1/raw/{item}/batch",
+            axum::routing::post(batch::raw_batch).layer(DefaultBodyLimit::max(
+                lightstreams_network::batch::MAX_REQUEST + 1,
+            )),
+        )
         .route("/v1/raw/{item}/health", get(raw_health))
         .route("/v1/peer/{item}/inventory", get(peer_inventory))
         .route(
             "/v1/peer/{item}/batch",
-            axum::routing::post(peer_batch).layer(DefaultBodyLimit::max(
+            axum::routing::post(batch::peer_batch).layer(DefaultBodyLimit::max(
                 lightstreams_network::batch::MAX_REQUEST + 1,
             )),
         )

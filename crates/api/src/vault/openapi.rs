@@ -119,6 +119,10 @@ pub(super) fn spec() -> Value {
                     "responses": {"204": {"description": "Stored"}, "400": bad, "404": not_found,
                         "413": error_response("Larger than a sealed object can be")}}
             },
+            "/v1/raw/{item}/batch": {"post": {"summary": "Many chunks or manifests of an item in one read (needs READ), streamed in the order named. The body names up to 1024 objects, one `chunks/0x…` or `manifests/0x…` per line; the request is signed like a GET whose object is `batch:0x` + the BLAKE3 hash (hex) of the body. Each object comes back as a frame: status byte (1 = follows, 0 = absent: no intact copy on this node or its replicas), length (u32 little-endian), the sealed bytes. Objects this node lacks are fetched from its replicas for the caller",
+                "parameters": [id_param("item", "Item id"), {"name": "Authorization", "in": "header", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"text/plain": {}}},
+                "responses": {"200": {"description": "The frames", "content": {"application/octet-stream": {}}}, "400": bad, "404": not_found}}},
             "/v1/raw/{item}/info": {"get": {"summary": "On-chain facts and versions of an item (needs READ)",
                 "parameters": [id_param("item", "Item id"), {"name": "Authorization", "in": "header", "required": true, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "Info"}, "400": bad, "404": not_found}}},

@@ -151,7 +151,7 @@ fn object_name(object: &ObjectRef) -> Option<ObjectName> {
             let (kind, id) = object.path_parts();
             Some((kind, id))
         }
-        ObjectRef::Info | ObjectRef::Share(_) => None,
+        ObjectRef::Info | ObjectRef::Share(_) | ObjectRef::Batch(_) => None,
     }
 }
 
@@ -265,6 +265,57 @@ impl Vault {
             }
         }
         Some(bytes)
+    }
+
+    /// Fill the `None`s of `out` (blobs at `addresses`) from replicas: one batch request per
+    /// peer to each object's best-ranked live replica, then one object at a time from the other
+    /// replicas for whatever is still missing. Every blob is verified against its address.
+    pub(crate) fn blobs_from_peers(
+        &self,
+        item: &ItemId,
+        addresses: &[[u8; 32]],
+        reader: Address,
+        out: &mut [Option<Vec<u8>>],
+    ) {
+        let Some(net) = self.peers.as_ref() else {
+            return;
+        };
+        let mut groups: HashMap<String, (Peer, Vec<(usize, ObjectName)>)> = HashMap::new();
+        for (i, a) in addresses.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            let id = format!("0x{}", hex::encode(a));
+            if let Some(peer) = self
+                .ranked_peers(net, item, "chunks", &id)
+                .into_iter()
+                .next()
+            {
+                groups
+                    .entry(peer.url.clone())
+                    .or_insert_with(|| (peer, Vec::new()))
+                    .1
+                    .push((i, ("chunks", id)));
+            }
+        }
+        for (peer, wanted) in groups.into_values() {
+            let names: Vec<ObjectName> = wanted.iter().map(|(_, n)| n.clone()).collect();
+            let fetched = net
+                .client
+                .get_batch(&peer, &item.0, &names, reader, |k, bytes| {
+                    if let (Some(bytes), Some((i, _))) = (bytes, wanted.get(k)) {
+                        out[*i] = Some(bytes.to_vec());
+                    }
+                });
+            if let Err(e) = fetched {
+                tracing::warn!(peer = %peer.id, error = %e, "batch fetch from a replica failed; trying the others");
+            }
+        }
+        for (i, a) in addresses.iter().enumerate() {
+            if out[i].is_none() {
+                out[i] = self.fetch_from_peers(item, &ObjectRef::Chunk(*a), reader, false);
+            }
+        }
     }
 
     /// Check a peer request: signed by a registered node, for this node, fresh, not replayed.
@@ -384,7 +435,7 @@ impl Vault {
             ObjectRef::Envelope(l) => self.stores.get_envelope(item, l).map_err(|e| e.to_string()),
             ObjectRef::Message(n) => self.get_post(item, "messages", *n),
             ObjectRef::Reply(n) => self.get_post(item, "replies", *n),
-            ObjectRef::Info | ObjectRef::Share(_) => Ok(None),
+            ObjectRef::Info | ObjectRef::Share(_) | ObjectRef::Batch(_) => Ok(None),
         }
     }
 
@@ -440,7 +491,9 @@ impl Vault {
                     .map(|_| ())
                     .map_err(|e| e.to_string())
             }
-            ObjectRef::Info | ObjectRef::Share(_) => return Err(Refused::NotFound),
+            ObjectRef::Info | ObjectRef::Share(_) | ObjectRef::Batch(_) => {
+                return Err(Refused::NotFound);
+            }
         };
         stored.map_err(|e| ApiError::internal(format!("cannot store: {e}")))?;
         // A revocation swept while this was being written: it must not survive the sweep.
