@@ -77,18 +77,30 @@ pub fn public_key_hex(key: &lightstreams_consensus::PrivateKey) -> String {
     keys::public_key_to_hex(&keys::public_key(key))
 }
 
-fn free_port(host: IpAddr) -> Result<u16, ConfigError> {
-    TcpListener::bind((host, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))
+/// A free port on `host`. Its listener goes into `held`, which the caller keeps until every
+/// port of the network is chosen: a port released at once could be handed out again to the
+/// next node of the same network (seen as two nodes sharing an RPC port).
+fn free_port(host: IpAddr, held: &mut Vec<TcpListener>) -> Result<u16, ConfigError> {
+    let listener = TcpListener::bind((host, 0))
+        .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?
+        .port();
+    held.push(listener);
+    Ok(port)
 }
 
-fn port(base: Option<u16>, i: usize, host: IpAddr) -> Result<u16, ConfigError> {
+fn port(
+    base: Option<u16>,
+    i: usize,
+    host: IpAddr,
+    held: &mut Vec<TcpListener>,
+) -> Result<u16, ConfigError> {
     match base {
         Some(b) => u16::try_from(usize::from(b) + i)
             .map_err(|_| ConfigError::Invalid(format!("port {b}+{i} is out of range"))),
-        None => free_port(host),
+        None => free_port(host, held),
     }
 }
 
@@ -117,6 +129,8 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
     let total = spec.validators + spec.full_nodes;
     let mut entries = Vec::with_capacity(total);
     let mut signers = Vec::with_capacity(total);
+    // Listeners on the chosen free ports, held until every port is chosen.
+    let mut held = Vec::new();
     for i in 0..total {
         let validator = i < spec.validators;
         let name = if validator {
@@ -126,8 +140,14 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
         };
         let key = keys::generate_private_key();
         let public_key = keys::public_key_to_hex(&keys::public_key(&key));
-        let p2p = SocketAddr::new(spec.host, port(spec.p2p_base_port, i, spec.host)?);
-        let rpc = SocketAddr::new(spec.host, port(spec.rpc_base_port, i, spec.host)?);
+        let p2p = SocketAddr::new(
+            spec.host,
+            port(spec.p2p_base_port, i, spec.host, &mut held)?,
+        );
+        let rpc = SocketAddr::new(
+            spec.host,
+            port(spec.rpc_base_port, i, spec.host, &mut held)?,
+        );
         let dir = spec.dir.join(&name);
         entries.push(NodeEntry {
             config: dir.join("config.toml"),
