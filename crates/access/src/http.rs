@@ -356,26 +356,10 @@ impl Remote for HttpRemote {
         let broken = |e: String| ProtocolError::Remote(format!("the batch stream broke: {e}"));
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
         for i in 0..count {
-            let mut head = [0u8; 5];
-            reader
-                .read_exact(&mut head)
-                .map_err(|e| broken(e.to_string()))?;
-            let Some(len) = batch::parse_frame_header(head).map_err(broken)? else {
-                each(i, None);
-                continue;
-            };
-            if u64::from(len) > MAX_OBJECT {
-                return Err(broken(format!("a {len}-byte object")));
-            }
-            let mut bytes = Vec::with_capacity(len as usize);
-            (&mut reader)
-                .take(u64::from(len))
-                .read_to_end(&mut bytes)
-                .map_err(|e| broken(e.to_string()))?;
-            if bytes.len() != len as usize {
-                return Err(broken("it ended inside an object".into()));
-            }
-            each(i, Some(bytes));
+            let mut bytes = Vec::new();
+            let here =
+                batch::read_frame(&mut reader, MAX_OBJECT, &mut bytes, |_| {}).map_err(broken)?;
+            each(i, here.then_some(bytes));
         }
         Ok(())
     }

@@ -1346,8 +1346,9 @@ struct RemoteChunks<'a, L, R> {
 }
 
 impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
-    /// Fetch chunks `from..=to` and send each, in order, to `tx`: one batch request when the
-    /// node has batch reads, else one request per chunk. `false` once the reader has stopped.
+    /// Fetch chunks `from..=to` and send each, in order, to `tx`: one batch request for a run
+    /// of several chunks (runs are longer than one only where the node has batch reads), one
+    /// plain request for a single chunk. `false` once the reader has stopped.
     fn fetch_run(
         &self,
         chunks: &[lightstreams_vault::Address],
@@ -1358,17 +1359,12 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
         let missing = |index: u64| {
             lightstreams_vault::Error::Format(format!("no chunk {index} in the manifest"))
         };
-        if from == to || !self.client.remote.batch_reads() {
-            for index in from..=to {
-                let fetched = match chunks.get(index as usize) {
-                    Some(address) => self.fetch(index, address),
-                    None => Err(missing(index)),
-                };
-                if tx.send((index, fetched)).is_err() {
-                    return false;
-                }
-            }
-            return true;
+        if from == to {
+            let fetched = match chunks.get(from as usize) {
+                Some(address) => self.fetch(from, address),
+                None => Err(missing(from)),
+            };
+            return tx.send((from, fetched)).is_ok();
         }
         let Some(run) = chunks.get(from as usize..=to as usize) else {
             let _ = tx.send((from, Err(missing(to))));

@@ -85,6 +85,36 @@ pub fn parse_frame_header(header: [u8; 5]) -> Result<Option<u32>, String> {
     }
 }
 
+/// A frame's bytes are read (and handed to the reader's `piece` callback) in pieces this size.
+pub const PIECE: usize = 64 * 1024;
+
+/// Read the next frame from `reader` into `buf`: `Ok(true)` when an object follows (then `buf`
+/// holds exactly its bytes, each [`PIECE`] passed to `piece` as it arrives, so a caller can hash
+/// while the bytes are still in cache), `Ok(false)` when it is absent. An object longer than
+/// `max`, a bad header or a stream that ends early is an error naming what went wrong.
+pub fn read_frame(
+    reader: &mut impl std::io::Read,
+    max: u64,
+    buf: &mut Vec<u8>,
+    mut piece: impl FnMut(&[u8]),
+) -> Result<bool, String> {
+    let mut head = [0u8; 5];
+    reader.read_exact(&mut head).map_err(|e| e.to_string())?;
+    let Some(len) = parse_frame_header(head)? else {
+        buf.clear();
+        return Ok(false);
+    };
+    if u64::from(len) > max {
+        return Err(format!("a {len}-byte object (at most {max})"));
+    }
+    buf.resize(len as usize, 0);
+    for part in buf.chunks_mut(PIECE) {
+        reader.read_exact(part).map_err(|e| e.to_string())?;
+        piece(part);
+    }
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +152,40 @@ mod tests {
             .collect();
         assert!(decode_request(&encode_request(&many)).is_err());
         assert!(decode_request(&vec![b'a'; MAX_REQUEST + 1]).is_err());
+    }
+
+    #[test]
+    fn frames_are_read_back_and_bad_streams_named() {
+        let big = vec![7u8; PIECE * 2 + 5];
+        let mut stream = Vec::new();
+        stream.extend_from_slice(&frame_header(Some(big.len())));
+        stream.extend_from_slice(&big);
+        stream.extend_from_slice(&frame_header(None));
+        stream.extend_from_slice(&frame_header(Some(3)));
+        stream.extend_from_slice(b"ab");
+        let mut reader = &stream[..];
+        let mut buf = Vec::new();
+        let mut pieces = 0;
+        assert_eq!(
+            read_frame(&mut reader, 1 << 20, &mut buf, |_| pieces += 1),
+            Ok(true)
+        );
+        assert_eq!((buf == big, pieces), (true, 3));
+        assert_eq!(
+            read_frame(&mut reader, 1 << 20, &mut buf, |_| {}),
+            Ok(false)
+        );
+        assert!(buf.is_empty());
+        assert!(
+            read_frame(&mut reader, 1 << 20, &mut buf, |_| {}).is_err(),
+            "ends early"
+        );
+        let mut reader = &stream[..];
+        assert!(
+            read_frame(&mut reader, 10, &mut buf, |_| {})
+                .expect_err("too large")
+                .contains("at most 10")
+        );
     }
 
     #[test]

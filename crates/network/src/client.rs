@@ -14,9 +14,6 @@ use crate::peer::{self, Target};
 /// The largest object a peer sends (a sealed manifest of about 250,000 chunks).
 pub const MAX_OBJECT: u64 = 33 * 1024 * 1024;
 
-/// A batch reader reads and hashes in pieces of this size.
-const PIECE: usize = 64 * 1024;
-
 /// A peer: its id and API URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Peer {
@@ -276,27 +273,17 @@ impl PeerClient {
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
         let mut buf = Vec::new();
         for (i, (kind, id)) in objects.iter().enumerate() {
-            let mut head = [0u8; 5];
-            reader.read_exact(&mut head).map_err(|e| broken(&e))?;
-            let Some(len) = batch::parse_frame_header(head).map_err(|e| broken(&e))? else {
-                each(i, None);
-                continue;
-            };
-            if u64::from(len) > MAX_OBJECT {
-                return Err(broken(&format!("a {len}-byte object in a batch")));
-            }
-            // Read and hash in pieces, each hashed while still in cache.
-            let len = len as usize;
-            buf.resize(len, 0);
             let blob = matches!(*kind, "chunks" | "manifests");
             let mut hasher = blake3::Hasher::new();
-            for piece in buf.chunks_mut(PIECE) {
-                reader.read_exact(piece).map_err(|e| broken(&e))?;
+            let here = batch::read_frame(&mut reader, MAX_OBJECT, &mut buf, |piece| {
                 if blob {
                     hasher.update(piece);
                 }
-            }
-            if blob && hasher.finalize().to_hex().as_str() != id.trim_start_matches("0x") {
+            })
+            .map_err(|e| broken(&e))?;
+            if !here {
+                each(i, None);
+            } else if blob && hasher.finalize().to_hex().as_str() != id.trim_start_matches("0x") {
                 tracing::warn!(peer = %peer.id, object = %object_label(kind, id), "a peer sent a damaged copy in a batch");
                 each(i, None);
             } else {

@@ -68,12 +68,20 @@ impl ChunkStore {
         Ok(())
     }
 
+    /// The blob at `address` as stored, not verified (for callers that verify it themselves);
+    /// `None` if absent.
+    pub fn get_unverified(&self, address: &Address) -> Result<Option<Vec<u8>>, Error> {
+        match std::fs::read(self.path(address)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::Io(e)),
+        }
+    }
+
     /// The blob at `address`, verified; `None` if absent.
     pub fn get(&self, address: &Address) -> Result<Option<Vec<u8>>, Error> {
-        let bytes = match std::fs::read(self.path(address)) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Io(e)),
+        let Some(bytes) = self.get_unverified(address)? else {
+            return Ok(None);
         };
         let actual = Address::of(&bytes);
         if &actual != address {
@@ -144,15 +152,11 @@ impl ChunkStore {
 /// the read rate for nothing).
 impl crate::stream::ChunkSource for ChunkStore {
     fn fetch(&self, index: u64, address: &Address) -> Result<Vec<u8>, Error> {
-        match std::fs::read(self.path(address)) {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(Error::Io(std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("chunk {index} ({address}) is not in the store"),
-                )))
-            }
-            Err(e) => Err(Error::Io(e)),
-        }
+        self.get_unverified(address)?.ok_or_else(|| {
+            Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("chunk {index} ({address}) is not in the store"),
+            ))
+        })
     }
 }

@@ -28,7 +28,7 @@ use lightstreams_vault::ItemId;
 use tokio::sync::mpsc::Sender;
 
 use super::custodial::blocking;
-use super::{ApiError, Refused, Vault, auth_header, object_of, parse_id, stream_body};
+use super::{ApiError, Refused, Vault, object_of, signed_item, stream_body};
 
 /// Most objects held at once while a client's batch is completed from replicas.
 const WINDOW: usize = 16;
@@ -138,12 +138,8 @@ impl Vault {
         }
         self.blobs_from_peers(item, addresses, reader, &mut out);
         for i in damaged {
-            if let Some(bytes) = &out[i]
-                && let Err(e) =
-                    self.stores
-                        .put_blob(item, &lightstreams_vault::Address(addresses[i]), bytes)
-            {
-                tracing::warn!(item = %item, error = %e, "cannot store the healed copy");
+            if let Some(bytes) = &out[i] {
+                self.keep_healed(item, &addresses[i], bytes);
             }
         }
         out
@@ -157,8 +153,7 @@ pub(super) async fn raw_batch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
-    let header = auth_header(&headers).map(str::to_owned);
+    let (item, header) = signed_item(&item, &headers)?;
     let opener = vault.clone();
     let (who, addresses) =
         blocking(move || opener.open_batch(&item, header.as_deref(), &body)).await?;
@@ -174,8 +169,7 @@ pub(super) async fn peer_batch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
-    let header = auth_header(&headers).map(str::to_owned);
+    let (item, header) = signed_item(&item, &headers)?;
     let opener = vault.clone();
     let objects = blocking(move || opener.open_peer_batch(&item, header.as_deref(), &body)).await?;
     Ok(framed(move |tx| {

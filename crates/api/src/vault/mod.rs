@@ -622,6 +622,15 @@ fn object_of(kind: &str, id: &str) -> Result<ObjectRef, ApiError> {
     }
 }
 
+/// A raw or peer route's item id (from the path) and its `Authorization` header, owned so they
+/// can move into a blocking task.
+fn signed_item(item: &str, headers: &HeaderMap) -> Result<(ItemId, Option<String>), ApiError> {
+    Ok((
+        ItemId(parse_id("item id", item)?),
+        auth_header(headers).map(str::to_owned),
+    ))
+}
+
 fn auth_header(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -633,9 +642,8 @@ async fn raw_get(
     Path((item, kind, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
+    let (item, header) = signed_item(&item, &headers)?;
     let object = object_of(&kind, &id)?;
-    let header = auth_header(&headers).map(str::to_owned);
     let found = blocking(move || Ok(vault.serve_get(&item, &object, header.as_deref()))).await?;
     object_response(found, "application/octet-stream")
 }
@@ -658,9 +666,8 @@ async fn raw_put(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
+    let (item, header) = signed_item(&item, &headers)?;
     let object = object_of(&kind, &id)?;
-    let header = auth_header(&headers).map(str::to_owned);
     blocking(move || vault.serve_put(&item, &object, header.as_deref(), &body)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -670,9 +677,8 @@ async fn raw_delete(
     Path((item, kind, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
+    let (item, header) = signed_item(&item, &headers)?;
     let object = object_of(&kind, &id)?;
-    let header = auth_header(&headers).map(str::to_owned);
     blocking(move || vault.serve_delete(&item, &object, header.as_deref())).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -682,8 +688,7 @@ async fn raw_info(
     Path(item): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
-    let header = auth_header(&headers).map(str::to_owned);
+    let (item, header) = signed_item(&item, &headers)?;
     let found =
         blocking(move || Ok(vault.serve_get(&item, &ObjectRef::Info, header.as_deref()))).await?;
     object_response(found, "application/json")
@@ -694,8 +699,7 @@ async fn raw_health(
     Path(item): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
-    let header = auth_header(&headers).map(str::to_owned);
+    let (item, header) = signed_item(&item, &headers)?;
     let health = blocking(move || {
         let who = vault
             .authenticate(RequestKind::Get, &item, &ObjectRef::Info, header.as_deref())
@@ -714,9 +718,8 @@ async fn peer_get(
     Path((item, kind, id)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
+    let (item, header) = signed_item(&item, &headers)?;
     let object = object_of(&kind, &id)?;
-    let header = auth_header(&headers).map(str::to_owned);
     let found =
         blocking(move || Ok(vault.serve_peer_get(&item, &kind, &id, &object, header.as_deref())))
             .await?;
@@ -729,9 +732,8 @@ async fn peer_put(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
+    let (item, header) = signed_item(&item, &headers)?;
     let object = object_of(&kind, &id)?;
-    let header = auth_header(&headers).map(str::to_owned);
     blocking(move || vault.serve_peer_put(&item, &kind, &id, &object, header.as_deref(), &body))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -742,8 +744,7 @@ async fn peer_inventory(
     Path(item): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, Refused> {
-    let item = ItemId(parse_id("item id", &item)?);
-    let header = auth_header(&headers).map(str::to_owned);
+    let (item, header) = signed_item(&item, &headers)?;
     let inventory = blocking(move || Ok(vault.serve_inventory(&item, header.as_deref()))).await?;
     Ok(axum::Json(inventory.ok_or(Refused::NotFound)?).into_response())
 }

@@ -257,14 +257,19 @@ impl Vault {
         let bytes = net.client.get_any(&peers, &item.0, kind, &id, reader)?;
         if heal && let ObjectRef::Chunk(a) | ObjectRef::Manifest(a) = object {
             // get_any verified the bytes against the address.
-            if let Err(e) = self
-                .stores
-                .put_blob(item, &lightstreams_vault::Address(*a), &bytes)
-            {
-                tracing::warn!(item = %item, error = %e, "cannot store the healed copy");
-            }
+            self.keep_healed(item, a, &bytes);
         }
         Some(bytes)
+    }
+
+    /// Store a verified copy fetched from a replica in place of this node's damaged one.
+    pub(crate) fn keep_healed(&self, item: &ItemId, address: &[u8; 32], bytes: &[u8]) {
+        if let Err(e) = self
+            .stores
+            .put_blob(item, &lightstreams_vault::Address(*address), bytes)
+        {
+            tracing::warn!(item = %item, error = %e, "cannot store the healed copy");
+        }
     }
 
     /// Fill the `None`s of `out` (blobs at `addresses`) from replicas: one batch request per
@@ -361,12 +366,21 @@ impl Vault {
         let Some(verified) = self.authenticate_peer(&target, header) else {
             return Ok(None);
         };
-        if object_name(object).is_none() || !self.may_fetch(item, verified.reader, object) {
+        if !self.peer_may_fetch(item, verified.reader, object) {
             return Ok(None);
         }
+        self.copy_for_peer(item, object)
+    }
+
+    /// Whether a peer may be sent `object` for `reader`: a replicated kind the reader may fetch.
+    fn peer_may_fetch(&self, item: &ItemId, reader: Address, object: &ObjectRef) -> bool {
+        object_name(object).is_some() && self.may_fetch(item, reader, object)
+    }
+
+    /// This node's copy of `object` as sent to a peer. Blobs are not re-hashed: the asking node
+    /// verifies them against their address and fails over if this copy is damaged.
+    fn copy_for_peer(&self, item: &ItemId, object: &ObjectRef) -> Result<Option<Vec<u8>>, String> {
         match object {
-            // The asking node verifies against the address and fails over if this copy is
-            // damaged, so it is not hashed twice.
             ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => self
                 .stores
                 .get_blob_unverified(item, &lightstreams_vault::Address(*a))
@@ -398,9 +412,9 @@ impl Vault {
             .iter()
             .map(|(kind, id)| {
                 let object = super::object_of(kind, id)?;
-                let allowed = object_name(&object).is_some()
-                    && self.may_fetch(item, verified.reader, &object);
-                Ok(allowed.then_some(object))
+                Ok(self
+                    .peer_may_fetch(item, verified.reader, &object)
+                    .then_some(object))
             })
             .collect()
     }
@@ -408,14 +422,7 @@ impl Vault {
     /// One object of an opened batch from this node's disk (blobs unverified: the asking node
     /// verifies them); `None` if it is not here or cannot be read.
     pub(crate) fn batch_object(&self, item: &ItemId, object: &ObjectRef) -> Option<Vec<u8>> {
-        let found = match object {
-            ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => self
-                .stores
-                .get_blob_unverified(item, &lightstreams_vault::Address(*a))
-                .map_err(|e| e.to_string()),
-            _ => self.local_object(item, object),
-        };
-        found.unwrap_or_else(|e| {
+        self.copy_for_peer(item, object).unwrap_or_else(|e| {
             tracing::warn!(item = %item, error = %e, "a batched object is unreadable here");
             None
         })
