@@ -275,6 +275,25 @@ impl HttpRemote {
 /// The largest object a node sends (a sealed manifest of a very large file).
 const MAX_OBJECT: u64 = 64 * 1024 * 1024;
 
+/// A `Read` over byte slices in order (a request body sent without gathering it first).
+struct Parts<'a>(Vec<&'a [u8]>);
+
+impl Read for Parts<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(first) = self.0.first_mut() {
+            if first.is_empty() {
+                self.0.remove(0);
+                continue;
+            }
+            let n = buf.len().min(first.len());
+            buf[..n].copy_from_slice(&first[..n]);
+            *first = &first[n..];
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
 fn error_message(response: &mut ureq::http::Response<ureq::Body>) -> String {
     let status = response.status();
     let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
@@ -362,6 +381,49 @@ impl Remote for HttpRemote {
             each(i, here.then_some(bytes));
         }
         Ok(())
+    }
+
+    fn batch_writes(&self) -> bool {
+        true
+    }
+
+    fn put_batch(
+        &self,
+        request: &SignedRequest,
+        list: &[u8],
+        objects: &[&[u8]],
+    ) -> Result<(), ProtocolError> {
+        use lightstreams_network::batch;
+        // The body is sent straight from the objects: list, then one frame per object.
+        let prefix = batch::upload_prefix(list);
+        let heads: Vec<[u8; 5]> = objects
+            .iter()
+            .map(|o| batch::frame_header(Some(o.len())))
+            .collect();
+        let mut parts: Vec<&[u8]> = vec![&prefix];
+        for (head, object) in heads.iter().zip(objects) {
+            parts.push(head);
+            parts.push(object);
+        }
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut body = Parts(parts);
+        let mut response = self
+            .agent
+            .put(format!(
+                "{}/v1/raw/0x{}/batch",
+                self.base,
+                hex::encode(request.item)
+            ))
+            .header("Authorization", request.to_header())
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", len.to_string())
+            .send(ureq::SendBody::from_reader(&mut body))
+            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        match response.status().as_u16() {
+            200..=299 => Ok(()),
+            404 => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
+            _ => Err(ProtocolError::Remote(error_message(&mut response))),
+        }
     }
 
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {

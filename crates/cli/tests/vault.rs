@@ -771,3 +771,192 @@ fn custodial_http_api() {
         "a failed upload left sealed chunks behind"
     );
 }
+
+/// `PUT /v1/raw/{item}/batch` as `who` signed for `list` (`signed_list`, when given, is what
+/// the signature covers instead), with `frames` after the list. Returns (status, body).
+fn batch_put(
+    rpc: &str,
+    node_id: &str,
+    who: &PrivateKeySigner,
+    item: [u8; 32],
+    list: &[u8],
+    signed_list: Option<&[u8]>,
+    frames: &[u8],
+) -> (u16, String, String) {
+    let signed = blake3::hash(signed_list.unwrap_or(list));
+    let auth = SignedRequest::sign(
+        who,
+        RequestKind::Put,
+        item,
+        ObjectRef::Batch(*signed.as_bytes()),
+        node_id.to_string(),
+    )
+    .to_header();
+    let (status, body) = batch_put_as(rpc, item, &auth, list, frames);
+    (status, body, auth)
+}
+
+fn batch_put_as(
+    rpc: &str,
+    item: [u8; 32],
+    auth: &str,
+    list: &[u8],
+    frames: &[u8],
+) -> (u16, String) {
+    let mut body = lightstreams_network::batch::upload_prefix(list);
+    body.extend_from_slice(frames);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .put(format!("{rpc}/v1/raw/0x{}/batch", hex::encode(item)))
+        .header("Authorization", auth)
+        .send(&body[..])
+        .expect("http");
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
+/// One `HERE` frame per object.
+fn frames(objects: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for object in objects {
+        out.extend_from_slice(&lightstreams_network::batch::frame_header(Some(
+            object.len(),
+        )));
+        out.extend_from_slice(object);
+    }
+    out
+}
+
+fn chunk_list(objects: &[&[u8]]) -> Vec<u8> {
+    let names: Vec<(&'static str, String)> = objects
+        .iter()
+        .map(|o| ("chunks", format!("0x{}", blake3::hash(o).to_hex())))
+        .collect();
+    lightstreams_network::batch::encode_request(&names)
+}
+
+#[test]
+fn batch_uploads_stream_and_are_enforced() {
+    let _serial = serial();
+    let dir = tempdir("vault-batch-put");
+    let (node, data) = start(dir.path());
+    let rpc = node.rpc.url.clone();
+    let accounts = dev_accounts(3);
+    let (alice, carol) = (&accounts[0], &accounts[2]);
+    let alice_client = library_client(&rpc, alice);
+    let node_id = HttpRemote::connect(&rpc).expect("connect").node_id();
+
+    // A multi-chunk file goes up in batches and reads back intact; no plaintext on disk.
+    let (marker, file) = marked_file(
+        &dir.path().join("big.bin"),
+        3 * lightstreams_vault::CHUNK_SIZE + 12345,
+    );
+    let content = lightstreams_access::protocol::Content {
+        name: "big.bin".into(),
+        media_type: "application/octet-stream".into(),
+    };
+    let published = alice_client
+        .add(&file[..], &content, false, |_| {})
+        .expect("batched add");
+    assert_eq!(published.chunks, 4);
+    let mut back = Vec::new();
+    alice_client
+        .get(published.item, None, None, &mut back, |_| {})
+        .expect("get");
+    assert!(back == file, "the batched upload reads back intact");
+    assert_no_marker(&data, &marker);
+    let item = published.item.0;
+
+    let a: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let b: Vec<u8> = (0..7000u32).map(|i| (i % 241) as u8).collect();
+    let stored = |bytes: &[u8]| {
+        let object = ObjectRef::Chunk(*blake3::hash(bytes).as_bytes());
+        let auth = SignedRequest::sign(
+            alice,
+            RequestKind::Get,
+            item,
+            object.clone(),
+            node_id.clone(),
+        );
+        raw_get(&rpc, &item, &object, Some(&auth.to_header())).0 == 200
+    };
+
+    // Refusals get the uniform not-found and store nothing: a stranger (no WRITE), a list
+    // other than the one signed, a replayed request.
+    let list = chunk_list(&[&a, &b]);
+    let body = frames(&[&a, &b]);
+    let (status, text, _) = batch_put(&rpc, &node_id, carol, item, &list, None, &body);
+    assert_eq!((status, text.as_str()), (404, NOT_FOUND), "stranger");
+    let other = chunk_list(&[&b]);
+    let (status, text, _) = batch_put(&rpc, &node_id, alice, item, &list, Some(&other), &body);
+    assert_eq!((status, text.as_str()), (404, NOT_FOUND), "another list");
+    assert!(!stored(&a) && !stored(&b), "refused uploads store nothing");
+
+    // Alice's batch: stored, readable; the same request again is a replay.
+    let (status, text, auth) = batch_put(&rpc, &node_id, alice, item, &list, None, &body);
+    assert_eq!(status, 204, "{text}");
+    assert!(stored(&a) && stored(&b));
+    let (status, text) = batch_put_as(&rpc, item, &auth, &list, &body);
+    assert_eq!((status, text.as_str()), (404, NOT_FOUND), "replay");
+
+    // Bad uploads: a 400 naming the problem, and nothing of the batch remains.
+    let c: Vec<u8> = (0..3000u32).map(|i| (i % 239) as u8).collect();
+    let d: Vec<u8> = (0..3000u32).map(|i| (i % 233) as u8).collect();
+    let list = chunk_list(&[&c, &d]);
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        ("a wrong object", frames(&[&c, &a]), "object 1 hashes to"),
+        (
+            "a cut body",
+            frames(&[&c, &d])[..4000].to_vec(),
+            "ends inside object 1",
+        ),
+        (
+            "trailing bytes",
+            [frames(&[&c, &d]), b"extra".to_vec()].concat(),
+            "bytes follow the last object",
+        ),
+        (
+            "an absent frame",
+            [
+                frames(&[&c]),
+                lightstreams_network::batch::frame_header(None).to_vec(),
+            ]
+            .concat(),
+            "sent as absent",
+        ),
+    ];
+    for (what, body, expect) in cases {
+        let (status, text, _) = batch_put(&rpc, &node_id, alice, item, &list, None, &body);
+        assert_eq!(status, 400, "{what}: {text}");
+        assert!(text.contains(expect), "{what}: {text}");
+        assert!(
+            !stored(&c) && !stored(&d),
+            "{what}: nothing of the batch stays"
+        );
+    }
+    // Only chunks and manifests travel in batches.
+    let envelopes = lightstreams_network::batch::encode_request(&[(
+        "envelopes",
+        format!("0x{}", hex::encode([1u8; 32])),
+    )]);
+    let (status, text, _) = batch_put(
+        &rpc,
+        &node_id,
+        alice,
+        item,
+        &envelopes,
+        None,
+        &frames(&[&c]),
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("chunks or manifests only"), "{text}");
+    // A malformed list: 400.
+    let (status, text, _) = batch_put(&rpc, &node_id, alice, item, b"no slash here", None, &[]);
+    assert_eq!(status, 400, "{text}");
+}

@@ -8,6 +8,11 @@
 //! [`ABSENT`]), the length as a little-endian `u32`, then that many bytes. `ABSENT` (length 0)
 //! means "not from this node" for any reason; the asker tries another replica.
 //!
+//! Uploads use the same frames the other way: the body starts with the list (its length as a
+//! little-endian `u32`, then the list), signed like a read, then one [`HERE`] frame per named
+//! object in order. The receiver checks the signature before it reads any object, and each
+//! object against its address as it arrives.
+//!
 //! The receiver reads frames into one reused buffer and verifies each blob against its address
 //! as it arrives (hashing in small pieces while they are still in cache), so memory stays at one
 //! object per stream whatever the item's size.
@@ -63,6 +68,34 @@ pub fn decode_request(body: &[u8]) -> Result<Vec<(String, String)>, String> {
 /// The id a batch request is signed under: the BLAKE3 hash of its body, hex.
 pub fn request_id(body: &[u8]) -> String {
     blake3::hash(body).to_hex().to_string()
+}
+
+/// The start of an upload's body: the list `list` (an [`encode_request`] body), length-prefixed.
+pub fn upload_prefix(list: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + list.len());
+    out.extend_from_slice(&(list.len() as u32).to_le_bytes());
+    out.extend_from_slice(list);
+    out
+}
+
+/// Read the list at the start of an upload's body (at most [`MAX_REQUEST`] bytes; not yet
+/// decoded, as its signature is checked first).
+pub fn read_upload_list(reader: &mut impl std::io::Read) -> Result<Vec<u8>, String> {
+    let mut len = [0u8; 4];
+    reader
+        .read_exact(&mut len)
+        .map_err(|e| format!("an upload starts with its list's length: {e}"))?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len == 0 || len > MAX_REQUEST {
+        return Err(format!(
+            "an upload's list is 1 to {MAX_REQUEST} bytes; this one says {len}"
+        ));
+    }
+    let mut list = vec![0u8; len];
+    reader
+        .read_exact(&mut list)
+        .map_err(|e| format!("the upload's list is cut short: {e}"))?;
+    Ok(list)
 }
 
 /// The header of a frame carrying `len` bytes, or of an absent object.
@@ -186,6 +219,28 @@ mod tests {
                 .expect_err("too large")
                 .contains("at most 10")
         );
+    }
+
+    #[test]
+    fn upload_lists_round_trip_and_bad_ones_are_named() {
+        let list = encode_request(&[("chunks", "0xab".to_string())]);
+        let mut body = upload_prefix(&list);
+        body.extend_from_slice(b"rest");
+        let mut reader = &body[..];
+        assert_eq!(read_upload_list(&mut reader).expect("list"), list);
+        assert_eq!(reader, b"rest");
+
+        let empty = 0u32.to_le_bytes();
+        let err = read_upload_list(&mut &empty[..]).expect_err("empty list");
+        assert!(err.contains("1 to"), "{err}");
+        let huge = ((MAX_REQUEST + 1) as u32).to_le_bytes();
+        let err = read_upload_list(&mut &huge[..]).expect_err("huge list");
+        assert!(err.contains("1 to"), "{err}");
+        let short = upload_prefix(b"chunks/0xab\n");
+        let err = read_upload_list(&mut &short[..short.len() - 2]).expect_err("short");
+        assert!(err.contains("cut short"), "{err}");
+        let err = read_upload_list(&mut &[1u8][..]).expect_err("no length");
+        assert!(err.contains("length"), "{err}");
     }
 
     #[test]

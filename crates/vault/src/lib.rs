@@ -41,5 +41,5 @@ pub use format::{
     chunk_bucket, open_manifest,
 };
 pub use ids::{Address, ItemId};
-pub use store::{ChunkStore, StoreStats};
+pub use store::{BlobWriter, ChunkStore, StoreStats};
 pub use stream::{ChunkSource, Encryptor, RangeReader, chunks_for_range};

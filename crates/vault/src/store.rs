@@ -68,6 +68,29 @@ impl ChunkStore {
         Ok(())
     }
 
+    /// Start writing the blob that should hash to `address`, piece by piece as it arrives
+    /// (nothing is buffered): [`BlobWriter::finish`] stores it only if the bytes hash to it.
+    pub fn writer(&self, address: &Address) -> Result<BlobWriter, Error> {
+        let path = self.path(address);
+        let tmp = if path.exists() {
+            None
+        } else {
+            let shard = path.parent().unwrap_or(&self.dir);
+            std::fs::create_dir_all(shard)?;
+            Some(
+                tempfile::Builder::new()
+                    .prefix(".tmp-")
+                    .tempfile_in(shard)?,
+            )
+        };
+        Ok(BlobWriter {
+            tmp,
+            hasher: blake3::Hasher::new(),
+            path,
+            expected: *address,
+        })
+    }
+
     /// The blob at `address` as stored, not verified (for callers that verify it themselves);
     /// `None` if absent.
     pub fn get_unverified(&self, address: &Address) -> Result<Option<Vec<u8>>, Error> {
@@ -144,6 +167,46 @@ impl ChunkStore {
             }
         }
         Ok(stats)
+    }
+}
+
+/// A blob being written to a [`ChunkStore`] and hashed as its pieces arrive. Dropped
+/// without [`BlobWriter::finish`], it leaves nothing behind.
+#[derive(Debug)]
+pub struct BlobWriter {
+    /// `None` when the blob is already stored: the bytes are then only hashed.
+    tmp: Option<tempfile::NamedTempFile>,
+    hasher: blake3::Hasher,
+    path: PathBuf,
+    expected: Address,
+}
+
+impl BlobWriter {
+    /// Append the next piece of the blob.
+    pub fn write(&mut self, piece: &[u8]) -> Result<(), Error> {
+        self.hasher.update(piece);
+        if let Some(tmp) = &mut self.tmp {
+            tmp.write_all(piece)?;
+        }
+        Ok(())
+    }
+
+    /// Store the blob under its address if the bytes written hash to it ([`Error::Corrupt`]
+    /// otherwise, and nothing is stored). `true` if this call stored it, `false` if it was
+    /// already there.
+    pub fn finish(self) -> Result<bool, Error> {
+        let actual = Address(*self.hasher.finalize().as_bytes());
+        if actual != self.expected {
+            return Err(Error::Corrupt {
+                expected: self.expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        let Some(tmp) = self.tmp else {
+            return Ok(false);
+        };
+        tmp.persist(&self.path).map_err(|e| Error::Io(e.error))?;
+        Ok(true)
     }
 }
 

@@ -303,3 +303,37 @@ fn buckets_hide_exact_sizes() {
         "sizes within a bucket are indistinguishable"
     );
 }
+
+#[test]
+fn streamed_writes_store_only_what_hashes_to_the_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ChunkStore::open(dir.path()).unwrap();
+    let bytes = pattern_bytes(7, 3 * 64 * 1024 + 5);
+    let address = Address::of(&bytes);
+
+    // Written in pieces: stored, readable, verified.
+    let mut writer = store.writer(&address).unwrap();
+    for piece in bytes.chunks(64 * 1024) {
+        writer.write(piece).unwrap();
+    }
+    assert!(writer.finish().unwrap());
+    assert_eq!(store.get(&address).unwrap().unwrap(), bytes);
+    // Written again: nothing new is stored.
+    let mut again = store.writer(&address).unwrap();
+    again.write(&bytes).unwrap();
+    assert!(!again.finish().unwrap());
+
+    // Bytes that do not hash to the address: refused, nothing stored, no temporary left.
+    let other = pattern_bytes(8, 1000);
+    let claimed = Address::of(&pattern_bytes(9, 1000));
+    let mut wrong = store.writer(&claimed).unwrap();
+    wrong.write(&other).unwrap();
+    assert!(matches!(wrong.finish(), Err(Error::Corrupt { .. })));
+    assert!(!store.contains(&claimed));
+    // A writer dropped half way leaves nothing either.
+    let mut dropped = store.writer(&claimed).unwrap();
+    dropped.write(&other[..10]).unwrap();
+    drop(dropped);
+    assert_eq!(store.stats().unwrap().count, 1);
+    assert_eq!(walk(dir.path()).len(), 1, "only the stored blob is on disk");
+}

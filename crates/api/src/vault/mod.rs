@@ -817,9 +817,11 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
         .route("/v1/raw/{item}/info", get(raw_info))
         .route(
             "/v1/raw/{item}/batch",
-            axum::routing::post(batch::raw_batch).layer(DefaultBodyLimit::max(
-                lightstreams_network::batch::MAX_REQUEST + 1,
-            )),
+            axum::routing::post(batch::raw_batch)
+                .put(batch::raw_batch_put)
+                .layer(DefaultBodyLimit::max(
+                    lightstreams_network::batch::MAX_REQUEST + 1,
+                )),
         )
         .route("/v1/raw/{item}/health", get(raw_health))
         .route("/v1/peer/{item}/inventory", get(peer_inventory))

@@ -68,6 +68,16 @@ impl ItemStores {
         self.blobs(item)?.put_prehashed(address, bytes)
     }
 
+    /// Start writing a sealed chunk or manifest of `item` piece by piece; it is stored under
+    /// `address` only if its bytes hash to it.
+    pub(crate) fn blob_writer(
+        &self,
+        item: &ItemId,
+        address: &Address,
+    ) -> Result<lightstreams_vault::BlobWriter, lightstreams_vault::Error> {
+        self.blobs(item)?.writer(address)
+    }
+
     /// Remove a sealed chunk or manifest of `item`.
     pub(crate) fn delete_blob(
         &self,
