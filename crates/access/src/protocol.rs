@@ -477,7 +477,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
                 "range {start}-{end} is outside the file's {size} bytes"
             )));
         }
-        // A few threads fetch the next chunks while this one verifies, decrypts and writes
+        // A few threads fetch and verify the next chunks while this one decrypts and writes
         // them in order: lane k fetches runs k, k + FETCHERS, ... of RUN chunks (one batch
         // request per run where the node has them, else one request per chunk, RUN = 1), so
         // requests overlap the node's work and the transfer. Memory stays at a few chunks.
@@ -1360,7 +1360,7 @@ pub struct Opened {
 /// One fetched chunk: its index and its sealed bytes (or why it could not be fetched).
 type Fetched = (u64, Result<Vec<u8>, lightstreams_vault::Error>);
 
-/// Chunks fetched ahead by other threads (chunk `first + k` arrives on lane
+/// Chunks fetched ahead, and verified against their addresses, by other threads (chunk `first + k` arrives on lane
 /// `(k / run) mod lanes`), handed over in order.
 struct Prefetched {
     first: u64,
@@ -1389,6 +1389,11 @@ impl ChunkSource for Prefetched {
         }
         bytes
     }
+
+    /// Every chunk was checked against its address on its lane.
+    fn verifies(&self) -> bool {
+        true
+    }
 }
 
 /// Chunks fetched from the vault node with signed requests.
@@ -1413,7 +1418,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
         };
         if from == to {
             let fetched = match chunks.get(from as usize) {
-                Some(address) => self.fetch(from, address),
+                Some(address) => self.fetch_verified(from, address),
                 None => Err(missing(from)),
             };
             return tx.send((from, fetched)).is_ok();
@@ -1439,12 +1444,18 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
             .remote
             .get_batch(&request, &body, &mut |i, bytes| {
                 let index = from + i as u64;
-                let fetched = bytes.ok_or_else(|| {
-                    lightstreams_vault::Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!("chunk {} not found on the vault node", run[i]),
-                    ))
-                });
+                // The node sends its own copies unverified: each is checked here, on this lane,
+                // and a chunk that came back absent or damaged is asked for on its own (the node
+                // then verifies its copy and replaces a damaged one from a replica).
+                let fetched = match (bytes, run.get(i)) {
+                    (Some(bytes), Some(address))
+                        if lightstreams_vault::Address::of(&bytes) == *address =>
+                    {
+                        Ok(bytes)
+                    }
+                    (_, Some(address)) => self.fetch_verified(index, address),
+                    (_, None) => Err(missing(index)),
+                };
                 if open && tx.send((index, fetched)).is_err() {
                     open = false;
                 }
@@ -1464,6 +1475,25 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
             return false;
         }
         open
+    }
+}
+
+impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
+    /// Chunk `index` on its own, checked against its address.
+    fn fetch_verified(
+        &self,
+        index: u64,
+        address: &lightstreams_vault::Address,
+    ) -> Result<Vec<u8>, lightstreams_vault::Error> {
+        let bytes = self.fetch(index, address)?;
+        let actual = lightstreams_vault::Address::of(&bytes);
+        if actual != *address {
+            return Err(lightstreams_vault::Error::Corrupt {
+                expected: address.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
     }
 }
 

@@ -290,10 +290,29 @@ impl VersionOpener {
     pub fn open_chunk_owned(
         &self,
         index: u64,
-        mut buf: Vec<u8>,
+        buf: Vec<u8>,
         expected: &Address,
     ) -> Result<Vec<u8>, Error> {
-        let sealed = &buf[..];
+        self.check_listed(index, expected)?;
+        let actual = Address::of(&buf);
+        if &actual != expected {
+            return Err(Error::Corrupt {
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        self.decrypt_chunk(index, buf)
+    }
+
+    /// [`VersionOpener::open_chunk_owned`] for bytes the caller has already checked against
+    /// the manifest's address of chunk `index` (hashing them again would cost as much as
+    /// decrypting them). The AEAD and padding checks still apply.
+    pub fn open_hashed_chunk(&self, index: u64, buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+        self.decrypt_chunk(index, buf)
+    }
+
+    /// `expected` must be the manifest's address of chunk `index`.
+    fn check_listed(&self, index: u64, expected: &Address) -> Result<(), Error> {
         let listed = self
             .manifest
             .chunks
@@ -309,13 +328,12 @@ impl VersionOpener {
                 "chunk {index} is listed as {listed}, not {expected}"
             )));
         }
-        let actual = Address::of(sealed);
-        if &actual != expected {
-            return Err(Error::Corrupt {
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        Ok(())
+    }
+
+    /// Decrypt sealed chunk `index` in place and strip its padding.
+    fn decrypt_chunk(&self, index: u64, mut buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let sealed = &buf[..];
         let len = self.manifest.chunk_len(index);
         if sealed.len() != chunk_bucket(len) + TAG {
             return Err(Error::Format(format!(

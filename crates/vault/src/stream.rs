@@ -124,6 +124,12 @@ impl<R: Read> Iterator for Encryptor<R> {
 pub trait ChunkSource {
     /// The sealed bytes of chunk `index`, whose address is `address`.
     fn fetch(&self, index: u64, address: &Address) -> Result<Vec<u8>, Error>;
+    /// Whether every chunk [`ChunkSource::fetch`] returns has already been checked against its
+    /// address (a reader then does not hash it again). Only a source that verified each chunk
+    /// itself may say so.
+    fn verifies(&self) -> bool {
+        false
+    }
 }
 
 /// The chunk indices covering bytes `start..=end`.
@@ -192,10 +198,13 @@ impl<S: ChunkSource> Read for RangeReader<'_, S> {
                 .source
                 .fetch(index, address)
                 .map_err(std::io::Error::other)?;
-            self.current = self
-                .opener
-                .open_chunk_owned(index, sealed, address)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            let opened = if self.source.verifies() {
+                self.opener.open_hashed_chunk(index, sealed)
+            } else {
+                self.opener.open_chunk_owned(index, sealed, address)
+            };
+            self.current =
+                opened.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
             self.offset = (self.pos % CHUNK_SIZE as u64) as usize;
         }
         let left_in_range = (self.end - self.pos + 1) as usize;

@@ -193,6 +193,12 @@ fn tampering_is_detected_never_returned() {
         opener.open_chunk(0, &bad, &chunks[0].address),
         Err(Error::Corrupt { .. })
     ));
+    // Even where the caller vouches for the hash, the AEAD still refuses a flipped bit.
+    assert!(matches!(
+        opener.open_hashed_chunk(0, bad.clone()),
+        Err(Error::Decrypt { .. })
+    ));
+    assert!(opener.open_hashed_chunk(0, chunks[0].bytes.clone()).is_ok());
     // Swapped chunks: refused.
     assert!(
         opener

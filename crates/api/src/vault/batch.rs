@@ -4,8 +4,8 @@
 //! length, the bytes, per object named):
 //! - `POST /v1/raw/{item}/batch`: a client's read of many chunks or manifests, signed by the
 //!   account like any raw `GET` (the object is `batch:` + the BLAKE3 hash of the body). The
-//!   node sends its own copies (verified) and fetches the rest from the replicas, many per peer
-//!   request, for this reader.
+//!   node sends its own copies (unverified: the client verifies each) and fetches the rest from
+//!   the replicas, many per peer request, for this reader.
 //! - `POST /v1/peer/{item}/batch`: a peer's read, from this node's disk only (see
 //!   [`super::peers`]).
 //!
@@ -266,14 +266,17 @@ impl Vault {
         Ok((who, addresses))
     }
 
-    /// Stream a client's batch: each blob from this node's disk (verified), else from the
-    /// replicas; absent when no intact copy is anywhere.
+    /// Stream a client's batch: each blob from this node's disk, else from the replicas;
+    /// absent when no copy is anywhere. Local copies are sent unverified, like a peer's: the
+    /// client checks every object against its address and asks for a damaged one on its own
+    /// (a single `GET` verifies this node's copy and replaces it from a replica), so the
+    /// common case is not hashed twice.
     fn stream_batch(&self, item: &ItemId, addresses: &[[u8; 32]], reader: Address, tx: &Frames) {
         let mut i = 0;
         while i < addresses.len() {
             if let Ok(Some(bytes)) = self
                 .stores
-                .get_blob(item, &lightstreams_vault::Address(addresses[i]))
+                .get_blob_unverified(item, &lightstreams_vault::Address(addresses[i]))
             {
                 if !send_frame(tx, Some(bytes)) {
                     return;

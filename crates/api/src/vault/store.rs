@@ -45,8 +45,9 @@ impl ItemStores {
         self.blobs(item)?.get(address)
     }
 
-    /// A sealed chunk or manifest of `item`, not re-verified: for peers, which verify every
-    /// object against its address themselves (hashing on both ends would halve the rate).
+    /// A sealed chunk or manifest of `item`, not re-verified: for peers and clients' batch
+    /// reads, which verify every object against its address themselves (hashing on both ends
+    /// would halve the rate).
     pub(crate) fn get_blob_unverified(
         &self,
         item: &ItemId,
