@@ -478,11 +478,14 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
             )));
         }
         // A few threads fetch and verify the next chunks while this one decrypts and writes
-        // them in order: lane k fetches runs k, k + FETCHERS, ... of RUN chunks (one batch
-        // request per run where the node has them, else one request per chunk, RUN = 1), so
-        // requests overlap the node's work and the transfer. Memory stays at a few chunks.
+        // them in order. The chunks are dealt out like cards: lane l fetches chunks l,
+        // l + FETCHERS, l + 2 FETCHERS, ... (counted from the first), RUN of them per batch
+        // request where the node has batch reads (else one request per chunk). The reader
+        // takes chunks from the lanes in turn, so every lane keeps working one or two chunks
+        // ahead: fetching, hashing and decrypting overlap each other and the node's work, and
+        // memory stays at a few chunks per lane.
         const FETCHERS: u64 = 3;
-        const BATCH_RUN: u64 = 32;
+        const BATCH_RUN: u64 = 16;
         let run = if self.remote.batch_reads() {
             BATCH_RUN
         } else {
@@ -494,18 +497,17 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         };
         let chunks = &opened.manifest.chunks;
         let (first, last) = (start / CHUNK_SIZE as u64, end / CHUNK_SIZE as u64);
-        let runs = (last - first) / run + 1;
+        let lanes = FETCHERS.min(last - first + 1);
         std::thread::scope(|scope| {
             let mut receivers = Vec::new();
-            for lane in 0..FETCHERS.min(runs) {
+            for lane in 0..lanes {
                 let (tx, rx) = std::sync::mpsc::sync_channel(1);
                 receivers.push(rx);
                 let source = &source;
                 scope.spawn(move || {
-                    for r in (lane..runs).step_by(FETCHERS as usize) {
-                        let from = first + r * run;
-                        let to = (from + run - 1).min(last);
-                        if !source.fetch_run(chunks, from, to, &tx) {
+                    let mine: Vec<u64> = (first + lane..=last).step_by(lanes as usize).collect();
+                    for indices in mine.chunks(run as usize) {
+                        if !source.fetch_some(chunks, indices, &tx) {
                             break;
                         }
                     }
@@ -513,7 +515,6 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
             }
             let ahead = Prefetched {
                 first,
-                run,
                 lanes: receivers,
             };
             let mut reader =
@@ -1360,11 +1361,10 @@ pub struct Opened {
 /// One fetched chunk: its index and its sealed bytes (or why it could not be fetched).
 type Fetched = (u64, Result<Vec<u8>, lightstreams_vault::Error>);
 
-/// Chunks fetched ahead, and verified against their addresses, by other threads (chunk `first + k` arrives on lane
-/// `(k / run) mod lanes`), handed over in order.
+/// Chunks fetched ahead, and verified against their addresses, by other threads (chunk
+/// `first + k` arrives on lane `k mod lanes`), handed over in order.
 struct Prefetched {
     first: u64,
-    run: u64,
     lanes: Vec<std::sync::mpsc::Receiver<Fetched>>,
 }
 
@@ -1378,7 +1378,7 @@ impl ChunkSource for Prefetched {
             || lightstreams_vault::Error::Io(std::io::Error::other("the chunk fetcher stopped"));
         let lane = index
             .checked_sub(self.first)
-            .map(|k| (k / self.run.max(1) % self.lanes.len().max(1) as u64) as usize)
+            .map(|k| (k % self.lanes.len().max(1) as u64) as usize)
             .and_then(|lane| self.lanes.get(lane))
             .ok_or_else(stopped)?;
         let (got, bytes) = lane.recv().map_err(|_| stopped())?;
@@ -1403,29 +1403,32 @@ struct RemoteChunks<'a, L, R> {
 }
 
 impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
-    /// Fetch chunks `from..=to` and send each, in order, to `tx`: one batch request for a run
-    /// of several chunks (runs are longer than one only where the node has batch reads), one
-    /// plain request for a single chunk. `false` once the reader has stopped.
-    fn fetch_run(
+    /// Fetch chunks `indices` (ascending) and send each, in order, to `tx`: one batch request
+    /// for several, one plain request for a single chunk. `false` once the reader has stopped.
+    fn fetch_some(
         &self,
         chunks: &[lightstreams_vault::Address],
-        from: u64,
-        to: u64,
+        indices: &[u64],
         tx: &std::sync::mpsc::SyncSender<Fetched>,
     ) -> bool {
         let missing = |index: u64| {
             lightstreams_vault::Error::Format(format!("no chunk {index} in the manifest"))
         };
-        if from == to {
-            let fetched = match chunks.get(from as usize) {
-                Some(address) => self.fetch_verified(from, address),
-                None => Err(missing(from)),
-            };
-            return tx.send((from, fetched)).is_ok();
+        let address = |index: u64| chunks.get(index as usize).ok_or_else(|| missing(index));
+        if let [index] = indices {
+            let fetched = address(*index).and_then(|a| self.fetch_verified(*index, a));
+            return tx.send((*index, fetched)).is_ok();
         }
-        let Some(run) = chunks.get(from as usize..=to as usize) else {
-            let _ = tx.send((from, Err(missing(to))));
-            return false;
+        let run: Vec<lightstreams_vault::Address> = match indices
+            .iter()
+            .map(|&i| address(i).copied())
+            .collect::<Result<_, _>>()
+        {
+            Ok(run) => run,
+            Err(e) => {
+                let _ = tx.send((indices.first().copied().unwrap_or(0), Err(e)));
+                return false;
+            }
         };
         let names: Vec<lightstreams_network::client::ObjectName> = run
             .iter()
@@ -1437,33 +1440,30 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
             self.item,
             ObjectRef::Batch(*blake3::hash(&body).as_bytes()),
         );
-        let mut next = from;
+        let mut sent = 0;
         let mut open = true;
         let result = self
             .client
             .remote
             .get_batch(&request, &body, &mut |i, bytes| {
-                let index = from + i as u64;
+                let (Some(&index), Some(address)) = (indices.get(i), run.get(i)) else {
+                    return;
+                };
                 // The node sends its own copies unverified: each is checked here, on this lane,
                 // and a chunk that came back absent or damaged is asked for on its own (the node
                 // then verifies its copy and replaces a damaged one from a replica).
-                let fetched = match (bytes, run.get(i)) {
-                    (Some(bytes), Some(address))
-                        if lightstreams_vault::Address::of(&bytes) == *address =>
-                    {
-                        Ok(bytes)
-                    }
-                    (_, Some(address)) => self.fetch_verified(index, address),
-                    (_, None) => Err(missing(index)),
+                let fetched = match bytes {
+                    Some(bytes) if lightstreams_vault::Address::of(&bytes) == *address => Ok(bytes),
+                    _ => self.fetch_verified(index, address),
                 };
                 if open && tx.send((index, fetched)).is_err() {
                     open = false;
                 }
-                next = index + 1;
+                sent = i + 1;
             });
         if let Err(e) = result
             && open
-            && next <= to
+            && let Some(&next) = indices.get(sent)
         {
             // The stream broke (or the node refused): the reader stops at the first gap.
             let _ = tx.send((
