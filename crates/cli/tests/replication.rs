@@ -315,6 +315,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let b_peer = lightstreams_network::client::Peer {
         id: b_id,
         url: rpcs[holder].clone(),
+        stream: None,
     };
     let peers = lightstreams_network::PeerClient::new(node_a.clone(), Duration::from_secs(30));
     let names: Vec<lightstreams_network::client::ObjectName> = vec![
@@ -371,6 +372,93 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         peer_post(&rpcs[holder], &item, &signed, &other_body),
         (404, NOT_FOUND.to_string()),
         "batch whose list is not the one signed"
+    );
+
+    // The same batch over the holder's vault stream (plain TCP): served alike; a stranger, a
+    // replay and a list other than the one signed get the one not-found status; a malformed
+    // request is named, and the node keeps serving.
+    let port = peers
+        .probe(&b_peer)
+        .flatten()
+        .expect("the node announces its vault stream");
+    let b_stream = lightstreams_network::client::Peer {
+        stream: Some(port),
+        ..b_peer.clone()
+    };
+    let mut got = Vec::new();
+    peers
+        .get_batch(
+            &b_stream,
+            &parse32(&item),
+            &names,
+            alice.address(),
+            |i, bytes| got.push((i, bytes.map(|b| blake3::hash(b).to_hex().to_string()))),
+        )
+        .expect("streamed batch served");
+    assert_eq!(
+        got,
+        vec![(0, Some(manifest_hex.clone())), (1, None)],
+        "streamed batch: the manifest verified, the unknown chunk absent"
+    );
+    assert!(
+        matches!(
+            peers.get_batch(
+                &b_stream,
+                &parse32(&item),
+                &names,
+                stranger.address(),
+                |_, _| {}
+            ),
+            Err(lightstreams_network::PeerError::NotFound)
+        ),
+        "streamed batch for a stranger"
+    );
+    let ask = |header: &str, list: &[u8]| {
+        let mut wire = Vec::new();
+        lightstreams_network::stream::write_request(
+            &mut wire,
+            &lightstreams_network::stream::Request {
+                item: parse32(&item),
+                header: header.to_string(),
+                list: list.to_vec(),
+            },
+        )
+        .expect("encode");
+        stream_ask(port, &wire)
+    };
+    let body = lightstreams_network::batch::encode_request(&names);
+    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    let answer = ask(&signed, &body);
+    assert_eq!(answer.first(), Some(&lightstreams_network::stream::OK));
+    assert_eq!(answer.get(1), Some(&lightstreams_network::batch::HERE));
+    let refused = vec![lightstreams_network::stream::NOT_FOUND];
+    assert_eq!(ask(&signed, &body), refused, "replayed streamed batch");
+    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    assert_eq!(
+        ask(&signed, &other_body),
+        refused,
+        "streamed list not the one signed"
+    );
+    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, stranger.address(), now);
+    assert_eq!(
+        ask(&signed, &body),
+        refused,
+        "streamed batch naming a stranger"
+    );
+    let garbage = stream_ask(port, b"GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(garbage.first(), Some(&lightstreams_network::stream::BAD));
+    assert!(String::from_utf8_lossy(&garbage).contains("LSV1"));
+    assert!(
+        peers
+            .get_batch(
+                &b_stream,
+                &parse32(&item),
+                &names,
+                alice.address(),
+                |_, _| {}
+            )
+            .is_ok(),
+        "the stream still serves"
     );
 
     // A client's batch read through a node that may not hold the manifest: served to Alice
@@ -592,6 +680,20 @@ fn peer_get(rpc: &str, item: &str, path: &str, auth: &str) -> (u16, String) {
 }
 
 /// POST a batch request `body` to `/v1/peer/{item}/batch` with `auth`: (status, body).
+/// Send `wire` to the vault stream on 127.0.0.1:`port`, close the sending side, and read
+/// everything the node answers until it closes.
+fn stream_ask(port: u16, wire: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    conn.write_all(wire).expect("send");
+    conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).expect("answer");
+    answer
+}
+
 fn peer_post(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -14,8 +14,7 @@
 //! object against its address as it arrives.
 //!
 //! The receiver reads frames into one reused buffer and verifies each blob against its address
-//! as it arrives (hashing in small pieces while they are still in cache), so memory stays at one
-//! object per stream whatever the item's size.
+//! as it arrives, so memory stays at one object per stream whatever the item's size.
 
 use crate::client::ObjectName;
 
@@ -118,12 +117,15 @@ pub fn parse_frame_header(header: [u8; 5]) -> Result<Option<u32>, String> {
     }
 }
 
-/// A frame's bytes are read (and handed to the reader's `piece` callback) in pieces this size.
-pub const PIECE: usize = 64 * 1024;
+/// A frame's bytes are read (and handed to the reader's `piece` callback) in pieces of up to
+/// this size: a whole chunk in one read. Reading and hashing 64 KiB at a time measured slower
+/// (`bench p2p`, vault stream: about 1,300–1,800 MB/s against 2,070–2,130 whole), as every
+/// small read waits for the socket again.
+pub const PIECE: usize = 2 * 1024 * 1024;
 
 /// Read the next frame from `reader` into `buf`: `Ok(true)` when an object follows (then `buf`
 /// holds exactly its bytes, each [`PIECE`] passed to `piece` as it arrives, so a caller can hash
-/// while the bytes are still in cache), `Ok(false)` when it is absent. An object longer than
+/// as it reads), `Ok(false)` when it is absent. An object longer than
 /// `max`, a bad header or a stream that ends early is an error naming what went wrong.
 pub fn read_frame(
     reader: &mut impl std::io::Read,
@@ -200,17 +202,17 @@ mod tests {
         let mut buf = Vec::new();
         let mut pieces = 0;
         assert_eq!(
-            read_frame(&mut reader, 1 << 20, &mut buf, |_| pieces += 1),
+            read_frame(&mut reader, 1 << 30, &mut buf, |_| pieces += 1),
             Ok(true)
         );
         assert_eq!((buf == big, pieces), (true, 3));
         assert_eq!(
-            read_frame(&mut reader, 1 << 20, &mut buf, |_| {}),
+            read_frame(&mut reader, 1 << 30, &mut buf, |_| {}),
             Ok(false)
         );
         assert!(buf.is_empty());
         assert!(
-            read_frame(&mut reader, 1 << 20, &mut buf, |_| {}).is_err(),
+            read_frame(&mut reader, 1 << 30, &mut buf, |_| {}).is_err(),
             "ends early"
         );
         let mut reader = &stream[..];

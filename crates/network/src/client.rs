@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch;
 use crate::identity::{NodeId, NodeKey};
 use crate::peer::{self, Target};
+use crate::stream;
 
 /// The largest object a peer sends (a sealed manifest of about 250,000 chunks).
 pub const MAX_OBJECT: u64 = 33 * 1024 * 1024;
@@ -21,6 +22,9 @@ pub struct Peer {
     pub id: NodeId,
     /// API URL (`http://host:port`, no trailing slash).
     pub url: String,
+    /// The port of its vault stream ([`crate::stream`]) on the URL's host, if it announced one
+    /// (learned by [`PeerClient::probe`]); batch reads then skip HTTP.
+    pub stream: Option<u16>,
 }
 
 /// Why a peer request failed.
@@ -117,6 +121,8 @@ pub struct PeerClient {
     control: ureq::Agent,
     /// For liveness probes.
     probe: ureq::Agent,
+    /// How long a vault stream may stall.
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for PeerClient {
@@ -150,6 +156,7 @@ impl PeerClient {
             agent: agent(timeout),
             control: agent(timeout.min(Duration::from_secs(10))),
             probe: agent(Duration::from_millis(1500)),
+            timeout,
         }
     }
 
@@ -258,9 +265,24 @@ impl PeerClient {
     ) -> Result<(), PeerError> {
         let body = batch::encode_request(objects);
         let id = batch::request_id(&body);
-        let header = self.header("POST", peer, item, batch::KIND, &id, reader);
         let broken =
             |e: &dyn std::fmt::Display| PeerError::Unreachable(peer.url.clone(), e.to_string());
+        if let Some(mut conn) = peer.stream.and_then(|port| self.connect_stream(peer, port)) {
+            let request = stream::Request {
+                item: *item,
+                header: self.header("POST", peer, item, batch::KIND, &id, reader),
+                list: body,
+            };
+            stream::write_request(&mut conn, &request).map_err(|e| broken(&e))?;
+            // Read straight from the socket: a buffer in between would copy every byte again
+            // (frame pieces are read whole into the object's buffer).
+            return match stream::read_status(&mut conn) {
+                Ok(true) => Self::read_frames(peer, objects, &mut conn, &mut each),
+                Ok(false) => Err(PeerError::NotFound),
+                Err(e) => Err(broken(&e)),
+            };
+        }
+        let header = self.header("POST", peer, item, batch::KIND, &id, reader);
         let mut response = self
             .agent
             .post(Self::url(peer, item, batch::KIND, ""))
@@ -271,11 +293,40 @@ impl PeerClient {
             return Self::read(peer, response).map(|_| ());
         }
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        Self::read_frames(peer, objects, &mut reader, &mut each)
+    }
+
+    /// A TCP connection to `peer`'s vault stream, if it can be made (else the caller uses
+    /// HTTP).
+    fn connect_stream(&self, peer: &Peer, port: u16) -> Option<std::net::TcpStream> {
+        use std::net::ToSocketAddrs;
+        let uri: ureq::http::Uri = peer.url.parse().ok()?;
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        let addr = (host, port).to_socket_addrs().ok()?.next()?;
+        let conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+            .map_err(|e| tracing::debug!(peer = %peer.id, error = %e, "vault stream unreachable; using HTTP"))
+            .ok()?;
+        conn.set_read_timeout(Some(self.timeout)).ok()?;
+        conn.set_write_timeout(Some(self.timeout)).ok()?;
+        conn.set_nodelay(true).ok()?;
+        Some(conn)
+    }
+
+    /// Read one frame per object named, verifying blobs as their pieces arrive, into one
+    /// reused buffer.
+    fn read_frames(
+        peer: &Peer,
+        objects: &[ObjectName],
+        reader: &mut impl std::io::Read,
+        each: &mut impl FnMut(usize, Option<&[u8]>),
+    ) -> Result<(), PeerError> {
+        let broken =
+            |e: &dyn std::fmt::Display| PeerError::Unreachable(peer.url.clone(), e.to_string());
         let mut buf = Vec::new();
         for (i, (kind, id)) in objects.iter().enumerate() {
             let blob = matches!(*kind, "chunks" | "manifests");
             let mut hasher = blake3::Hasher::new();
-            let here = batch::read_frame(&mut reader, MAX_OBJECT, &mut buf, |piece| {
+            let here = batch::read_frame(reader, MAX_OBJECT, &mut buf, |piece| {
                 if blob {
                     hasher.update(piece);
                 }
@@ -355,20 +406,30 @@ impl PeerClient {
 
     /// Whether the node at `url` answers as `id`.
     pub fn alive(&self, peer: &Peer) -> bool {
-        let Ok(mut response) = self.probe.get(format!("{}/v1", peer.url)).call() else {
-            return false;
-        };
+        self.probe(peer).is_some()
+    }
+
+    /// Probe `peer` (`GET /v1`): `None` unless it answers with its own node id; else the port
+    /// of its vault stream, if it announces one.
+    pub fn probe(&self, peer: &Peer) -> Option<Option<u16>> {
+        let mut response = self.probe.get(format!("{}/v1", peer.url)).call().ok()?;
         if response.status().as_u16() != 200 {
-            return false;
+            return None;
         }
-        let Ok(info) = response
+        let info = response
             .body_mut()
             .with_config()
             .limit(64 * 1024)
             .read_json::<BTreeMap<String, serde_json::Value>>()
-        else {
-            return false;
-        };
-        info.get("node_id").and_then(|v| v.as_str()) == Some(peer.id.to_string().as_str())
+            .ok()?;
+        if info.get("node_id").and_then(|v| v.as_str()) != Some(peer.id.to_string().as_str()) {
+            return None;
+        }
+        Some(
+            info.get("stream_port")
+                .and_then(|v| v.as_u64())
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p != 0),
+        )
     }
 }

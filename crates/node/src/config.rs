@@ -120,6 +120,9 @@ pub struct VaultSection {
     /// How often the node refreshes its view of the node registry and checks every item it
     /// holds for missing copies, in milliseconds (an upload triggers a check at once).
     pub repair_interval_ms: u64,
+    /// TCP port of the vault stream (peers' bulk reads), on the RPC address's host; 0 (the
+    /// default) takes any free port. Announced at `/v1` as `stream_port`.
+    pub stream_port: u16,
 }
 
 impl Default for VaultSection {
@@ -127,6 +130,7 @@ impl Default for VaultSection {
         Self {
             replicas: 3,
             repair_interval_ms: 5000,
+            stream_port: 0,
         }
     }
 }
@@ -269,6 +273,7 @@ impl NodeConfig {
             worker_threads: self.worker_threads,
             replicas: self.vault.replicas,
             repair_interval: Duration::from_millis(self.vault.repair_interval_ms),
+            stream_port: self.vault.stream_port,
         })
     }
 }
@@ -306,4 +311,6 @@ pub struct ResolvedConfig {
     pub replicas: usize,
     /// Vault membership refresh and repair interval.
     pub repair_interval: Duration,
+    /// Port of the vault stream (0: any free port).
+    pub stream_port: u16,
 }

@@ -77,5 +77,6 @@ pub fn dev_config(options: &DevOptions) -> Result<ResolvedConfig, ConfigError> {
         worker_threads: 0,
         replicas: 3,
         repair_interval: Duration::from_secs(5),
+        stream_port: 0,
     })
 }

@@ -152,6 +152,7 @@ pub async fn launch(context: Context, config: ResolvedConfig) -> Result<NodeHand
                     replicas: config.replicas,
                     repair_interval: config.repair_interval,
                 }),
+                stream: Some(std::net::SocketAddr::new(addr.ip(), config.stream_port)),
             });
             let handle = lightstreams_api::serve(chain.clone(), rpc_config)
                 .await

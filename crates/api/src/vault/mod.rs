@@ -21,6 +21,7 @@ mod market;
 mod openapi;
 mod peers;
 mod store;
+mod stream;
 
 pub use peers::PeerConfig;
 
@@ -67,6 +68,9 @@ pub struct VaultConfig {
     pub validator_apis: Vec<String>,
     /// How the node replicates to and fetches from other vault nodes (none: it stands alone).
     pub peers: Option<PeerConfig>,
+    /// Where to serve the vault stream (peers' batch reads over plain TCP; port 0: any free
+    /// port), announced at `/v1` as `stream_port`; none: peers read over HTTP only.
+    pub stream: Option<std::net::SocketAddr>,
 }
 
 /// The largest sealed chunk: a full chunk's padded plaintext plus the AEAD tag.
@@ -160,6 +164,8 @@ pub(crate) struct Vault {
     acl_cache: Mutex<AclCache>,
     /// The node's part in the vault network, if it has one.
     peers: Option<peers::PeerNet>,
+    /// The port of the vault stream, once it serves (0: none).
+    stream_port: std::sync::atomic::AtomicU16,
 }
 
 type AclCache = (u64, HashMap<(ItemId, Address), (u8, bool)>);
@@ -198,6 +204,7 @@ impl Vault {
                 .keeper_secret
                 .map(lightstreams_access::keys::EncryptionKeyPair::from_secret_bytes),
             peers: config.peers.as_ref().map(peers::PeerNet::new),
+            stream_port: std::sync::atomic::AtomicU16::new(0),
         })
     }
 
@@ -760,6 +767,10 @@ async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
         "keeper_key": vault.keeper.as_ref().map(|k| format!("0x{}", hex::encode(k.public_bytes()))),
         "node_registry": lightstreams_network::NODE_REGISTRY,
         "live_peers": vault.peers.as_ref().map(|n| n.membership().live.len()),
+        "stream_port": match vault.stream_port.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            port => Some(port),
+        },
     }))
     .into_response()
 }
@@ -855,6 +866,12 @@ pub(crate) fn prune_sessions(vault: &Vault) {
 /// Build the `/v1` service for `chain`.
 pub(crate) fn service(chain: Arc<Chain>, config: &VaultConfig) -> std::io::Result<Router> {
     let vault = Arc::new(Vault::open(chain, config)?);
+    if let Some(addr) = config.stream {
+        let port = stream::spawn(&vault, addr)?;
+        vault
+            .stream_port
+            .store(port, std::sync::atomic::Ordering::Relaxed);
+    }
     peers::spawn_replicator(&vault);
     Ok(router(vault))
 }

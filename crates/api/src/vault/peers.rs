@@ -211,17 +211,24 @@ impl Vault {
             .map(|e| Peer {
                 id: e.id,
                 url: e.url.clone(),
+                stream: None,
             })
             .collect();
         let live: Vec<Peer> = std::thread::scope(|s| {
             let probes: Vec<_> = others
                 .iter()
-                .map(|p| s.spawn(|| net.client.alive(p)))
+                .map(|p| s.spawn(|| net.client.probe(p)))
                 .collect();
             others
                 .iter()
                 .zip(probes)
-                .filter_map(|(p, probe)| probe.join().unwrap_or(false).then(|| p.clone()))
+                .filter_map(|(p, probe)| {
+                    let stream = probe.join().ok().flatten()?;
+                    Some(Peer {
+                        stream,
+                        ..p.clone()
+                    })
+                })
                 .collect()
         });
         *net.membership.write() = Membership {

@@ -69,6 +69,25 @@ impl ItemStores {
         self.blobs(item)?.put_prehashed(address, bytes)
     }
 
+    /// The file of a sealed chunk or manifest of `item` and its length, unverified (for a
+    /// peer, which verifies it); `None` if absent.
+    pub(crate) fn open_blob(
+        &self,
+        item: &ItemId,
+        address: &Address,
+    ) -> std::io::Result<Option<(std::fs::File, u64)>> {
+        let hex = hex::encode(address.0);
+        let path = self.item_dir(item).join("blobs").join(&hex[..2]).join(&hex);
+        match std::fs::File::open(path) {
+            Ok(file) => {
+                let len = file.metadata()?.len();
+                Ok(Some((file, len)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Start writing a sealed chunk or manifest of `item` piece by piece; it is stored under
     /// `address` only if its bytes hash to it.
     pub(crate) fn blob_writer(

@@ -7,7 +7,9 @@
 //! API exactly as a reader's node does when it fetches from a replica: `--lanes` parallel
 //! requests, each signed by the peer key and naming the reader (who holds READ), each checked by
 //! the node (signature, freshness, replay, registry membership, ACL at its finalised head) and
-//! read from its disk, and verified here against its BLAKE3 address.
+//! read from its disk, and verified here against its BLAKE3 address. Three ways: batches over
+//! the node's vault stream (plain TCP, blobs sent with `sendfile`; what nodes use), the same
+//! batches over HTTP, and one object per HTTP request.
 //! The baseline reads the same files from the node's data directory and streams them over
 //! `--lanes` plain TCP connections on loopback, unverified; a second baseline also hashes each
 //! object at the receiver, as a verified transfer (iroh-blobs) must. The target ratio is
@@ -233,6 +235,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
             .parse()
             .map_err(|e: String| anyhow!(e))?,
         url: url.clone(),
+        stream: None,
     };
     let client = PeerClient::new(key, Duration::from_secs(60));
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -250,9 +253,18 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         args.lanes
     ));
 
-    // Peer fetch: every object, verified, in parallel lanes; in batches and one per request.
+    // Peer fetch: every object, verified, in parallel lanes: in batches over the node's vault
+    // stream (as nodes fetch from each other), in batches over HTTP, and one per HTTP request.
     let reader = signers[0].address();
-    let (peer_bytes, peer_rate) = peer_fetch(&client, &node, &item.0, &blobs, &args, reader)?;
+    let streamed = Peer {
+        stream: client.probe(&node).flatten(),
+        ..node.clone()
+    };
+    if streamed.stream.is_none() {
+        bail!("the node announces no vault stream (stream_port at /v1)");
+    }
+    let (http_bytes, http_rate) = peer_fetch(&client, &node, &item.0, &blobs, &args, reader)?;
+    let (peer_bytes, peer_rate) = peer_fetch(&client, &streamed, &item.0, &blobs, &args, reader)?;
     let (single_bytes, single_rate) = peer_fetch(
         &client,
         &node,
@@ -298,10 +310,14 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     // Baseline: the same files, raw TCP.
     let (raw_bytes, raw_rate) = raw_tcp(&files, args.lanes, false)?;
     let (verified_bytes, verified_rate) = raw_tcp(&files, args.lanes, true)?;
-    if raw_bytes != peer_bytes || verified_bytes != peer_bytes || single_bytes != peer_bytes {
+    if raw_bytes != peer_bytes
+        || verified_bytes != peer_bytes
+        || single_bytes != peer_bytes
+        || http_bytes != peer_bytes
+    {
         bail!(
             "the baselines moved {raw_bytes} and {verified_bytes} bytes, the peer fetches \
-             {peer_bytes} and {single_bytes}"
+             {peer_bytes}, {http_bytes} and {single_bytes}"
         );
     }
     let node_rss = peak_rss_mb(node_pid);
@@ -316,6 +332,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         "lanes": args.lanes,
         "batch": args.batch,
         "peer_fetch_mb_s": mb(peer_rate),
+        "peer_fetch_http_batch_mb_s": mb(http_rate),
         "peer_fetch_one_per_request_mb_s": mb(single_rate),
         "raw_tcp_mb_s": mb(raw_rate),
         "raw_tcp_blake3_mb_s": mb(verified_rate),
@@ -354,8 +371,14 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         single_rate / raw_rate
     );
     println!(
+        "{:<34} {:>10.0} {:>8.2}",
+        format!("peer fetch, {} per batch, HTTP", args.batch),
+        mb(http_rate),
+        http_rate / raw_rate
+    );
+    println!(
         "{:<34} {:>10.0} {:>8.2} {}",
-        format!("peer fetch, {} per batch request", args.batch),
+        format!("peer fetch, {} per batch, stream", args.batch),
         mb(peer_rate),
         ratio,
         if ratio >= 0.8 {

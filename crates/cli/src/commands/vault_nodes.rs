@@ -126,6 +126,7 @@ pub(crate) fn nodes(rpc_url: &str, json: bool) -> anyhow::Result<()> {
             let live = prober.alive(&Peer {
                 id: e.id,
                 url: e.url.clone(),
+                stream: None,
             });
             json!({"id": e.id.to_string(), "url": e.url, "operator": e.operator, "live": live})
         })
