@@ -183,12 +183,15 @@ impl Ledger for RpcLedger {
     }
 }
 
-/// The vault API of a node, over HTTP with signed requests.
+/// The vault API of a node, over HTTP with signed requests (batch reads over the node's vault
+/// stream where it announces one).
 pub struct HttpRemote {
     base: String,
     node_id: String,
     keeper_key: Option<[u8; 32]>,
     agent: ureq::Agent,
+    /// The node's vault stream port (`stream_port` at `/v1`), if any.
+    stream_port: Option<u16>,
 }
 
 impl HttpRemote {
@@ -224,11 +227,16 @@ impl HttpRemote {
             hex::decode_to_slice(text.trim_start_matches("0x"), &mut out).ok()?;
             Some(out)
         });
+        let stream_port = facts["stream_port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p != 0);
         Ok(Self {
             base,
             node_id,
             keeper_key,
             agent,
+            stream_port,
         })
     }
 
@@ -260,6 +268,54 @@ impl HttpRemote {
             404 => Err(ProtocolError::NotFound(item.to_string())),
             _ => Err(ProtocolError::Remote(error_message(&mut response))),
         }
+    }
+
+    /// Read the blobs a signed batch names over the node's vault stream, if it has one and it
+    /// can be reached (`None`: use HTTP).
+    fn stream_batch(
+        &self,
+        request: &SignedRequest,
+        body: &[u8],
+        count: usize,
+        each: &mut dyn FnMut(usize, Option<Vec<u8>>),
+    ) -> Option<Result<(), ProtocolError>> {
+        use lightstreams_network::{batch, stream};
+        use std::net::ToSocketAddrs;
+        let port = self.stream_port?;
+        let uri: ureq::http::Uri = self.base.parse().ok()?;
+        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+        let addr = (host, port).to_socket_addrs().ok()?.next()?;
+        let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
+        let setup = conn
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .and_then(|()| conn.set_write_timeout(Some(Duration::from_secs(120))))
+            .and_then(|()| conn.set_nodelay(true));
+        let broken = |e: String| ProtocolError::Remote(format!("the batch stream broke: {e}"));
+        let request_bytes = stream::Request {
+            item: request.item,
+            header: request.to_header(),
+            list: body.to_vec(),
+        };
+        // Until the node answers, a failure (say, it is at its connection limit) means: use HTTP.
+        setup.ok()?;
+        stream::write_request(&mut conn, &request_bytes).ok()?;
+        let status = match stream::read_status(&mut conn) {
+            Ok(status) => status,
+            Err(e) if e.starts_with("refused") => return Some(Err(broken(e))),
+            Err(_) => return None,
+        };
+        Some((|| {
+            if !status {
+                return Err(ProtocolError::NotFound(ItemId(request.item).to_string()));
+            }
+            for i in 0..count {
+                let mut bytes = Vec::new();
+                let here =
+                    batch::read_frame(&mut conn, MAX_OBJECT, &mut bytes, |_| {}).map_err(broken)?;
+                each(i, here.then_some(bytes));
+            }
+            Ok(())
+        })())
     }
 
     fn url(&self, request: &SignedRequest) -> String {
@@ -356,6 +412,9 @@ impl Remote for HttpRemote {
         let count = batch::decode_request(body)
             .map_err(ProtocolError::Remote)?
             .len();
+        if let Some(result) = self.stream_batch(request, body, count, each) {
+            return result;
+        }
         let mut response = self
             .agent
             .post(format!(

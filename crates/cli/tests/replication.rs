@@ -424,7 +424,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
             },
         )
         .expect("encode");
-        stream_ask(port, &wire)
+        util::stream_ask(port, &wire)
     };
     let body = lightstreams_network::batch::encode_request(&names);
     let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
@@ -445,7 +445,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         refused,
         "streamed batch naming a stranger"
     );
-    let garbage = stream_ask(port, b"GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    let garbage = util::stream_ask(port, b"GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(garbage.first(), Some(&lightstreams_network::stream::BAD));
     assert!(String::from_utf8_lossy(&garbage).contains("LSV1"));
     assert!(
@@ -680,20 +680,6 @@ fn peer_get(rpc: &str, item: &str, path: &str, auth: &str) -> (u16, String) {
 }
 
 /// POST a batch request `body` to `/v1/peer/{item}/batch` with `auth`: (status, body).
-/// Send `wire` to the vault stream on 127.0.0.1:`port`, close the sending side, and read
-/// everything the node answers until it closes.
-fn stream_ask(port: u16, wire: &[u8]) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    conn.write_all(wire).expect("send");
-    conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
-    let mut answer = Vec::new();
-    conn.read_to_end(&mut answer).expect("answer");
-    answer
-}
-
 fn peer_post(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)

@@ -959,4 +959,55 @@ fn batch_uploads_stream_and_are_enforced() {
     // A malformed list: 400.
     let (status, text, _) = batch_put(&rpc, &node_id, alice, item, b"no slash here", None, &[]);
     assert_eq!(status, 400, "{text}");
+
+    // Batch reads over the node's vault stream (the client's downloads above used it): Alice's
+    // signed batch is served; a replay, a stranger and a list other than the one signed get
+    // the one not-found status.
+    let facts: Value = ureq::get(format!("{rpc}/v1"))
+        .call()
+        .expect("/v1")
+        .body_mut()
+        .read_json()
+        .expect("json");
+    let port = u16::try_from(facts["stream_port"].as_u64().expect("stream_port")).expect("port");
+    let list = chunk_list(&[&a, &b]);
+    let read_auth = |who: &PrivateKeySigner, signed: &[u8]| {
+        SignedRequest::sign(
+            who,
+            RequestKind::Get,
+            item,
+            ObjectRef::Batch(*blake3::hash(signed).as_bytes()),
+            node_id.clone(),
+        )
+        .to_header()
+    };
+    let ask = |header: &str, list: &[u8]| {
+        let mut wire = Vec::new();
+        lightstreams_network::stream::write_request(
+            &mut wire,
+            &lightstreams_network::stream::Request {
+                item,
+                header: header.to_string(),
+                list: list.to_vec(),
+            },
+        )
+        .expect("encode");
+        util::stream_ask(port, &wire)
+    };
+    let auth = read_auth(alice, &list);
+    let answer = ask(&auth, &list);
+    let mut expected = vec![lightstreams_network::stream::OK];
+    expected.extend_from_slice(&frames(&[&a, &b]));
+    assert!(
+        answer == expected,
+        "alice's streamed batch: both chunks, in order"
+    );
+    let refused = vec![lightstreams_network::stream::NOT_FOUND];
+    assert_eq!(ask(&auth, &list), refused, "replayed");
+    assert_eq!(ask(&read_auth(carol, &list), &list), refused, "stranger");
+    assert_eq!(
+        ask(&read_auth(alice, &chunk_list(&[&a])), &list),
+        refused,
+        "a list other than the one signed"
+    );
 }

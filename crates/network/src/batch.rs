@@ -80,20 +80,26 @@ pub fn upload_prefix(list: &[u8]) -> Vec<u8> {
 /// Read the list at the start of an upload's body (at most [`MAX_REQUEST`] bytes; not yet
 /// decoded, as its signature is checked first).
 pub fn read_upload_list(reader: &mut impl std::io::Read) -> Result<Vec<u8>, String> {
+    read_list(reader, "an upload")
+}
+
+/// Read a list prefixed by its length (`u32` LE, 1 to [`MAX_REQUEST`] bytes); `what` names
+/// the message it starts or ends in errors.
+pub fn read_list(reader: &mut impl std::io::Read, what: &str) -> Result<Vec<u8>, String> {
     let mut len = [0u8; 4];
     reader
         .read_exact(&mut len)
-        .map_err(|e| format!("an upload starts with its list's length: {e}"))?;
+        .map_err(|e| format!("{what} has no list length: {e}"))?;
     let len = u32::from_le_bytes(len) as usize;
     if len == 0 || len > MAX_REQUEST {
         return Err(format!(
-            "an upload's list is 1 to {MAX_REQUEST} bytes; this one says {len}"
+            "{what}'s list is 1 to {MAX_REQUEST} bytes; this one says {len}"
         ));
     }
     let mut list = vec![0u8; len];
     reader
         .read_exact(&mut list)
-        .map_err(|e| format!("the upload's list is cut short: {e}"))?;
+        .map_err(|e| format!("{what} is cut short in its list: {e}"))?;
     Ok(list)
 }
 

@@ -1,4 +1,4 @@
-//! The vault stream: batch reads between nodes over a plain TCP connection.
+//! The vault stream: batch reads over a plain TCP connection, between nodes and from clients.
 //!
 //! Profiles of `lightstreams bench p2p` showed a batch read over HTTP spending about a third of
 //! both machines' time on copies that carry no information: the sender read each blob file into
@@ -7,9 +7,11 @@
 //! (`std::io::copy` from a file to a socket is `sendfile` on Linux: the page cache goes straight
 //! to the socket) and the receiver reads frames straight from the socket.
 //!
-//! The request is the HTTP batch read's, unchanged in meaning: the same `LS-Peer` header, signed
-//! over method `POST`, kind `batch` and the BLAKE3 hash of the list; the same list; the same
-//! checks on the receiving node, which answers with the same frames. On the wire:
+//! The request is an HTTP batch read's, unchanged in meaning: a peer's carries the same
+//! `LS-Peer` header as `POST /v1/peer/{item}/batch` (signed over method `POST`, kind `batch` and
+//! the BLAKE3 hash of the list), a client's the same account signature as
+//! `POST /v1/raw/{item}/batch`; the same list; the same checks on the receiving node, which
+//! answers with the same frames. On the wire:
 //!
 //! ```text
 //! request:  "LSV1" | item (32) | header length (u16 LE) | header | list length (u32 LE) | list
@@ -20,11 +22,9 @@
 //! ```
 //!
 //! A node announces the port of its stream as `stream_port` at `/v1`; the host is its API
-//! URL's. Nodes that do not announce one are read over HTTP.
+//! URL's. Nodes that do not announce one, or cannot be reached on it, are read over HTTP.
 
 use std::io::{Read, Write};
-
-use crate::batch::MAX_REQUEST;
 
 /// The first bytes of every request.
 pub const MAGIC: &[u8; 4] = b"LSV1";
@@ -91,16 +91,7 @@ pub fn read_request(input: &mut impl Read) -> Result<Option<Request>, String> {
         .map_err(|e| cut("header", e))?;
     let header =
         String::from_utf8(header).map_err(|_| "a request's header is UTF-8 text".to_string())?;
-    let mut len = [0u8; 4];
-    input.read_exact(&mut len).map_err(|e| cut("list", e))?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len == 0 || len > MAX_REQUEST {
-        return Err(format!(
-            "a request's list is 1 to {MAX_REQUEST} bytes; this one says {len}"
-        ));
-    }
-    let mut list = vec![0u8; len];
-    input.read_exact(&mut list).map_err(|e| cut("list", e))?;
+    let list = crate::batch::read_list(input, "the request")?;
     Ok(Some(Request { item, header, list }))
 }
 

@@ -39,7 +39,7 @@ use super::{
 };
 
 /// Most objects held at once while a client's batch is completed from replicas.
-const WINDOW: usize = 16;
+pub(super) const WINDOW: usize = 16;
 
 type Frames = Sender<Result<Bytes, std::io::Error>>;
 
@@ -239,7 +239,7 @@ impl Vault {
 
     /// Open a client's batch read: the signer and the blob addresses named, if the signer may
     /// read the item (else the uniform not-found).
-    fn open_batch(
+    pub(super) fn open_batch(
         &self,
         item: &ItemId,
         header: Option<&str>,
@@ -297,7 +297,7 @@ impl Vault {
 
     /// Blobs of `item` from this node's disk, the rest fetched from replicas for `reader`;
     /// damaged local copies are replaced by the verified ones fetched.
-    fn blob_window(
+    pub(super) fn blob_window(
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],

@@ -1,8 +1,10 @@
-//! The node's vault stream: peers' batch reads over plain TCP ([`lightstreams_network::stream`]).
+//! The node's vault stream: batch reads over plain TCP ([`lightstreams_network::stream`]).
 //!
-//! The same request, checks and frames as `POST /v1/peer/{item}/batch` (the signed `LS-Peer`
-//! header over the list, registry membership, freshness, replay, the named reader's READ), with
-//! the blob files handed to the kernel (`sendfile`) instead of being read into memory and copied
+//! A request signed with an `LS-Peer` header is a peer's, checked and answered exactly as
+//! `POST /v1/peer/{item}/batch` (registry membership, freshness, replay, the named reader's
+//! READ); one signed by an account (`Lightstreams-Sig`) is a client's, checked and answered as
+//! `POST /v1/raw/{item}/batch` (READ, and blobs this node lacks fetched from replicas). Blob
+//! files are handed to the kernel (`sendfile`) instead of being read into memory and copied
 //! again by the HTTP server. Each connection is served on a blocking thread, at most
 //! [`MAX_CONNECTIONS`] at once; a refusal is the one not-found status, after which the node
 //! closes the connection.
@@ -46,7 +48,11 @@ async fn accept(
         let accepted = tokio::time::timeout(Duration::from_secs(1), listener.accept()).await;
         let Some(vault) = vault.upgrade() else { return };
         let Ok(accepted) = accepted else { continue };
-        let Ok((socket, _)) = accepted else { continue };
+        let Ok((socket, _)) = accepted else {
+            // Out of descriptors or similar: do not spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tracing::warn!("vault stream: too many connections; closing a new one");
             continue;
@@ -78,16 +84,60 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
             Err(e) => return last_word(&mut input, out, &stream::bad(&e)),
         };
         let item = ItemId(request.item);
-        let objects = match vault.open_peer_batch(&item, Some(&request.header), &request.list) {
-            Ok(objects) => objects,
+        // A peer's read (signed by a registered node) or a client's (signed by an account).
+        let peer = request
+            .header
+            .starts_with(lightstreams_network::peer::SCHEME);
+        let opened = if peer {
+            vault
+                .open_peer_batch(&item, Some(&request.header), &request.list)
+                .map(Opened::Peer)
+        } else {
+            vault
+                .open_batch(&item, Some(&request.header), &request.list)
+                .map(|(reader, addresses)| Opened::Client(reader, addresses))
+        };
+        let opened = match opened {
+            Ok(opened) => opened,
             Err(Refused::NotFound) => return last_word(&mut input, out, &[stream::NOT_FOUND]),
             Err(Refused::Api(e)) => return last_word(&mut input, out, &stream::bad(&e.message)),
         };
         out.write_all(&[stream::OK])?;
-        for object in objects {
-            vault.send_object(&item, object.as_ref(), &mut out)?;
+        match opened {
+            Opened::Peer(objects) => {
+                for object in objects {
+                    vault.send_object(&item, object.as_ref(), &mut out)?;
+                }
+            }
+            Opened::Client(reader, addresses) => {
+                vault.send_client_batch(&item, &addresses, reader, &mut out)?
+            }
         }
     }
+}
+
+/// A batch read whose request passed its checks.
+enum Opened {
+    /// A peer's: each object if the named reader may fetch it.
+    Peer(Vec<Option<ObjectRef>>),
+    /// A client's: the reader and the blobs named.
+    Client(alloy::primitives::Address, Vec<[u8; 32]>),
+}
+
+/// Send a blob's frame from its file. A file that shrinks while it is sent breaks the
+/// connection (the reader then asks again or another replica).
+fn send_blob(out: &mut TcpStream, file: std::fs::File, len: u64) -> std::io::Result<()> {
+    if len > u64::from(u32::MAX) {
+        return out.write_all(&batch::frame_header(None));
+    }
+    out.write_all(&batch::frame_header(Some(len as usize)))?;
+    let sent = send_file(out, file, len)?;
+    if sent != len {
+        return Err(std::io::Error::other(format!(
+            "a blob of {len} bytes shrank to {sent} while being sent"
+        )));
+    }
+    Ok(())
 }
 
 /// Send the first `len` bytes of `file` into `out`: by `sendfile` on Linux (the page cache
@@ -135,6 +185,38 @@ fn last_word(
 }
 
 impl Vault {
+    /// Send a client's batch: each blob from this node's disk (by `sendfile`, unverified: the
+    /// client verifies each and re-asks a damaged one with a single `GET`), else fetched from
+    /// the replicas for `reader`, as over HTTP.
+    fn send_client_batch(
+        &self,
+        item: &ItemId,
+        addresses: &[[u8; 32]],
+        reader: alloy::primitives::Address,
+        out: &mut TcpStream,
+    ) -> std::io::Result<()> {
+        let mut i = 0;
+        while i < addresses.len() {
+            if let Ok(Some((file, len))) = self
+                .stores
+                .open_blob(item, &lightstreams_vault::Address(addresses[i]))
+            {
+                send_blob(out, file, len)?;
+                i += 1;
+                continue;
+            }
+            let end = (i + super::batch::WINDOW).min(addresses.len());
+            for bytes in self.blob_window(item, &addresses[i..end], reader) {
+                out.write_all(&batch::frame_header(bytes.as_ref().map(Vec::len)))?;
+                if let Some(bytes) = bytes {
+                    out.write_all(&bytes)?;
+                }
+            }
+            i = end;
+        }
+        Ok(())
+    }
+
     /// Send one frame of a stream answer: a blob straight from its file, another object from
     /// memory, or absent. A blob file that shrinks while it is sent breaks the connection (the
     /// peer then asks another replica).
@@ -150,16 +232,7 @@ impl Vault {
                     .stores
                     .open_blob(item, &lightstreams_vault::Address(*a))
                 {
-                    Ok(Some((file, len))) => {
-                        out.write_all(&batch::frame_header(Some(len as usize)))?;
-                        let sent = send_file(out, file, len)?;
-                        if sent != len {
-                            return Err(std::io::Error::other(format!(
-                                "a blob of {len} bytes shrank to {sent} while being sent"
-                            )));
-                        }
-                        Ok(())
-                    }
+                    Ok(Some((file, len))) => send_blob(out, file, len),
                     Ok(None) => out.write_all(&batch::frame_header(None)),
                     Err(e) => {
                         tracing::warn!(item = %item, error = %e, "a streamed object is unreadable here");

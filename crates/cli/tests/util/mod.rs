@@ -787,3 +787,17 @@ pub fn marked_file(path: &Path, len: usize) -> ([u8; 32], Vec<u8>) {
     std::fs::write(path, &data).expect("write input");
     (marker, data)
 }
+
+/// Send `wire` to the vault stream on 127.0.0.1:`port`, close the sending side, and read
+/// everything the node answers until it closes.
+pub fn stream_ask(port: u16, wire: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    conn.write_all(wire).expect("send");
+    conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer).expect("answer");
+    answer
+}
