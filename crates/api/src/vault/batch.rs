@@ -68,10 +68,17 @@ fn framed(produce: impl FnOnce(&Frames) + Send + 'static) -> Response {
 
 /// A request body read on a blocking thread as it arrives, a piece at a time (no copy of the
 /// pieces handed out by [`BlockingBody::piece`]).
+/// A blocking thread waits at most this long for the next piece of an upload.
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+/// An upload's list (read before the uploader is known) must arrive within this long.
+const LIST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
 struct BlockingBody {
     handle: tokio::runtime::Handle,
     stream: axum::body::BodyDataStream,
     current: Bytes,
+    /// No piece is waited for past this instant (`None`: only [`STALL`] per piece).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl BlockingBody {
@@ -80,14 +87,26 @@ impl BlockingBody {
             handle: tokio::runtime::Handle::current(),
             stream: body.into_data_stream(),
             current: Bytes::new(),
+            deadline: None,
         }
     }
 
-    /// The next 1 to `max` bytes, or `None` at the end of the body.
+    /// The next 1 to `max` bytes, or `None` at the end of the body. A sender that stalls
+    /// (or misses the deadline) gets an error, so it cannot hold a blocking thread forever.
     fn piece(&mut self, max: usize) -> std::io::Result<Option<Bytes>> {
         use futures::StreamExt;
         while self.current.is_empty() {
-            match self.handle.block_on(self.stream.next()) {
+            let mut until = tokio::time::Instant::now() + STALL;
+            if let Some(deadline) = self.deadline {
+                until = until.min(deadline);
+            }
+            let next = self
+                .handle
+                .block_on(tokio::time::timeout_at(until, self.stream.next()))
+                .map_err(|_| {
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "the upload stalled")
+                })?;
+            match next {
                 Some(Ok(bytes)) => self.current = bytes,
                 Some(Err(e)) => return Err(std::io::Error::other(e)),
                 None => return Ok(None),
@@ -122,7 +141,10 @@ impl Vault {
         header: Option<&str>,
         body: &mut BlockingBody,
     ) -> Result<(), Refused> {
+        // Until the signature is checked the sender is anonymous: the list must come at once.
+        body.deadline = Some(tokio::time::Instant::now() + LIST_DEADLINE);
         let list = batch::read_upload_list(body).map_err(ApiError::bad_request)?;
+        body.deadline = None;
         let names = batch::decode_request(&list).map_err(ApiError::bad_request)?;
         let objects = names
             .iter()
