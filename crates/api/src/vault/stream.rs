@@ -78,7 +78,13 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
     let mut input = BufReader::new(socket.try_clone()?);
     let mut out = socket;
     loop {
-        let request = match stream::read_request(&mut input) {
+        // The whole request must arrive within STALL: a sender trickling bytes cannot hold a
+        // connection slot (its signature is not checked before the request is complete).
+        let read = stream::read_request(&mut Until {
+            input: &mut input,
+            until: std::time::Instant::now() + STALL,
+        });
+        let request = match read {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
             Err(e) => return last_word(&mut input, out, &stream::bad(&e)),
@@ -113,6 +119,29 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
                 vault.send_client_batch(&item, &addresses, reader, &mut out)?
             }
         }
+    }
+}
+
+/// A reader that gives up at `until`, however the bytes trickle in.
+struct Until<'a> {
+    input: &'a mut BufReader<TcpStream>,
+    until: std::time::Instant,
+}
+
+impl Read for Until<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let left = self
+            .until
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|left| !left.is_zero())
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the request took too long")
+            })?;
+        self.input.get_ref().set_read_timeout(Some(left))?;
+        self.input.read(buf)
     }
 }
 
