@@ -279,43 +279,27 @@ impl HttpRemote {
         count: usize,
         each: &mut dyn FnMut(usize, Option<Vec<u8>>),
     ) -> Option<Result<(), ProtocolError>> {
-        use lightstreams_network::{batch, stream};
-        use std::net::ToSocketAddrs;
+        use lightstreams_network::stream;
         let port = self.stream_port?;
-        let uri: ureq::http::Uri = self.base.parse().ok()?;
-        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-        let addr = (host, port).to_socket_addrs().ok()?.next()?;
-        let mut conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).ok()?;
-        let setup = conn
-            .set_read_timeout(Some(Duration::from_secs(120)))
-            .and_then(|()| conn.set_write_timeout(Some(Duration::from_secs(120))))
-            .and_then(|()| conn.set_nodelay(true));
-        let broken = |e: String| ProtocolError::Remote(format!("the batch stream broke: {e}"));
+        let mut conn = stream::connect(&self.base, port, Duration::from_secs(120)).ok()?;
         let request_bytes = stream::Request {
             item: request.item,
             header: request.to_header(),
             list: body.to_vec(),
         };
         // Until the node answers, a failure (say, it is at its connection limit) means: use HTTP.
-        setup.ok()?;
         stream::write_request(&mut conn, &request_bytes).ok()?;
         let status = match stream::read_status(&mut conn) {
             Ok(status) => status,
-            Err(e) if e.starts_with("refused") => return Some(Err(broken(e))),
+            Err(e) if e.starts_with("refused") => return Some(Err(batch_broke(e))),
             Err(_) => return None,
         };
-        Some((|| {
-            if !status {
-                return Err(ProtocolError::NotFound(ItemId(request.item).to_string()));
-            }
-            for i in 0..count {
-                let mut bytes = Vec::new();
-                let here =
-                    batch::read_frame(&mut conn, MAX_OBJECT, &mut bytes, |_| {}).map_err(broken)?;
-                each(i, here.then_some(bytes));
-            }
-            Ok(())
-        })())
+        if !status {
+            return Some(Err(ProtocolError::NotFound(
+                ItemId(request.item).to_string(),
+            )));
+        }
+        Some(read_owned_frames(&mut conn, count, each))
     }
 
     fn url(&self, request: &SignedRequest) -> String {
@@ -330,6 +314,25 @@ impl HttpRemote {
 
 /// The largest object a node sends (a sealed manifest of a very large file).
 const MAX_OBJECT: u64 = 64 * 1024 * 1024;
+
+fn batch_broke(e: String) -> ProtocolError {
+    ProtocolError::Remote(format!("the batch stream broke: {e}"))
+}
+
+/// Read `count` frames, handing each object over owned (the reader decrypts in place).
+fn read_owned_frames(
+    reader: &mut impl Read,
+    count: usize,
+    each: &mut dyn FnMut(usize, Option<Vec<u8>>),
+) -> Result<(), ProtocolError> {
+    for i in 0..count {
+        let mut bytes = Vec::new();
+        let here = lightstreams_network::batch::read_frame(reader, MAX_OBJECT, &mut bytes, |_| {})
+            .map_err(batch_broke)?;
+        each(i, here.then_some(bytes));
+    }
+    Ok(())
+}
 
 /// A `Read` over byte slices in order (a request body sent without gathering it first).
 struct Parts<'a>(Vec<&'a [u8]>);
@@ -431,15 +434,8 @@ impl Remote for HttpRemote {
             404 => return Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
             _ => return Err(ProtocolError::Remote(error_message(&mut response))),
         }
-        let broken = |e: String| ProtocolError::Remote(format!("the batch stream broke: {e}"));
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
-        for i in 0..count {
-            let mut bytes = Vec::new();
-            let here =
-                batch::read_frame(&mut reader, MAX_OBJECT, &mut bytes, |_| {}).map_err(broken)?;
-            each(i, here.then_some(bytes));
-        }
-        Ok(())
+        read_owned_frames(&mut reader, count, each)
     }
 
     fn batch_writes(&self) -> bool {

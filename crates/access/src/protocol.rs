@@ -742,6 +742,25 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         )
     }
 
+    /// The list of a batch naming the chunks at `addresses`, and `method` signed for it.
+    fn batch_request<'a>(
+        &self,
+        method: RequestKind,
+        item: ItemId,
+        addresses: impl Iterator<Item = &'a [u8; 32]>,
+    ) -> (Vec<u8>, SignedRequest) {
+        let names: Vec<lightstreams_network::client::ObjectName> = addresses
+            .map(|a| ("chunks", format!("0x{}", hex::encode(a))))
+            .collect();
+        let list = lightstreams_network::batch::encode_request(&names);
+        let request = self.request(
+            method,
+            item,
+            ObjectRef::Batch(*blake3::hash(&list).as_bytes()),
+        );
+        (list, request)
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn seal_and_publish(
         &self,
@@ -858,15 +877,10 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
             let request = self.request(RequestKind::Put, item, ObjectRef::Chunk(sealed.address.0));
             return self.remote.put(&request, &sealed.bytes);
         }
-        let names: Vec<lightstreams_network::client::ObjectName> = chunks
-            .iter()
-            .map(|sealed| ("chunks", format!("0x{}", hex::encode(sealed.address.0))))
-            .collect();
-        let list = lightstreams_network::batch::encode_request(&names);
-        let request = self.request(
+        let (list, request) = self.batch_request(
             RequestKind::Put,
             item,
-            ObjectRef::Batch(*blake3::hash(&list).as_bytes()),
+            chunks.iter().map(|sealed| &sealed.address.0),
         );
         let objects: Vec<&[u8]> = chunks.iter().map(|sealed| &sealed.bytes[..]).collect();
         self.remote.put_batch(&request, &list, &objects)
@@ -1430,16 +1444,9 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
                 return false;
             }
         };
-        let names: Vec<lightstreams_network::client::ObjectName> = run
-            .iter()
-            .map(|a| ("chunks", format!("0x{}", hex::encode(a.0))))
-            .collect();
-        let body = lightstreams_network::batch::encode_request(&names);
-        let request = self.client.request(
-            RequestKind::Get,
-            self.item,
-            ObjectRef::Batch(*blake3::hash(&body).as_bytes()),
-        );
+        let (body, request) =
+            self.client
+                .batch_request(RequestKind::Get, self.item, run.iter().map(|a| &a.0));
         let mut sent = 0;
         let mut open = true;
         let result = self
@@ -1476,9 +1483,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
         }
         open
     }
-}
 
-impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
     /// Chunk `index` on its own, checked against its address.
     fn fetch_verified(
         &self,
@@ -1486,13 +1491,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
         address: &lightstreams_vault::Address,
     ) -> Result<Vec<u8>, lightstreams_vault::Error> {
         let bytes = self.fetch(index, address)?;
-        let actual = lightstreams_vault::Address::of(&bytes);
-        if actual != *address {
-            return Err(lightstreams_vault::Error::Corrupt {
-                expected: address.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        address.check(&bytes)?;
         Ok(bytes)
     }
 }

@@ -299,17 +299,9 @@ impl PeerClient {
     /// A TCP connection to `peer`'s vault stream, if it can be made (else the caller uses
     /// HTTP).
     fn connect_stream(&self, peer: &Peer, port: u16) -> Option<std::net::TcpStream> {
-        use std::net::ToSocketAddrs;
-        let uri: ureq::http::Uri = peer.url.parse().ok()?;
-        let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
-        let addr = (host, port).to_socket_addrs().ok()?.next()?;
-        let conn = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))
+        stream::connect(&peer.url, port, self.timeout)
             .map_err(|e| tracing::debug!(peer = %peer.id, error = %e, "vault stream unreachable; using HTTP"))
-            .ok()?;
-        conn.set_read_timeout(Some(self.timeout)).ok()?;
-        conn.set_write_timeout(Some(self.timeout)).ok()?;
-        conn.set_nodelay(true).ok()?;
-        Some(conn)
+            .ok()
     }
 
     /// Read one frame per object named, verifying blobs as their pieces arrive, into one

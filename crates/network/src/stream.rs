@@ -25,6 +25,8 @@
 //! URL's. Nodes that do not announce one, or cannot be reached on it, are read over HTTP.
 
 use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
 /// The first bytes of every request.
 pub const MAGIC: &[u8; 4] = b"LSV1";
@@ -46,6 +48,29 @@ pub struct Request {
     pub header: String,
     /// The list of objects (a [`crate::batch::encode_request`] body).
     pub list: Vec<u8>,
+}
+
+/// A connection to the vault stream on `port` of the host in the API URL `url`: connected
+/// within 3 s, each read or write failing after `timeout`, small writes sent at once.
+pub fn connect(url: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+    let invalid = |what: &str| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {url}"))
+    };
+    let uri: ureq::http::Uri = url.parse().map_err(|_| invalid("not a URL"))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| invalid("no host in"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let addr = (host, port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| invalid("no address for"))?;
+    let conn = TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+    conn.set_read_timeout(Some(timeout))?;
+    conn.set_write_timeout(Some(timeout))?;
+    conn.set_nodelay(true)?;
+    Ok(conn)
 }
 
 /// Write `request` in one go.

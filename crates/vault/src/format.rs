@@ -294,13 +294,7 @@ impl VersionOpener {
         expected: &Address,
     ) -> Result<Vec<u8>, Error> {
         self.check_listed(index, expected)?;
-        let actual = Address::of(&buf);
-        if &actual != expected {
-            return Err(Error::Corrupt {
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        expected.check(&buf)?;
         self.decrypt_chunk(index, buf)
     }
 
@@ -376,13 +370,7 @@ pub fn open_manifest(
     expected: Option<Address>,
 ) -> Result<(Manifest, VersionOpener), Error> {
     if let Some(expected) = expected {
-        let actual = Address::of(blob);
-        if actual != expected {
-            return Err(Error::Corrupt {
-                expected: expected.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        expected.check(blob)?;
     }
     let min = 16 + MIN_MANIFEST + TAG;
     let max = 16 + 2 * MAX_MANIFEST + TAG;

@@ -72,6 +72,23 @@ impl Address {
     pub fn of(bytes: &[u8]) -> Self {
         Self(*blake3::hash(bytes).as_bytes())
     }
+
+    /// `Ok` if `bytes` hash to this address, else [`crate::Error::Corrupt`] naming both.
+    pub fn check(&self, bytes: &[u8]) -> Result<(), crate::Error> {
+        self.expect(Self::of(bytes))
+    }
+
+    /// `Ok` if `actual` (what some bytes hash to) is this address, else
+    /// [`crate::Error::Corrupt`] naming both.
+    pub fn expect(&self, actual: Address) -> Result<(), crate::Error> {
+        if actual == *self {
+            return Ok(());
+        }
+        Err(crate::Error::Corrupt {
+            expected: self.to_string(),
+            actual: actual.to_string(),
+        })
+    }
 }
 
 #[cfg(test)]

@@ -41,13 +41,7 @@ impl ChunkStore {
     /// Store `bytes` under `address`, which must be their BLAKE3 hash. Storing a blob that is
     /// already there is a no-op.
     pub fn put(&self, address: &Address, bytes: &[u8]) -> Result<(), Error> {
-        let actual = Address::of(bytes);
-        if &actual != address {
-            return Err(Error::Corrupt {
-                expected: address.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        address.check(bytes)?;
         self.put_prehashed(address, bytes)
     }
 
@@ -106,13 +100,7 @@ impl ChunkStore {
         let Some(bytes) = self.get_unverified(address)? else {
             return Ok(None);
         };
-        let actual = Address::of(&bytes);
-        if &actual != address {
-            return Err(Error::Corrupt {
-                expected: address.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        address.check(&bytes)?;
         Ok(Some(bytes))
     }
 
@@ -195,13 +183,8 @@ impl BlobWriter {
     /// otherwise, and nothing is stored). `true` if this call stored it, `false` if it was
     /// already there.
     pub fn finish(self) -> Result<bool, Error> {
-        let actual = Address(*self.hasher.finalize().as_bytes());
-        if actual != self.expected {
-            return Err(Error::Corrupt {
-                expected: self.expected.to_string(),
-                actual: actual.to_string(),
-            });
-        }
+        self.expected
+            .expect(Address(*self.hasher.finalize().as_bytes()))?;
         let Some(tmp) = self.tmp else {
             return Ok(false);
         };

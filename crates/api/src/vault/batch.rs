@@ -39,7 +39,7 @@ use super::{
 };
 
 /// Most objects held at once while a client's batch is completed from replicas.
-pub(super) const WINDOW: usize = 16;
+const WINDOW: usize = 16;
 
 type Frames = Sender<Result<Bytes, std::io::Error>>;
 
@@ -294,32 +294,52 @@ impl Vault {
     /// (a single `GET` verifies this node's copy and replaces it from a replica), so the
     /// common case is not hashed twice.
     fn stream_batch(&self, item: &ItemId, addresses: &[[u8; 32]], reader: Address, tx: &Frames) {
+        let sent = |sent: bool| if sent { Ok(()) } else { Err(()) };
+        let _ = self.walk_client_batch(
+            item,
+            addresses,
+            reader,
+            tx,
+            |tx, address| match self.stores.get_blob_unverified(item, address) {
+                Ok(Some(bytes)) => sent(send_frame(tx, Some(bytes))).map(|()| true),
+                _ => Ok(false),
+            },
+            |tx, bytes| sent(send_frame(tx, bytes)),
+        );
+    }
+
+    /// Walk a client's batch in order into `sink`: `local` sends an object from this node's
+    /// disk and says whether it was there; each run of objects that are not is completed from
+    /// the replicas for `reader`, [`WINDOW`] at a time, and handed to `fetched`. An error from
+    /// either (the receiver has gone) ends the walk.
+    pub(super) fn walk_client_batch<S, E>(
+        &self,
+        item: &ItemId,
+        addresses: &[[u8; 32]],
+        reader: Address,
+        mut sink: S,
+        mut local: impl FnMut(&mut S, &lightstreams_vault::Address) -> Result<bool, E>,
+        mut fetched: impl FnMut(&mut S, Option<Vec<u8>>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut i = 0;
         while i < addresses.len() {
-            if let Ok(Some(bytes)) = self
-                .stores
-                .get_blob_unverified(item, &lightstreams_vault::Address(addresses[i]))
-            {
-                if !send_frame(tx, Some(bytes)) {
-                    return;
-                }
+            if local(&mut sink, &lightstreams_vault::Address(addresses[i]))? {
                 i += 1;
                 continue;
             }
             // Not here (or damaged): complete the next window from replicas in one go.
             let end = (i + WINDOW).min(addresses.len());
             for bytes in self.blob_window(item, &addresses[i..end], reader) {
-                if !send_frame(tx, bytes) {
-                    return;
-                }
+                fetched(&mut sink, bytes)?;
             }
             i = end;
         }
+        Ok(())
     }
 
     /// Blobs of `item` from this node's disk, the rest fetched from replicas for `reader`;
     /// damaged local copies are replaced by the verified ones fetched.
-    pub(super) fn blob_window(
+    fn blob_window(
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],

@@ -153,11 +153,17 @@ enum Opened {
     Client(alloy::primitives::Address, Vec<[u8; 32]>),
 }
 
+/// Send one frame from memory (`None`: absent).
+fn write_frame(out: &mut TcpStream, bytes: Option<&[u8]>) -> std::io::Result<()> {
+    out.write_all(&batch::frame_header(bytes.map(<[u8]>::len)))?;
+    out.write_all(bytes.unwrap_or_default())
+}
+
 /// Send a blob's frame from its file. A file that shrinks while it is sent breaks the
 /// connection (the reader then asks again or another replica).
 fn send_blob(out: &mut TcpStream, file: std::fs::File, len: u64) -> std::io::Result<()> {
     if len > u64::from(u32::MAX) {
-        return out.write_all(&batch::frame_header(None));
+        return write_frame(out, None);
     }
     out.write_all(&batch::frame_header(Some(len as usize)))?;
     let sent = send_file(out, file, len)?;
@@ -224,26 +230,17 @@ impl Vault {
         reader: alloy::primitives::Address,
         out: &mut TcpStream,
     ) -> std::io::Result<()> {
-        let mut i = 0;
-        while i < addresses.len() {
-            if let Ok(Some((file, len))) = self
-                .stores
-                .open_blob(item, &lightstreams_vault::Address(addresses[i]))
-            {
-                send_blob(out, file, len)?;
-                i += 1;
-                continue;
-            }
-            let end = (i + super::batch::WINDOW).min(addresses.len());
-            for bytes in self.blob_window(item, &addresses[i..end], reader) {
-                out.write_all(&batch::frame_header(bytes.as_ref().map(Vec::len)))?;
-                if let Some(bytes) = bytes {
-                    out.write_all(&bytes)?;
-                }
-            }
-            i = end;
-        }
-        Ok(())
+        self.walk_client_batch(
+            item,
+            addresses,
+            reader,
+            out,
+            |out, address| match self.stores.open_blob(item, address) {
+                Ok(Some((file, len))) => send_blob(out, file, len).map(|()| true),
+                _ => Ok(false),
+            },
+            |out, bytes| write_frame(out, bytes.as_deref()),
+        )
     }
 
     /// Send one frame of a stream answer: a blob straight from its file, another object from
@@ -262,22 +259,15 @@ impl Vault {
                     .open_blob(item, &lightstreams_vault::Address(*a))
                 {
                     Ok(Some((file, len))) => send_blob(out, file, len),
-                    Ok(None) => out.write_all(&batch::frame_header(None)),
+                    Ok(None) => write_frame(out, None),
                     Err(e) => {
                         tracing::warn!(item = %item, error = %e, "a streamed object is unreadable here");
-                        out.write_all(&batch::frame_header(None))
+                        write_frame(out, None)
                     }
                 }
             }
-            Some(object) => {
-                let bytes = self.batch_object(item, object);
-                out.write_all(&batch::frame_header(bytes.as_ref().map(Vec::len)))?;
-                match bytes {
-                    Some(bytes) => out.write_all(&bytes),
-                    None => Ok(()),
-                }
-            }
-            None => out.write_all(&batch::frame_header(None)),
+            Some(object) => write_frame(out, self.batch_object(item, object).as_deref()),
+            None => write_frame(out, None),
         }
     }
 }
