@@ -125,8 +125,8 @@ pub fn parse_frame_header(header: [u8; 5]) -> Result<Option<u32>, String> {
 
 /// A frame's bytes are read (and handed to the reader's `piece` callback) in pieces of up to
 /// this size: a whole chunk in one read. Reading and hashing 64 KiB at a time measured slower
-/// (`bench p2p`, vault stream: about 1,300–1,800 MB/s against 2,070–2,130 whole), as every
-/// small read waits for the socket again.
+/// (`bench p2p`, vault stream: 1,740–1,770 MB/s against 2,070–2,130 whole), as every small
+/// read waits for the socket again.
 pub const PIECE: usize = 2 * 1024 * 1024;
 
 /// Read the next frame from `reader` into `buf`: `Ok(true)` when an object follows (then `buf`
