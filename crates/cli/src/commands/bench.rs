@@ -166,6 +166,46 @@ fn chain(args: BenchChainArgs, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// CPU time `pid` has used so far (user + system, every thread, living or exited), in
+/// seconds: fields 14 and 15 of `/proc/PID/stat`, counted in the kernel's user-visible ticks
+/// (`USER_HZ`, 100 per second on every Linux architecture).
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from its closing one.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
+/// The CPU time a set of processes uses over one phase of a benchmark: on a machine with few
+/// cores shared by client and node, CPU seconds per GiB are a steadier measure of the work done
+/// than the throughput, which varies with whatever else runs.
+pub(crate) struct CpuClock(Vec<(u32, Option<f64>)>);
+
+impl CpuClock {
+    /// Start counting for `pids`.
+    pub(crate) fn start(pids: &[u32]) -> Self {
+        Self(pids.iter().map(|&pid| (pid, cpu_seconds(pid))).collect())
+    }
+
+    /// CPU seconds each process used since [`CpuClock::start`], per GiB of `bytes`, in the
+    /// order given (`None` where `/proc` could not be read).
+    pub(crate) fn per_gib(&self, bytes: u64) -> Vec<Option<f64>> {
+        let gib = bytes as f64 / (1u64 << 30) as f64;
+        self.0
+            .iter()
+            .map(|&(pid, start)| Some((cpu_seconds(pid)? - start?) / gib.max(1e-9)))
+            .collect()
+    }
+}
+
+/// A CPU figure for a table: seconds with two decimals, or "-".
+pub(crate) fn cpu_cell(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{v:.2}"))
+}
+
 /// Largest resident set (VmHWM) of `pid`, in MB.
 pub(crate) fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -30,7 +30,7 @@ use lightstreams_network::{NodeKey, PeerClient};
 use lightstreams_primitives::dev::dev_accounts;
 use serde_json::json;
 
-use super::bench::{peak_rss_mb, start_network};
+use super::bench::{CpuClock, cpu_cell, peak_rss_mb, start_network};
 use crate::args::BenchP2pArgs;
 
 /// An endless-looking reader of `left` bytes cycling over a random buffer.
@@ -263,8 +263,16 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     if streamed.stream.is_none() {
         bail!("the node announces no vault stream (stream_port at /v1)");
     }
+    // CPU seconds per GiB for the fetcher (this process) and the node, phase by phase.
+    let me = std::process::id();
+    let pids = [me, node_pid];
+    let clock = CpuClock::start(&pids);
     let (http_bytes, http_rate) = peer_fetch(&client, &node, &item.0, &blobs, &args, reader)?;
+    let http_cpu = clock.per_gib(http_bytes);
+    let clock = CpuClock::start(&pids);
     let (peer_bytes, peer_rate) = peer_fetch(&client, &streamed, &item.0, &blobs, &args, reader)?;
+    let peer_cpu = clock.per_gib(peer_bytes);
+    let clock = CpuClock::start(&pids);
     let (single_bytes, single_rate) = peer_fetch(
         &client,
         &node,
@@ -273,6 +281,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         &BenchP2pArgs { batch: 1, ..args },
         reader,
     )?;
+    let single_cpu = clock.per_gib(single_bytes);
 
     // The same objects as files in the node's store (for the baseline and their sizes).
     let blob_dir = dir
@@ -308,8 +317,13 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     let client_rss = peak_rss_mb(std::process::id());
 
     // Baseline: the same files, raw TCP.
+    // Sender and receiver both run in this process: its CPU time is the transfer's.
+    let clock = CpuClock::start(&[me]);
     let (raw_bytes, raw_rate) = raw_tcp(&files, args.lanes, false)?;
+    let raw_cpu = clock.per_gib(raw_bytes);
+    let clock = CpuClock::start(&[me]);
     let (verified_bytes, verified_rate) = raw_tcp(&files, args.lanes, true)?;
+    let verified_cpu = clock.per_gib(verified_bytes);
     if raw_bytes != peer_bytes
         || verified_bytes != peer_bytes
         || single_bytes != peer_bytes
@@ -341,52 +355,77 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         "target_ratio": 0.8,
         "peak_rss_mb": {"node": node_rss, "fetcher": client_rss},
         "round_trip_us": {"median": round_trip_us, "object_bytes": small_len},
+        "cpu_s_per_gib": {
+            "raw_tcp": raw_cpu[0], "raw_tcp_blake3": verified_cpu[0],
+            "peer_fetch": {"fetcher": peer_cpu[0], "node": peer_cpu[1]},
+            "peer_fetch_http_batch": {"fetcher": http_cpu[0], "node": http_cpu[1]},
+            "peer_fetch_one_per_request": {"fetcher": single_cpu[0], "node": single_cpu[1]},
+        },
     });
     if json {
         println!("{report}");
         return Ok(());
     }
+    // CPU: the fetcher's / the node's seconds per GiB (the raw transfers run in this process).
+    let pair = |cpu: &[Option<f64>]| {
+        cpu.iter()
+            .map(|&c| cpu_cell(c))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let target = if ratio >= 0.8 {
+        "✔ (target ≥ 0.80)"
+    } else {
+        "✘ (target ≥ 0.80)"
+    };
     println!(
-        "{:<34} {:>10} {:>8}",
+        "{:<34} {:>10} {:>8} {:>16}",
         format!("{} MiB, {} lanes", args.size_mib, args.lanes),
         "MB/s",
-        "ratio"
+        "ratio",
+        "CPU s/GiB (f/n)"
     );
-    println!(
-        "{:<34} {:>10.0} {:>8}",
-        "raw TCP, same bytes (baseline)",
-        mb(raw_rate),
-        "1.00"
-    );
-    println!(
-        "{:<34} {:>10.0} {:>8.2}",
-        "raw TCP + BLAKE3 at the receiver",
-        mb(verified_rate),
-        verified_rate / raw_rate
-    );
-    println!(
-        "{:<34} {:>10.0} {:>8.2}",
-        "peer fetch, one object per request",
-        mb(single_rate),
-        single_rate / raw_rate
-    );
-    println!(
-        "{:<34} {:>10.0} {:>8.2}",
-        format!("peer fetch, {} per batch, HTTP", args.batch),
-        mb(http_rate),
-        http_rate / raw_rate
-    );
-    println!(
-        "{:<34} {:>10.0} {:>8.2} {}",
-        format!("peer fetch, {} per batch, stream", args.batch),
-        mb(peer_rate),
-        ratio,
-        if ratio >= 0.8 {
-            "✔ (target ≥ 0.80)"
-        } else {
-            "✘ (target ≥ 0.80)"
-        }
-    );
+    for (name, rate, cpu, note) in [
+        (
+            "raw TCP, same bytes (baseline)".to_string(),
+            raw_rate,
+            pair(&raw_cpu),
+            "",
+        ),
+        (
+            "raw TCP + BLAKE3 at the receiver".to_string(),
+            verified_rate,
+            pair(&verified_cpu),
+            "",
+        ),
+        (
+            "peer fetch, one object per request".to_string(),
+            single_rate,
+            pair(&single_cpu),
+            "",
+        ),
+        (
+            format!("peer fetch, {} per batch, HTTP", args.batch),
+            http_rate,
+            pair(&http_cpu),
+            "",
+        ),
+        (
+            format!("peer fetch, {} per batch, stream", args.batch),
+            peer_rate,
+            pair(&peer_cpu),
+            target,
+        ),
+    ] {
+        println!(
+            "{:<34} {:>10.0} {:>8.2} {:>16} {}",
+            name,
+            mb(rate),
+            rate / raw_rate,
+            cpu,
+            note
+        );
+    }
     println!(
         "one peer request for a {small_len}-byte object: {round_trip_us:.0} µs (median of 200)"
     );
