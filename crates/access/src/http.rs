@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::acl::describe_revert;
 use crate::protocol::{Ledger, ProtocolError, Remote};
 use crate::request::SignedRequest;
-use lightstreams_vault::ItemId;
+use lightstreams_vault::{ItemId, Spares};
 
 /// Parse a JSON hex quantity (`"0x1a"`).
 fn parse_quantity(value: &Value) -> Result<u128, String> {
@@ -277,6 +277,7 @@ impl HttpRemote {
         request: &SignedRequest,
         body: &[u8],
         count: usize,
+        spares: &Spares,
         each: &mut dyn FnMut(usize, Option<Vec<u8>>),
     ) -> Option<Result<(), ProtocolError>> {
         use lightstreams_network::stream;
@@ -299,7 +300,7 @@ impl HttpRemote {
                 ItemId(request.item).to_string(),
             )));
         }
-        Some(read_owned_frames(&mut conn, count, each))
+        Some(read_owned_frames(&mut conn, count, spares, each))
     }
 
     fn url(&self, request: &SignedRequest) -> String {
@@ -319,17 +320,24 @@ fn batch_broke(e: String) -> ProtocolError {
     ProtocolError::Remote(format!("the batch stream broke: {e}"))
 }
 
-/// Read `count` frames, handing each object over owned (the reader decrypts in place).
+/// Read `count` frames, handing each object over owned (the reader decrypts in place), in a
+/// buffer taken from `spares`.
 fn read_owned_frames(
     reader: &mut impl Read,
     count: usize,
+    spares: &Spares,
     each: &mut dyn FnMut(usize, Option<Vec<u8>>),
 ) -> Result<(), ProtocolError> {
     for i in 0..count {
-        let mut bytes = Vec::new();
+        let mut bytes = spares.take();
         let here = lightstreams_network::batch::read_frame(reader, MAX_OBJECT, &mut bytes, |_| {})
             .map_err(batch_broke)?;
-        each(i, here.then_some(bytes));
+        if here {
+            each(i, Some(bytes));
+        } else {
+            spares.give(bytes);
+            each(i, None);
+        }
     }
     Ok(())
 }
@@ -409,13 +417,14 @@ impl Remote for HttpRemote {
         &self,
         request: &SignedRequest,
         body: &[u8],
+        spares: &Spares,
         each: &mut dyn FnMut(usize, Option<Vec<u8>>),
     ) -> Result<(), ProtocolError> {
         use lightstreams_network::batch;
         let count = batch::decode_request(body)
             .map_err(ProtocolError::Remote)?
             .len();
-        if let Some(result) = self.stream_batch(request, body, count, each) {
+        if let Some(result) = self.stream_batch(request, body, count, spares, each) {
             return result;
         }
         let mut response = self
@@ -435,7 +444,7 @@ impl Remote for HttpRemote {
             _ => return Err(ProtocolError::Remote(error_message(&mut response))),
         }
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
-        read_owned_frames(&mut reader, count, each)
+        read_owned_frames(&mut reader, count, spares, each)
     }
 
     fn batch_writes(&self) -> bool {

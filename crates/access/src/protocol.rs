@@ -119,14 +119,16 @@ pub trait Remote {
     /// Fetch the blobs a signed batch `GET` names (`request.object` is
     /// [`ObjectRef::Batch`] of `body`, a [`lightstreams_network::batch`] request), calling
     /// `each(i, bytes)` in the order named; `None` when the node sent no copy of object `i`.
-    /// The bytes are unverified (the reader verifies each against its address).
+    /// The bytes are unverified (the reader verifies each against its address); their buffers
+    /// come from `spares`, where the reader gives them back.
     fn get_batch(
         &self,
         request: &SignedRequest,
         body: &[u8],
+        spares: &lightstreams_vault::Spares,
         each: &mut dyn FnMut(usize, Option<Vec<u8>>),
     ) -> Result<(), ProtocolError> {
-        let _ = (body, each);
+        let _ = (body, spares, each);
         Err(ProtocolError::Remote(format!(
             "this node connection has no batch reads (item {})",
             ItemId(request.item)
@@ -491,9 +493,13 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         } else {
             1
         };
+        // Chunk buffers go round: lanes read into them, the reader decrypts in place, writes
+        // the plaintext out and hands them back.
+        let spares = lightstreams_vault::Spares::new();
         let source = RemoteChunks {
             client: self,
             item: opened.item,
+            spares: &spares,
         };
         let chunks = &opened.manifest.chunks;
         let (first, last) = (start / CHUNK_SIZE as u64, end / CHUNK_SIZE as u64);
@@ -516,16 +522,19 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
             let ahead = Prefetched {
                 first,
                 lanes: receivers,
+                spares: &spares,
             };
             let mut reader =
                 RangeReader::new(&opened.manifest, &opened.opener, &ahead, start, end)?;
-            let mut buf = vec![0u8; 256 * 1024];
+            // Straight from each decrypted chunk to `out`, no copy in between.
             loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
+                let plain = std::io::BufRead::fill_buf(&mut reader)?;
+                if plain.is_empty() {
                     break;
                 }
-                out.write_all(&buf[..n])?;
+                let n = plain.len();
+                out.write_all(plain)?;
+                std::io::BufRead::consume(&mut reader, n);
                 progress(n as u64);
             }
             out.flush()?;
@@ -785,6 +794,8 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         let stored: parking_lot::Mutex<Vec<[u8; 32]>> = parking_lot::Mutex::new(Vec::new());
         let failed: parking_lot::Mutex<Option<ProtocolError>> = parking_lot::Mutex::new(None);
         let stop = std::sync::atomic::AtomicBool::new(false);
+        // Uploaded chunks' buffers go back to the sealer for the next chunks.
+        let spares = std::sync::Arc::new(lightstreams_vault::Spares::new());
         let (encryptor, sealing_error) = std::thread::scope(|scope| {
             for _ in 0..UPLOADERS {
                 scope.spawn(|| {
@@ -810,10 +821,14 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
                                 failed.lock().get_or_insert(e);
                             }
                         }
+                        for sealed in batch {
+                            spares.give(sealed.bytes);
+                        }
                     }
                 });
             }
-            let mut encryptor = Encryptor::new(input, key, item, version);
+            let mut encryptor =
+                Encryptor::new(input, key, item, version).with_spares(spares.clone());
             let mut sealing_error = None;
             for sealed in encryptor.by_ref() {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1295,7 +1310,12 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         };
         // Re-encrypt the latest version: stream old chunks through decryption into the sealer.
         let (manifest, opener) = self.open_version(item, &version, &old_key)?;
-        let source = RemoteChunks { client: self, item };
+        let spares = lightstreams_vault::Spares::new();
+        let source = RemoteChunks {
+            client: self,
+            item,
+            spares: &spares,
+        };
         let content = Content {
             name: manifest.name.clone(),
             media_type: manifest.media_type.clone(),
@@ -1377,12 +1397,13 @@ type Fetched = (u64, Result<Vec<u8>, lightstreams_vault::Error>);
 
 /// Chunks fetched ahead, and verified against their addresses, by other threads (chunk
 /// `first + k` arrives on lane `k mod lanes`), handed over in order.
-struct Prefetched {
+struct Prefetched<'a> {
     first: u64,
     lanes: Vec<std::sync::mpsc::Receiver<Fetched>>,
+    spares: &'a lightstreams_vault::Spares,
 }
 
-impl ChunkSource for Prefetched {
+impl ChunkSource for Prefetched<'_> {
     fn fetch(
         &self,
         index: u64,
@@ -1408,12 +1429,19 @@ impl ChunkSource for Prefetched {
     fn verifies(&self) -> bool {
         true
     }
+
+    /// Back to the lanes for the next chunks.
+    fn recycle(&self, buffer: Vec<u8>) {
+        self.spares.give(buffer);
+    }
 }
 
 /// Chunks fetched from the vault node with signed requests.
 struct RemoteChunks<'a, L, R> {
     client: &'a Client<L, R>,
     item: ItemId,
+    /// Buffers for batch reads.
+    spares: &'a lightstreams_vault::Spares,
 }
 
 impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
@@ -1452,7 +1480,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
         let result = self
             .client
             .remote
-            .get_batch(&request, &body, &mut |i, bytes| {
+            .get_batch(&request, &body, self.spares, &mut |i, bytes| {
                 let (Some(&index), Some(address)) = (indices.get(i), run.get(i)) else {
                     return;
                 };

@@ -8,7 +8,8 @@
 //! chunk addresses, previous version) is sealed the same way. [`Encryptor`] turns any
 //! `std::io::Read` into sealed chunks one at a time; [`RangeReader`] decrypts any byte range by
 //! fetching only the chunks that cover it; memory stays at a few chunks. [`ChunkStore`] keeps
-//! sealed blobs on disk by address, atomically.
+//! sealed blobs on disk by address, atomically. [`Spares`] lets the threads of one transfer reuse
+//! chunk buffers instead of allocating each chunk anew.
 //!
 //! Who may read, and how content keys reach readers, is `lightstreams-access`'s job.
 //!
@@ -31,6 +32,7 @@ mod bound;
 mod error;
 mod format;
 mod ids;
+mod spares;
 mod store;
 mod stream;
 
@@ -41,5 +43,6 @@ pub use format::{
     chunk_bucket, open_manifest,
 };
 pub use ids::{Address, ItemId};
+pub use spares::Spares;
 pub use store::{BlobWriter, ChunkStore, StoreStats};
 pub use stream::{ChunkSource, Encryptor, RangeReader, chunks_for_range};

@@ -1,12 +1,14 @@
 //! Streaming: seal a `Read` chunk by chunk, and read back any byte range chunk by chunk.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
+use std::sync::Arc;
 
 use crate::error::Error;
 use crate::format::{
     CHUNK_SIZE, ContentKey, Manifest, SealedBlob, SealedChunk, VersionOpener, VersionSealer,
 };
 use crate::ids::{Address, ItemId};
+use crate::spares::Spares;
 
 /// Seals a version from any reader, one chunk at a time: iterate to get the sealed chunks
 /// (store each before asking for the next), then [`Encryptor::finish`] for the manifest.
@@ -19,6 +21,7 @@ pub struct Encryptor<R> {
     size: u64,
     chunks: Vec<Address>,
     done: bool,
+    spares: Option<Arc<Spares>>,
 }
 
 impl<R> std::fmt::Debug for Encryptor<R> {
@@ -43,13 +46,25 @@ impl<R: Read> Encryptor<R> {
             size: 0,
             chunks: Vec::new(),
             done: false,
+            spares: None,
         }
+    }
+
+    /// Take each chunk's buffer from `spares` (where whoever stores the sealed chunks gives
+    /// them back) instead of allocating a new one.
+    pub fn with_spares(mut self, spares: Arc<Spares>) -> Self {
+        self.spares = Some(spares);
+        self
     }
 
     /// Fill a chunk buffer from the reader; fewer than `CHUNK_SIZE` bytes means end of input.
     fn fill(&mut self) -> std::io::Result<Vec<u8>> {
         // Room for the padded chunk and its tag, so sealing never reallocates.
-        let mut buf = Vec::with_capacity(CHUNK_SIZE + 16);
+        let mut buf = match &self.spares {
+            Some(spares) => spares.take(),
+            None => Vec::with_capacity(CHUNK_SIZE + 16),
+        };
+        buf.clear();
         (&mut self.reader)
             .take(CHUNK_SIZE as u64)
             .read_to_end(&mut buf)?;
@@ -130,6 +145,12 @@ pub trait ChunkSource {
     fn verifies(&self) -> bool {
         false
     }
+
+    /// Take back the buffer of a chunk [`ChunkSource::fetch`] returned, once the reader is done
+    /// with it (a source that reuses buffers keeps it; by default it is freed).
+    fn recycle(&self, buffer: Vec<u8>) {
+        drop(buffer);
+    }
 }
 
 /// The chunk indices covering bytes `start..=end`.
@@ -184,10 +205,23 @@ impl<'a, S: ChunkSource> RangeReader<'a, S> {
     }
 }
 
-impl<S: ChunkSource> Read for RangeReader<'_, S> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos > self.end || buf.is_empty() {
-            return Ok(0);
+impl<S: ChunkSource> RangeReader<'_, S> {
+    /// Bytes left in the range.
+    fn left(&self) -> usize {
+        if self.pos > self.end {
+            return 0;
+        }
+        usize::try_from(self.end - self.pos + 1).unwrap_or(usize::MAX)
+    }
+}
+
+/// The decrypted bytes come straight out of each opened chunk: a caller that writes them
+/// somewhere (`fill_buf`, write, `consume`) copies each byte once.
+impl<S: ChunkSource> BufRead for RangeReader<'_, S> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let left = self.left();
+        if left == 0 {
+            return Ok(&[]);
         }
         if self.offset >= self.current.len() {
             let index = self.pos / CHUNK_SIZE as u64;
@@ -203,18 +237,38 @@ impl<S: ChunkSource> Read for RangeReader<'_, S> {
             } else {
                 self.opener.open_chunk_owned(index, sealed, address)
             };
-            self.current =
+            let opened =
                 opened.map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            self.source
+                .recycle(std::mem::replace(&mut self.current, opened));
             self.offset = (self.pos % CHUNK_SIZE as u64) as usize;
+            if self.offset >= self.current.len() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("chunk {index} ends before byte {} of the file", self.pos),
+                ));
+            }
         }
-        let left_in_range = (self.end - self.pos + 1) as usize;
-        let n = buf
-            .len()
-            .min(self.current.len() - self.offset)
-            .min(left_in_range);
-        buf[..n].copy_from_slice(&self.current[self.offset..self.offset + n]);
-        self.offset += n;
-        self.pos += n as u64;
+        let n = (self.current.len() - self.offset).min(left);
+        Ok(&self.current[self.offset..self.offset + n])
+    }
+
+    fn consume(&mut self, amount: usize) {
+        let amount = amount.min(self.current.len().saturating_sub(self.offset));
+        self.offset += amount;
+        self.pos += amount as u64;
+    }
+}
+
+impl<S: ChunkSource> Read for RangeReader<'_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let available = self.fill_buf()?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.consume(n);
         Ok(n)
     }
 }
