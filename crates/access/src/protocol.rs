@@ -486,7 +486,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         // takes chunks from the lanes in turn, so every lane keeps working one or two chunks
         // ahead: fetching, hashing and decrypting overlap each other and the node's work, and
         // memory stays at a few chunks per lane.
-        const FETCHERS: u64 = 3;
+        const FETCHERS: u64 = 4;
         const BATCH_RUN: u64 = 16;
         let run = if self.remote.batch_reads() {
             BATCH_RUN

@@ -64,10 +64,24 @@ impl<R: Read> Encryptor<R> {
             Some(spares) => spares.take(),
             None => Vec::with_capacity(CHUNK_SIZE + 16),
         };
-        buf.clear();
-        (&mut self.reader)
-            .take(CHUNK_SIZE as u64)
-            .read_to_end(&mut buf)?;
+        // Read into the buffer as it is (a reused one is already initialised, so only a new
+        // one is zeroed), in reads as large as the reader gives, until the chunk is full or the
+        // input ends.
+        if buf.len() > CHUNK_SIZE {
+            buf.truncate(CHUNK_SIZE);
+        } else {
+            buf.resize(CHUNK_SIZE, 0);
+        }
+        let mut filled = 0;
+        while filled < CHUNK_SIZE {
+            match self.reader.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
         Ok(buf)
     }
 

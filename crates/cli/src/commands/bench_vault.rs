@@ -154,14 +154,17 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
     let me = std::process::id();
     let clock = CpuClock::start(&[me]);
     let started = Instant::now();
-    let mut enc = Encryptor::new(generated(size), &key, item, 0);
     // Seal on this thread while another writes the previous chunks (as `vault add` overlaps
     // sealing with uploading); the sealer just computed each address, so it is not re-hashed.
+    // Written chunks' buffers go back to the sealer.
+    let spares = std::sync::Arc::new(lightstreams_vault::Spares::new());
+    let mut enc = Encryptor::new(generated(size), &key, item, 0).with_spares(spares.clone());
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<lightstreams_vault::SealedChunk>(4);
         let writer = scope.spawn(|| -> anyhow::Result<()> {
             for chunk in rx {
                 store.put_prehashed(&chunk.address, &chunk.bytes)?;
+                spares.give(chunk.bytes);
             }
             Ok(())
         });
