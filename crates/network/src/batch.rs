@@ -148,14 +148,9 @@ pub fn read_frame(
     if u64::from(len) > max {
         return Err(format!("a {len}-byte object (at most {max})"));
     }
-    // Every byte is overwritten below: a reused buffer is only cut or grown to size (zeroing
-    // it first would be a pass over the object for nothing).
-    let len = len as usize;
-    if buf.len() > len {
-        buf.truncate(len);
-    } else {
-        buf.resize(len, 0);
-    }
+    // Every byte is overwritten below; `resize` cuts a longer reused buffer without touching
+    // it and zeroes only what a shorter one grows by.
+    buf.resize(len as usize, 0);
     for part in buf.chunks_mut(PIECE) {
         reader.read_exact(part).map_err(|e| e.to_string())?;
         piece(part);

@@ -21,7 +21,8 @@ pub struct Encryptor<R> {
     size: u64,
     chunks: Vec<Address>,
     done: bool,
-    spares: Option<Arc<Spares>>,
+    /// Where each chunk's buffer comes from (a pool of its own unless shared).
+    spares: Arc<Spares>,
 }
 
 impl<R> std::fmt::Debug for Encryptor<R> {
@@ -46,32 +47,24 @@ impl<R: Read> Encryptor<R> {
             size: 0,
             chunks: Vec::new(),
             done: false,
-            spares: None,
+            spares: Arc::default(),
         }
     }
 
     /// Take each chunk's buffer from `spares` (where whoever stores the sealed chunks gives
     /// them back) instead of allocating a new one.
     pub fn with_spares(mut self, spares: Arc<Spares>) -> Self {
-        self.spares = Some(spares);
+        self.spares = spares;
         self
     }
 
     /// Fill a chunk buffer from the reader; fewer than `CHUNK_SIZE` bytes means end of input.
     fn fill(&mut self) -> std::io::Result<Vec<u8>> {
         // Room for the padded chunk and its tag, so sealing never reallocates.
-        let mut buf = match &self.spares {
-            Some(spares) => spares.take(),
-            None => Vec::with_capacity(CHUNK_SIZE + 16),
-        };
-        // Read into the buffer as it is (a reused one is already initialised, so only a new
-        // one is zeroed), in reads as large as the reader gives, until the chunk is full or the
-        // input ends.
-        if buf.len() > CHUNK_SIZE {
-            buf.truncate(CHUNK_SIZE);
-        } else {
-            buf.resize(CHUNK_SIZE, 0);
-        }
+        let mut buf = self.spares.take();
+        // Read into the buffer as it is (`resize` zeroes only what a new or shorter one grows
+        // by), in reads as large as the reader gives, until the chunk is full or the input ends.
+        buf.resize(CHUNK_SIZE, 0);
         let mut filled = 0;
         while filled < CHUNK_SIZE {
             match self.reader.read(&mut buf[filled..]) {
@@ -217,9 +210,7 @@ impl<'a, S: ChunkSource> RangeReader<'a, S> {
             offset: 0,
         })
     }
-}
 
-impl<S: ChunkSource> RangeReader<'_, S> {
     /// Bytes left in the range.
     fn left(&self) -> usize {
         if self.pos > self.end {
