@@ -284,6 +284,7 @@ impl HttpRemote {
         let port = self.stream_port?;
         let mut conn = stream::connect(&self.base, port, Duration::from_secs(120)).ok()?;
         let request_bytes = stream::Request {
+            write: false,
             item: request.item,
             header: request.to_header(),
             list: body.to_vec(),
@@ -301,6 +302,53 @@ impl HttpRemote {
             )));
         }
         Some(read_owned_frames(&mut conn, count, spares, each))
+    }
+
+    /// Upload a signed batch over the node's vault stream, if it has one and accepts the
+    /// list there (`None`: use HTTP). The objects go out from their buffers as they are.
+    fn stream_put_batch(
+        &self,
+        request: &SignedRequest,
+        list: &[u8],
+        objects: &[&[u8]],
+    ) -> Option<Result<(), ProtocolError>> {
+        use lightstreams_network::stream;
+        let port = self.stream_port?;
+        let mut conn = stream::connect(&self.base, port, Duration::from_secs(120)).ok()?;
+        let wire = stream::Request {
+            write: true,
+            item: request.item,
+            header: request.to_header(),
+            list: list.to_vec(),
+        };
+        stream::write_request(&mut conn, &wire).ok()?;
+        // Until the node accepts the list, a failure (its connection limit, a node that takes
+        // no uploads here, a list it cannot read) means: ask over HTTP, which answers alike.
+        // The uniform not-found is final: the request's nonce is spent.
+        match stream::read_status(&mut conn) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Some(Err(ProtocolError::NotFound(
+                    ItemId(request.item).to_string(),
+                )));
+            }
+            Err(_) => return None,
+        }
+        let sent = stream::write_objects(&mut conn, objects);
+        // The node's answer names what was wrong even when it stopped reading part-way.
+        Some(match (stream::read_status(&mut conn), sent) {
+            (Ok(true), _) => Ok(()),
+            (Ok(false), _) => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
+            (Err(e), _) if e.starts_with("refused: ") => Err(ProtocolError::Remote(
+                e.trim_start_matches("refused: ").to_string(),
+            )),
+            (Err(_), Err(e)) => Err(ProtocolError::Remote(format!(
+                "the upload stream broke: {e}"
+            ))),
+            (Err(e), Ok(())) => Err(ProtocolError::Remote(format!(
+                "the upload stream broke: {e}"
+            ))),
+        })
     }
 
     fn url(&self, request: &SignedRequest) -> String {
@@ -457,6 +505,9 @@ impl Remote for HttpRemote {
         list: &[u8],
         objects: &[&[u8]],
     ) -> Result<(), ProtocolError> {
+        if let Some(done) = self.stream_put_batch(request, list, objects) {
+            return done;
+        }
         use lightstreams_network::batch;
         // The body is sent straight from the objects: list, then one frame per object.
         let prefix = batch::upload_prefix(list);

@@ -418,6 +418,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         lightstreams_network::stream::write_request(
             &mut wire,
             &lightstreams_network::stream::Request {
+                write: false,
                 item: parse32(&item),
                 header: header.to_string(),
                 list: list.to_vec(),

@@ -986,6 +986,7 @@ fn batch_uploads_stream_and_are_enforced() {
         lightstreams_network::stream::write_request(
             &mut wire,
             &lightstreams_network::stream::Request {
+                write: false,
                 item,
                 header: header.to_string(),
                 list: list.to_vec(),
@@ -1010,4 +1011,88 @@ fn batch_uploads_stream_and_are_enforced() {
         refused,
         "a list other than the one signed"
     );
+
+    // Uploads over the vault stream (the client's add above used it): the list is checked
+    // before any object is sent; a refusal is the one not-found status, a bad upload a message
+    // naming what is wrong, and either way nothing of the batch stays.
+    use lightstreams_network::stream::{BAD, OK};
+    let put_auth = |who: &PrivateKeySigner, signed: &[u8]| {
+        SignedRequest::sign(
+            who,
+            RequestKind::Put,
+            item,
+            ObjectRef::Batch(*blake3::hash(signed).as_bytes()),
+            node_id.clone(),
+        )
+        .to_header()
+    };
+    let put = |header: &str, list: &[u8], objects: &[u8]| {
+        let mut wire = Vec::new();
+        lightstreams_network::stream::write_request(
+            &mut wire,
+            &lightstreams_network::stream::Request {
+                write: true,
+                item,
+                header: header.to_string(),
+                list: list.to_vec(),
+            },
+        )
+        .expect("encode");
+        wire.extend_from_slice(objects);
+        util::stream_ask(port, &wire)
+    };
+    let e: Vec<u8> = (0..4000u32).map(|i| (i % 229) as u8).collect();
+    let f: Vec<u8> = (0..6000u32).map(|i| (i % 227) as u8).collect();
+    let list = chunk_list(&[&e, &f]);
+    let body = frames(&[&e, &f]);
+    assert_eq!(
+        put(&put_auth(carol, &list), &list, &body),
+        refused,
+        "stranger"
+    );
+    assert_eq!(
+        put(&put_auth(alice, &chunk_list(&[&e])), &list, &body),
+        refused,
+        "a list other than the one signed"
+    );
+    assert!(!stored(&e) && !stored(&f), "refused uploads store nothing");
+    let auth = put_auth(alice, &list);
+    assert_eq!(put(&auth, &list, &body), vec![OK, OK], "alice's upload");
+    assert!(
+        stored(&e) && stored(&f),
+        "alice's streamed upload is stored"
+    );
+    assert_eq!(put(&auth, &list, &body), refused, "replayed");
+    let g: Vec<u8> = (0..3000u32).map(|i| (i % 223) as u8).collect();
+    let h: Vec<u8> = (0..3000u32).map(|i| (i % 211) as u8).collect();
+    let list = chunk_list(&[&g, &h]);
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("a wrong object", frames(&[&g, &a]), "object 1 hashes to"),
+        (
+            "a cut upload",
+            frames(&[&g, &h])[..4000].to_vec(),
+            "ends inside object 1",
+        ),
+        (
+            "an absent frame",
+            [
+                frames(&[&g]),
+                lightstreams_network::batch::frame_header(None).to_vec(),
+            ]
+            .concat(),
+            "sent as absent",
+        ),
+    ];
+    for (what, body, expect) in cases {
+        let answer = put(&put_auth(alice, &list), &list, &body);
+        assert_eq!(answer.get(..2), Some(&[OK, BAD][..]), "{what}");
+        let message = String::from_utf8_lossy(answer.get(4..).unwrap_or_default());
+        assert!(message.contains(expect), "{what}: {message}");
+        assert!(
+            !stored(&g) && !stored(&h),
+            "{what}: nothing of the streamed batch stays"
+        );
+    }
+    let answer = put(&put_auth(alice, b"no slash"), b"no slash", &[]);
+    assert_eq!(answer.first(), Some(&BAD), "a malformed list");
 }

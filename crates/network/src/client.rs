@@ -269,6 +269,7 @@ impl PeerClient {
             |e: &dyn std::fmt::Display| PeerError::Unreachable(peer.url.clone(), e.to_string());
         if let Some(mut conn) = peer.stream.and_then(|port| self.connect_stream(peer, port)) {
             let request = stream::Request {
+                write: false,
                 item: *item,
                 header: self.header("POST", peer, item, batch::KIND, &id, reader),
                 list: body,

@@ -21,6 +21,18 @@
 //!           either way the node then closes the connection.
 //! ```
 //!
+//! A client's batch upload (`PUT /v1/raw/{item}/batch` over HTTP) travels the same way, with
+//! its own first bytes; the list is checked (signature for exactly that list, WRITE) before a
+//! byte of any object is sent, so a refused upload costs one round trip:
+//!
+//! ```text
+//! request:  "LSW1" | item (32) | header length (u16 LE) | header | list length (u32 LE) | list
+//! answer:   OK (1): send the objects; NOT_FOUND (0) or BAD (2) | ...: refused, the node closes
+//! objects:  one frame per object named, every one present
+//! answer:   OK (1): all stored, the connection takes another request;
+//!           BAD (2) | length | message: none of them kept, the node closes
+//! ```
+//!
 //! A node announces the port of its stream as `stream_port` at `/v1`; the host is its API
 //! URL's. Nodes that do not announce one, or cannot be reached on it, are read over HTTP.
 
@@ -28,8 +40,10 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-/// The first bytes of every request.
+/// The first bytes of every read request.
 pub const MAGIC: &[u8; 4] = b"LSV1";
+/// The first bytes of every upload request.
+pub const WRITE_MAGIC: &[u8; 4] = b"LSW1";
 /// The frames follow.
 pub const OK: u8 = 1;
 /// The uniform refusal: not here, not for this reader, not signed, replayed; the node closes.
@@ -39,9 +53,12 @@ pub const BAD: u8 = 2;
 /// Longest signed header accepted.
 pub const MAX_HEADER: usize = 4096;
 
-/// One batch read as it travels.
+/// One batch read or upload request as it travels.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
+    /// An upload (`LSW1`: the objects follow once the node accepts the list) rather than a
+    /// read (`LSV1`).
+    pub write: bool,
     /// The item.
     pub item: [u8; 32],
     /// The `LS-Peer` header value.
@@ -76,13 +93,33 @@ pub fn connect(url: &str, port: u16, timeout: Duration) -> std::io::Result<TcpSt
 /// Write `request` in one go.
 pub fn write_request(out: &mut impl Write, request: &Request) -> std::io::Result<()> {
     let mut bytes = Vec::with_capacity(42 + request.header.len() + request.list.len());
-    bytes.extend_from_slice(MAGIC);
+    bytes.extend_from_slice(if request.write { WRITE_MAGIC } else { MAGIC });
     bytes.extend_from_slice(&request.item);
     bytes.extend_from_slice(&(request.header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(request.header.as_bytes());
     bytes.extend_from_slice(&(request.list.len() as u32).to_le_bytes());
     bytes.extend_from_slice(&request.list);
     out.write_all(&bytes)?;
+    out.flush()
+}
+
+/// Send one frame per object, every one present (an upload's objects, once the node has
+/// accepted its list), each header and object handed to the kernel together.
+pub fn write_objects(out: &mut impl Write, objects: &[&[u8]]) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    for object in objects {
+        let head = crate::batch::frame_header(Some(object.len()));
+        let mut parts = [IoSlice::new(&head), IoSlice::new(object)];
+        let mut left = &mut parts[..];
+        while !left.is_empty() {
+            match out.write_vectored(left) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut left, n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
     out.flush()
 }
 
@@ -95,9 +132,15 @@ pub fn read_request(input: &mut impl Read) -> Result<Option<Request>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(format!("cannot read a request: {e}")),
     }
-    if &magic != MAGIC {
-        return Err("not a Lightstreams vault stream request (it starts with LSV1)".into());
-    }
+    let write = match &magic {
+        MAGIC => false,
+        WRITE_MAGIC => true,
+        _ => {
+            return Err(
+                "not a Lightstreams vault stream request (it starts with LSV1 or LSW1)".into(),
+            );
+        }
+    };
     let cut =
         |what: &str, e: std::io::Error| format!("the request is cut short in its {what}: {e}");
     let mut item = [0u8; 32];
@@ -117,7 +160,12 @@ pub fn read_request(input: &mut impl Read) -> Result<Option<Request>, String> {
     let header =
         String::from_utf8(header).map_err(|_| "a request's header is UTF-8 text".to_string())?;
     let list = crate::batch::read_list(input, "the request")?;
-    Ok(Some(Request { item, header, list }))
+    Ok(Some(Request {
+        write,
+        item,
+        header,
+        list,
+    }))
 }
 
 /// The answer to a malformed request.
@@ -160,6 +208,7 @@ mod tests {
 
     fn sample() -> Request {
         Request {
+            write: false,
             item: [7; 32],
             header: "LS-Peer from=0x01;sig=0x02".into(),
             list: b"chunks/0xab\n".to_vec(),
@@ -169,11 +218,16 @@ mod tests {
     #[test]
     fn requests_round_trip_back_to_back() {
         let mut wire = Vec::new();
+        let upload = Request {
+            write: true,
+            ..sample()
+        };
         write_request(&mut wire, &sample()).expect("write");
-        write_request(&mut wire, &sample()).expect("write");
+        write_request(&mut wire, &upload).expect("write");
+        assert_eq!(&wire[..4], MAGIC);
         let mut input = &wire[..];
         assert_eq!(read_request(&mut input).expect("first"), Some(sample()));
-        assert_eq!(read_request(&mut input).expect("second"), Some(sample()));
+        assert_eq!(read_request(&mut input).expect("second"), Some(upload));
         assert_eq!(read_request(&mut input).expect("closed"), None);
     }
 
@@ -193,6 +247,19 @@ mod tests {
         empty_list.extend_from_slice(&0u32.to_le_bytes());
         let err = read_request(&mut &empty_list[..]).expect_err("empty list");
         assert!(err.contains("list is 1 to"), "{err}");
+    }
+
+    #[test]
+    fn objects_go_out_as_frames() {
+        let mut wire = Vec::new();
+        write_objects(&mut wire, &[b"abc", b"", b"defgh"]).expect("write");
+        let mut input = &wire[..];
+        let mut buf = Vec::new();
+        for expected in [&b"abc"[..], b"", b"defgh"] {
+            assert!(crate::batch::read_frame(&mut input, 100, &mut buf, |_| {}).expect("frame"));
+            assert_eq!(buf, expected);
+        }
+        assert!(input.is_empty());
     }
 
     #[test]

@@ -66,17 +66,41 @@ fn framed(produce: impl FnOnce(&Frames) + Send + 'static) -> Response {
         .into_response()
 }
 
-/// A request body read on a blocking thread as it arrives, a piece at a time (no copy of the
-/// pieces handed out by [`BlockingBody::piece`]).
 /// A blocking thread waits at most this long for the next piece of an upload.
 const STALL: std::time::Duration = std::time::Duration::from_secs(60);
 /// An upload's list (read before the uploader is known) must arrive within this long.
 const LIST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Where an upload's objects come from: an HTTP request body or the vault stream.
+pub(super) trait UploadSource {
+    /// The next 1 to `max` bytes, or `None` where the input ends.
+    fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>>;
+
+    /// After the last object: an error if the input carries more bytes.
+    fn end(&mut self) -> Result<(), Refused>;
+
+    /// Exactly `buf.len()` bytes.
+    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            let piece = self
+                .piece(buf.len() - filled)?
+                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            buf[filled..filled + piece.len()].copy_from_slice(piece);
+            filled += piece.len();
+        }
+        Ok(())
+    }
+}
+
+/// A request body read on a blocking thread as it arrives, a piece at a time (the pieces
+/// hyper hands over are passed on without a copy).
 struct BlockingBody {
     handle: tokio::runtime::Handle,
     stream: axum::body::BodyDataStream,
     current: Bytes,
+    /// The piece last handed out.
+    last: Bytes,
     /// No piece is waited for past this instant (`None`: only [`STALL`] per piece).
     deadline: Option<tokio::time::Instant>,
 }
@@ -87,13 +111,16 @@ impl BlockingBody {
             handle: tokio::runtime::Handle::current(),
             stream: body.into_data_stream(),
             current: Bytes::new(),
+            last: Bytes::new(),
             deadline: None,
         }
     }
+}
 
-    /// The next 1 to `max` bytes, or `None` at the end of the body. A sender that stalls
-    /// (or misses the deadline) gets an error, so it cannot hold a blocking thread forever.
-    fn piece(&mut self, max: usize) -> std::io::Result<Option<Bytes>> {
+impl UploadSource for BlockingBody {
+    /// A sender that stalls (or misses the deadline) gets an error, so it cannot hold a
+    /// blocking thread forever.
+    fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>> {
         use futures::StreamExt;
         while self.current.is_empty() {
             let mut until = tokio::time::Instant::now() + STALL;
@@ -113,7 +140,19 @@ impl BlockingBody {
             }
         }
         let n = max.max(1).min(self.current.len());
-        Ok(Some(self.current.split_to(n)))
+        self.last = self.current.split_to(n);
+        Ok(Some(&self.last))
+    }
+
+    fn end(&mut self) -> Result<(), Refused> {
+        match self.piece(1) {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(ApiError::bad_request(
+                "bytes follow the last object the list names: send exactly one frame per object",
+            )
+            .into()),
+            Err(e) => Err(ApiError::bad_request(format!("the upload broke: {e}")).into()),
+        }
     }
 }
 
@@ -125,16 +164,22 @@ impl std::io::Read for BlockingBody {
         let Some(piece) = self.piece(buf.len())? else {
             return Ok(0);
         };
-        buf[..piece.len()].copy_from_slice(&piece);
-        Ok(piece.len())
+        let n = piece.len();
+        buf[..n].copy_from_slice(piece);
+        Ok(n)
     }
 }
 
+/// An upload's objects as [`Vault::open_upload`] accepted them: each one's name (kind, id) and
+/// its address with the largest size its kind may have.
+pub(super) struct Upload {
+    names: Vec<(String, String)>,
+    objects: Vec<([u8; 32], usize)>,
+}
+
 impl Vault {
-    /// Store a client's batch upload as it arrives: the list first (the request must be
-    /// signed for exactly that list by an account holding WRITE, else the uniform not-found,
-    /// before any object is read), then each object, hashed and written piece by piece. On any
-    /// error the objects this request stored are removed again: nothing half-written remains.
+    /// Store a client's batch upload as it arrives over HTTP: the list first, then each
+    /// object (see [`Vault::open_upload`] and [`Vault::store_upload`]).
     fn receive_batch(
         &self,
         item: &ItemId,
@@ -145,7 +190,20 @@ impl Vault {
         body.deadline = Some(tokio::time::Instant::now() + LIST_DEADLINE);
         let list = batch::read_upload_list(body).map_err(ApiError::bad_request)?;
         body.deadline = None;
-        let names = batch::decode_request(&list).map_err(ApiError::bad_request)?;
+        let upload = self.open_upload(item, header, &list)?;
+        self.store_upload(item, &upload, body)
+    }
+
+    /// Check an upload's list before any object is read: only chunks and manifests, and the
+    /// request signed for exactly this list by an account holding WRITE (else the uniform
+    /// not-found).
+    pub(super) fn open_upload(
+        &self,
+        item: &ItemId,
+        header: Option<&str>,
+        list: &[u8],
+    ) -> Result<Upload, Refused> {
+        let names = batch::decode_request(list).map_err(ApiError::bad_request)?;
         let objects = names
             .iter()
             .map(|(kind, id)| match object_of(kind, id)? {
@@ -157,15 +215,29 @@ impl Vault {
                 .into()),
             })
             .collect::<Result<Vec<_>, Refused>>()?;
-        let signed = ObjectRef::Batch(*blake3::hash(&list).as_bytes());
+        let signed = ObjectRef::Batch(*blake3::hash(list).as_bytes());
         let who = self
             .authenticate(RequestKind::Put, item, &signed, header)
             .ok_or(Refused::NotFound)?;
         if self.level(item, who) < 2 {
             return Err(Refused::NotFound);
         }
+        Ok(Upload { names, objects })
+    }
+
+    /// Read, check and store each object of an accepted upload as it arrives, hashed and
+    /// written piece by piece. On any error the objects this call stored are removed again:
+    /// nothing half-written remains.
+    pub(super) fn store_upload(
+        &self,
+        item: &ItemId,
+        upload: &Upload,
+        source: &mut impl UploadSource,
+    ) -> Result<(), Refused> {
         let mut stored = Vec::new();
-        let received = self.receive_objects(item, &names, &objects, body, &mut stored);
+        let received = self
+            .receive_objects(item, upload, source, &mut stored)
+            .and_then(|()| source.end());
         match received {
             Ok(()) => {
                 if let Some(net) = &self.peers {
@@ -188,21 +260,20 @@ impl Vault {
     fn receive_objects(
         &self,
         item: &ItemId,
-        names: &[(String, String)],
-        objects: &[([u8; 32], usize)],
-        body: &mut BlockingBody,
+        upload: &Upload,
+        source: &mut impl UploadSource,
         stored: &mut Vec<[u8; 32]>,
     ) -> Result<(), Refused> {
-        use std::io::Read;
+        let names = &upload.names;
         let cut = |i: usize, e: std::io::Error| {
             ApiError::bad_request(format!(
                 "the upload ends inside object {i} ({}/{}): {e}",
                 names[i].0, names[i].1
             ))
         };
-        for (i, (address, limit)) in objects.iter().enumerate() {
+        for (i, (address, limit)) in upload.objects.iter().enumerate() {
             let mut head = [0u8; 5];
-            body.read_exact(&mut head).map_err(|e| cut(i, e))?;
+            source.fill(&mut head).map_err(|e| cut(i, e))?;
             let len = batch::parse_frame_header(head)
                 .map_err(ApiError::bad_request)?
                 .ok_or_else(|| {
@@ -227,13 +298,13 @@ impl Vault {
                 .map_err(|e| ApiError::internal(format!("cannot store: {e}")))?;
             let mut left = len;
             while left > 0 {
-                let piece = body
+                let piece = source
                     .piece(left)
                     .map_err(|e| cut(i, e))?
                     .ok_or_else(|| cut(i, std::io::ErrorKind::UnexpectedEof.into()))?;
                 left -= piece.len();
                 writer
-                    .write(&piece)
+                    .write(piece)
                     .map_err(|e| ApiError::internal(format!("cannot store: {e}")))?;
             }
             match writer.finish() {
@@ -249,14 +320,7 @@ impl Vault {
                 Err(e) => return Err(ApiError::internal(format!("cannot store: {e}")).into()),
             }
         }
-        match body.piece(1) {
-            Ok(None) => Ok(()),
-            Ok(Some(_)) => Err(ApiError::bad_request(
-                "bytes follow the last object the list names: send exactly one frame per object",
-            )
-            .into()),
-            Err(e) => Err(ApiError::bad_request(format!("the upload broke: {e}")).into()),
-        }
+        Ok(())
     }
 
     /// Open a client's batch read: the signer and the blob addresses named, if the signer may

@@ -1,13 +1,17 @@
-//! The node's vault stream: batch reads over plain TCP ([`lightstreams_network::stream`]).
+//! The node's vault stream: batch reads and uploads over plain TCP
+//! ([`lightstreams_network::stream`]).
 //!
 //! A request signed with an `LS-Peer` header is a peer's, checked and answered exactly as
 //! `POST /v1/peer/{item}/batch` (registry membership, freshness, replay, the named reader's
 //! READ); one signed by an account (`Lightstreams-Sig`) is a client's, checked and answered as
 //! `POST /v1/raw/{item}/batch` (READ, and blobs this node lacks fetched from replicas). Blob
 //! files are handed to the kernel (`sendfile`) instead of being read into memory and copied
-//! again by the HTTP server. Each connection is served on a blocking thread, at most
-//! [`MAX_CONNECTIONS`] at once; a refusal is the one not-found status, after which the node
-//! closes the connection.
+//! again by the HTTP server. An upload (`LSW1`) is a client's `PUT /v1/raw/{item}/batch`: its
+//! list is checked (signature, WRITE) before the node asks for the objects; then each is read
+//! whole from the socket into one reused buffer, hashed against its address and written, with
+//! no HTTP layer and no hand-over between threads on the way. Each connection is served on a
+//! blocking thread, at most [`MAX_CONNECTIONS`] at once; a refusal is the one not-found
+//! status (or a message naming what is malformed), after which the node closes the connection.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -18,6 +22,7 @@ use lightstreams_access::request::ObjectRef;
 use lightstreams_network::{batch, stream};
 use lightstreams_vault::ItemId;
 
+use super::batch::UploadSource;
 use super::{Refused, Vault};
 
 /// Most connections served at once (more are closed on arrival).
@@ -77,6 +82,8 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
     let mut input = BufReader::new(socket.try_clone()?);
     let mut out = socket;
+    // Uploads read each object into this buffer, reused for the connection's life.
+    let mut upload_buf = Vec::new();
     loop {
         // The whole request must arrive within STALL: a sender trickling bytes cannot hold a
         // connection slot (its signature is not checked before the request is complete).
@@ -90,6 +97,22 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
             Err(e) => return last_word(&mut input, out, &stream::bad(&e)),
         };
         let item = ItemId(request.item);
+        if request.write {
+            let upload = match vault.open_upload(&item, Some(&request.header), &request.list) {
+                Ok(upload) => upload,
+                Err(refused) => return refuse(&mut input, out, refused),
+            };
+            out.write_all(&[stream::OK])?;
+            let mut source = SocketUpload {
+                input: &mut input,
+                buf: &mut upload_buf,
+            };
+            match vault.store_upload(&item, &upload, &mut source) {
+                Ok(()) => out.write_all(&[stream::OK])?,
+                Err(refused) => return refuse(&mut input, out, refused),
+            }
+            continue;
+        }
         // A peer's read (signed by a registered node) or a client's (signed by an account).
         let peer = request
             .header
@@ -105,8 +128,7 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
         };
         let opened = match opened {
             Ok(opened) => opened,
-            Err(Refused::NotFound) => return last_word(&mut input, out, &[stream::NOT_FOUND]),
-            Err(Refused::Api(e)) => return last_word(&mut input, out, &stream::bad(&e.message)),
+            Err(refused) => return refuse(&mut input, out, refused),
         };
         out.write_all(&[stream::OK])?;
         match opened {
@@ -119,6 +141,43 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
                 vault.send_client_batch(&item, &addresses, reader, &mut out)?
             }
         }
+    }
+}
+
+/// Answer a refused request (the uniform not-found, or what is malformed) and close.
+fn refuse(
+    input: &mut BufReader<TcpStream>,
+    out: TcpStream,
+    refused: Refused,
+) -> std::io::Result<()> {
+    match refused {
+        Refused::NotFound => last_word(input, out, &[stream::NOT_FOUND]),
+        Refused::Api(e) => last_word(input, out, &stream::bad(&e.message)),
+    }
+}
+
+/// An upload's objects read from the connection, each whole into one reused buffer (the
+/// socket's read timeout bounds a stall).
+struct SocketUpload<'a> {
+    input: &'a mut BufReader<TcpStream>,
+    buf: &'a mut Vec<u8>,
+}
+
+impl UploadSource for SocketUpload<'_> {
+    fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>> {
+        // A chunk comes whole; a large manifest in pieces of at most PIECE, so a connection
+        // never holds more. The buffer only grows; its bytes are overwritten.
+        let n = max.clamp(1, batch::PIECE);
+        if self.buf.len() < n {
+            self.buf.resize(n, 0);
+        }
+        self.input.read_exact(&mut self.buf[..n])?;
+        Ok(Some(&self.buf[..n]))
+    }
+
+    /// The next request may follow the last object at once.
+    fn end(&mut self) -> Result<(), Refused> {
+        Ok(())
     }
 }
 
