@@ -226,6 +226,10 @@ pub(crate) struct BenchP2pArgs {
     /// Objects per batch request (the fetch also runs with one request per object).
     #[arg(long, default_value_t = 32)]
     pub(crate) batch: usize,
+    /// Rounds of (raw TCP, raw TCP + BLAKE3, vault stream), run back to back: the ratio is the
+    /// median of each round's own, so a slow spell of the machine hits both sides alike.
+    #[arg(long, default_value_t = 3)]
+    pub(crate) rounds: usize,
 }
 
 #[derive(Debug, Args)]

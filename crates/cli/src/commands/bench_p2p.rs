@@ -13,8 +13,11 @@
 //! The baseline reads the same files from the node's data directory and streams them over
 //! `--lanes` plain TCP connections on loopback, unverified; a second baseline also hashes each
 //! object at the receiver, as a verified transfer (iroh-blobs) must. The target ratio is
-//! against the unverified one. Peak RSS of the node and of this
-//! process is reported (both stream: nothing holds more than a few objects per lane).
+//! against the unverified one. The two baselines and the stream fetch run in `--rounds`
+//! back-to-back rounds and each ratio is the median of the rounds' own ratios: on two shared,
+//! noisy cores a single pass of the same transfer varies by tens of percent, and a slow spell
+//! then lands on one side of a ratio only. Peak RSS of the node and of this process is
+//! reported (both stream: nothing holds more than a few objects per lane).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -119,6 +122,64 @@ fn raw_tcp(files: &[PathBuf], lanes: usize, verify: bool) -> anyhow::Result<(u64
     Ok((bytes, bytes as f64 / started.elapsed().as_secs_f64()))
 }
 
+/// One round's rates (bytes per second) and CPU seconds per GiB (fetcher, node).
+struct Round {
+    raw: (f64, Vec<Option<f64>>),
+    verified: (f64, Vec<Option<f64>>),
+    stream: (f64, Vec<Option<f64>>),
+}
+
+/// Median, least and greatest of some measurements.
+struct Spread {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(values: impl Iterator<Item = f64>) -> Self {
+        let mut values: Vec<f64> = values.collect();
+        values.sort_by(f64::total_cmp);
+        let at = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
+        let n = values.len();
+        let median = if n % 2 == 1 {
+            at(n / 2)
+        } else {
+            (at(n / 2 - 1) + at(n / 2)) / 2.0
+        };
+        Self {
+            median,
+            min: at(0),
+            max: at(n.saturating_sub(1)),
+        }
+    }
+}
+
+/// One phase over all rounds: the spread of its rate and its mean CPU per GiB.
+struct Summary {
+    rate: Spread,
+    cpu: Vec<Option<f64>>,
+}
+
+impl Summary {
+    fn of<'a>(phases: impl Iterator<Item = &'a (f64, Vec<Option<f64>>)> + Clone) -> Self {
+        let width = phases.clone().map(|p| p.1.len()).max().unwrap_or(0);
+        let cpu = (0..width)
+            .map(|i| {
+                let seen: Vec<f64> = phases
+                    .clone()
+                    .filter_map(|p| p.1.get(i).copied().flatten())
+                    .collect();
+                (!seen.is_empty()).then(|| seen.iter().sum::<f64>() / seen.len() as f64)
+            })
+            .collect();
+        Self {
+            rate: Spread::of(phases.map(|p| p.0)),
+            cpu,
+        }
+    }
+}
+
 /// Fetch every blob of `item` from `node` as a peer on `args.lanes` lanes, `args.batch` objects
 /// per request (1: the single-object request), each verified. Bytes fetched and bytes per second.
 fn peer_fetch(
@@ -173,8 +234,8 @@ fn peer_fetch(
 }
 
 pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
-    if args.size_mib == 0 || args.lanes == 0 || args.batch == 0 {
-        bail!("--size-mib, --lanes and --batch must be positive");
+    if args.size_mib == 0 || args.lanes == 0 || args.batch == 0 || args.rounds == 0 {
+        bail!("--size-mib, --lanes, --batch and --rounds must be positive");
     }
     if args.batch > lightstreams_network::batch::MAX_BATCH {
         bail!(
@@ -264,14 +325,12 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         bail!("the node announces no vault stream (stream_port at /v1)");
     }
     // CPU seconds per GiB for the fetcher (this process) and the node, phase by phase.
+    // The HTTP fetches run first: whichever phase comes first pays for fresh memory.
     let me = std::process::id();
     let pids = [me, node_pid];
     let clock = CpuClock::start(&pids);
     let (http_bytes, http_rate) = peer_fetch(&client, &node, &item.0, &blobs, &args, reader)?;
     let http_cpu = clock.per_gib(http_bytes);
-    let clock = CpuClock::start(&pids);
-    let (peer_bytes, peer_rate) = peer_fetch(&client, &streamed, &item.0, &blobs, &args, reader)?;
-    let peer_cpu = clock.per_gib(peer_bytes);
     let clock = CpuClock::start(&pids);
     let (single_bytes, single_rate) = peer_fetch(
         &client,
@@ -314,50 +373,73 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     }
     round_trips.sort();
     let round_trip_us = round_trips[round_trips.len() / 2].as_secs_f64() * 1e6;
-    let client_rss = peak_rss_mb(std::process::id());
 
-    // Baseline: the same files, raw TCP.
-    // Sender and receiver both run in this process: its CPU time is the transfer's.
-    let clock = CpuClock::start(&[me]);
-    let (raw_bytes, raw_rate) = raw_tcp(&files, args.lanes, false)?;
-    let raw_cpu = clock.per_gib(raw_bytes);
-    let clock = CpuClock::start(&[me]);
-    let (verified_bytes, verified_rate) = raw_tcp(&files, args.lanes, true)?;
-    let verified_cpu = clock.per_gib(verified_bytes);
-    if raw_bytes != peer_bytes
-        || verified_bytes != peer_bytes
-        || single_bytes != peer_bytes
-        || http_bytes != peer_bytes
-    {
-        bail!(
-            "the baselines moved {raw_bytes} and {verified_bytes} bytes, the peer fetches \
-             {peer_bytes}, {http_bytes} and {single_bytes}"
-        );
+    // Rounds of: the baseline (the same files, raw TCP; sender and receiver both run in this
+    // process, so its CPU time is the transfer's), the verified baseline, the vault stream.
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds {
+        say(format!("round {} of {}", round + 1, args.rounds));
+        let clock = CpuClock::start(&[me]);
+        let raw = raw_tcp(&files, args.lanes, false)?;
+        let raw_cpu = clock.per_gib(raw.0);
+        let clock = CpuClock::start(&[me]);
+        let verified = raw_tcp(&files, args.lanes, true)?;
+        let verified_cpu = clock.per_gib(verified.0);
+        let clock = CpuClock::start(&pids);
+        let stream = peer_fetch(&client, &streamed, &item.0, &blobs, &args, reader)?;
+        let stream_cpu = clock.per_gib(stream.0);
+        for (what, bytes) in [("raw TCP", raw.0), ("raw TCP + BLAKE3", verified.0)]
+            .into_iter()
+            .chain([("the HTTP batch fetch", http_bytes)])
+            .chain([("the one-per-request fetch", single_bytes)])
+        {
+            if bytes != stream.0 {
+                bail!("{what} moved {bytes} bytes, the stream fetch {}", stream.0);
+            }
+        }
+        rounds.push(Round {
+            raw: (raw.1, raw_cpu),
+            verified: (verified.1, verified_cpu),
+            stream: (stream.1, stream_cpu),
+        });
     }
+    let client_rss = peak_rss_mb(std::process::id());
     let node_rss = peak_rss_mb(node_pid);
     drop(children);
 
+    let raw = Summary::of(rounds.iter().map(|r| &r.raw));
+    let verified = Summary::of(rounds.iter().map(|r| &r.verified));
+    let stream = Summary::of(rounds.iter().map(|r| &r.stream));
+    let ratio = Spread::of(rounds.iter().map(|r| r.stream.0 / r.raw.0));
+    let ratio_verified = Spread::of(rounds.iter().map(|r| r.stream.0 / r.verified.0));
+    let verified_ratio = Spread::of(rounds.iter().map(|r| r.verified.0 / r.raw.0));
     let mb = |rate: f64| rate / 1e6;
-    let ratio = peer_rate / raw_rate;
     let report = json!({
         "size_mib": args.size_mib,
         "objects": blobs.len(),
-        "bytes": peer_bytes,
+        "bytes": http_bytes,
         "lanes": args.lanes,
         "batch": args.batch,
-        "peer_fetch_mb_s": mb(peer_rate),
+        "rounds": args.rounds,
+        "peer_fetch_mb_s": mb(stream.rate.median),
         "peer_fetch_http_batch_mb_s": mb(http_rate),
         "peer_fetch_one_per_request_mb_s": mb(single_rate),
-        "raw_tcp_mb_s": mb(raw_rate),
-        "raw_tcp_blake3_mb_s": mb(verified_rate),
-        "ratio": ratio,
-        "ratio_vs_verified": peer_rate / verified_rate,
+        "raw_tcp_mb_s": mb(raw.rate.median),
+        "raw_tcp_blake3_mb_s": mb(verified.rate.median),
+        "ratio": ratio.median,
+        "ratio_range": [ratio.min, ratio.max],
+        "ratio_vs_verified": ratio_verified.median,
+        "ratio_vs_verified_range": [ratio_verified.min, ratio_verified.max],
+        "verified_vs_raw": verified_ratio.median,
+        "per_round_mb_s": rounds.iter().map(|r| json!({
+            "raw_tcp": mb(r.raw.0), "raw_tcp_blake3": mb(r.verified.0), "stream": mb(r.stream.0),
+        })).collect::<Vec<_>>(),
         "target_ratio": 0.8,
         "peak_rss_mb": {"node": node_rss, "fetcher": client_rss},
         "round_trip_us": {"median": round_trip_us, "object_bytes": small_len},
         "cpu_s_per_gib": {
-            "raw_tcp": raw_cpu[0], "raw_tcp_blake3": verified_cpu[0],
-            "peer_fetch": {"fetcher": peer_cpu[0], "node": peer_cpu[1]},
+            "raw_tcp": raw.cpu[0], "raw_tcp_blake3": verified.cpu[0],
+            "peer_fetch": {"fetcher": stream.cpu[0], "node": stream.cpu[1]},
             "peer_fetch_http_batch": {"fetcher": http_cpu[0], "node": http_cpu[1]},
             "peer_fetch_one_per_request": {"fetcher": single_cpu[0], "node": single_cpu[1]},
         },
@@ -373,59 +455,76 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" / ")
     };
-    let target = if ratio >= 0.8 {
+    let target = if ratio.median >= 0.8 {
         "✔ (target ≥ 0.80)"
     } else {
         "✘ (target ≥ 0.80)"
     };
     println!(
-        "{:<34} {:>10} {:>8} {:>16}",
+        "{:<34} {:>10} {:>16} {:>16}",
         format!("{} MiB, {} lanes", args.size_mib, args.lanes),
         "MB/s",
-        "ratio",
+        "vs raw TCP",
         "CPU s/GiB (f/n)"
     );
-    for (name, rate, cpu, note) in [
+    let range =
+        |spread: &Spread| format!("{:.2} ({:.2}-{:.2})", spread.median, spread.min, spread.max);
+    let once = |rate: f64| Spread {
+        median: rate / raw.rate.median,
+        min: rate / raw.rate.max,
+        max: rate / raw.rate.min,
+    };
+    for (name, rate, ratio, cpu, note) in [
         (
             "raw TCP, same bytes (baseline)".to_string(),
-            raw_rate,
-            pair(&raw_cpu),
+            raw.rate.median,
+            "1.00".to_string(),
+            pair(&raw.cpu),
             "",
         ),
         (
             "raw TCP + BLAKE3 at the receiver".to_string(),
-            verified_rate,
-            pair(&verified_cpu),
+            verified.rate.median,
+            range(&verified_ratio),
+            pair(&verified.cpu),
             "",
         ),
         (
             "peer fetch, one object per request".to_string(),
             single_rate,
+            range(&once(single_rate)),
             pair(&single_cpu),
             "",
         ),
         (
             format!("peer fetch, {} per batch, HTTP", args.batch),
             http_rate,
+            range(&once(http_rate)),
             pair(&http_cpu),
             "",
         ),
         (
             format!("peer fetch, {} per batch, stream", args.batch),
-            peer_rate,
-            pair(&peer_cpu),
+            stream.rate.median,
+            range(&ratio),
+            pair(&stream.cpu),
             target,
         ),
     ] {
         println!(
-            "{:<34} {:>10.0} {:>8.2} {:>16} {}",
+            "{:<34} {:>10.0} {:>16} {:>16} {}",
             name,
             mb(rate),
-            rate / raw_rate,
+            ratio,
             cpu,
             note
         );
     }
+    println!(
+        "stream vs the verified baseline: {} (median of {} rounds, min-max); MB/s are medians",
+        range(&ratio_verified),
+        args.rounds
+    );
     println!(
         "one peer request for a {small_len}-byte object: {round_trip_us:.0} µs (median of 200)"
     );
