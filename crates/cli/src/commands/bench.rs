@@ -201,6 +201,50 @@ impl CpuClock {
     }
 }
 
+/// Median, least and greatest of some measurements.
+pub(crate) struct Spread {
+    pub(crate) median: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+impl Spread {
+    pub(crate) fn of(values: impl Iterator<Item = f64>) -> Self {
+        let mut values: Vec<f64> = values.collect();
+        values.sort_by(f64::total_cmp);
+        let at = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
+        let n = values.len();
+        let median = if n == 0 {
+            f64::NAN
+        } else if n % 2 == 1 {
+            at(n / 2)
+        } else {
+            (at(n / 2 - 1) + at(n / 2)) / 2.0
+        };
+        Self {
+            median,
+            min: at(0),
+            max: at(n.saturating_sub(1)),
+        }
+    }
+}
+
+/// The mean of each process's CPU seconds per GiB over the rounds.
+pub(crate) fn mean_cpu<'a>(
+    rounds: impl Iterator<Item = &'a Vec<Option<f64>>> + Clone,
+) -> Vec<Option<f64>> {
+    let width = rounds.clone().map(Vec::len).max().unwrap_or(0);
+    (0..width)
+        .map(|i| {
+            let seen: Vec<f64> = rounds
+                .clone()
+                .filter_map(|r| r.get(i).copied().flatten())
+                .collect();
+            (!seen.is_empty()).then(|| seen.iter().sum::<f64>() / seen.len() as f64)
+        })
+        .collect()
+}
+
 /// A CPU figure for a table: seconds with two decimals, or "-".
 pub(crate) fn cpu_cell(value: Option<f64>) -> String {
     value.map_or("-".into(), |v| format!("{v:.2}"))

@@ -33,7 +33,7 @@ use lightstreams_network::{NodeKey, PeerClient};
 use lightstreams_primitives::dev::dev_accounts;
 use serde_json::json;
 
-use super::bench::{CpuClock, cpu_cell, peak_rss_mb, start_network};
+use super::bench::{CpuClock, Spread, cpu_cell, mean_cpu, peak_rss_mb, start_network};
 use crate::args::BenchP2pArgs;
 
 /// An endless-looking reader of `left` bytes cycling over a random buffer.
@@ -129,32 +129,6 @@ struct Round {
     stream: (f64, Vec<Option<f64>>),
 }
 
-/// Median, least and greatest of some measurements.
-struct Spread {
-    median: f64,
-    min: f64,
-    max: f64,
-}
-
-impl Spread {
-    fn of(values: impl Iterator<Item = f64>) -> Self {
-        let mut values: Vec<f64> = values.collect();
-        values.sort_by(f64::total_cmp);
-        let at = |i: usize| values.get(i).copied().unwrap_or(f64::NAN);
-        let n = values.len();
-        let median = if n % 2 == 1 {
-            at(n / 2)
-        } else {
-            (at(n / 2 - 1) + at(n / 2)) / 2.0
-        };
-        Self {
-            median,
-            min: at(0),
-            max: at(n.saturating_sub(1)),
-        }
-    }
-}
-
 /// One phase over all rounds: the spread of its rate and its mean CPU per GiB.
 struct Summary {
     rate: Spread,
@@ -163,19 +137,9 @@ struct Summary {
 
 impl Summary {
     fn of<'a>(phases: impl Iterator<Item = &'a (f64, Vec<Option<f64>>)> + Clone) -> Self {
-        let width = phases.clone().map(|p| p.1.len()).max().unwrap_or(0);
-        let cpu = (0..width)
-            .map(|i| {
-                let seen: Vec<f64> = phases
-                    .clone()
-                    .filter_map(|p| p.1.get(i).copied().flatten())
-                    .collect();
-                (!seen.is_empty()).then(|| seen.iter().sum::<f64>() / seen.len() as f64)
-            })
-            .collect();
         Self {
-            rate: Spread::of(phases.map(|p| p.0)),
-            cpu,
+            rate: Spread::of(phases.clone().map(|p| p.0)),
+            cpu: mean_cpu(phases.map(|p| &p.1)),
         }
     }
 }
