@@ -270,6 +270,38 @@ impl HttpRemote {
         }
     }
 
+    /// Send a signed request on a new connection to the node's vault stream and read its
+    /// status: `None` when the node has no stream or it could not be reached or did not answer
+    /// (use HTTP); else the connection when the node goes on (frames follow, or it takes an
+    /// upload's objects), `Err(None)` for the uniform not-found, `Err(Some(message))` for a
+    /// refusal naming what is malformed.
+    fn stream_request(
+        &self,
+        request: &SignedRequest,
+        write: bool,
+        list: &[u8],
+    ) -> Option<Result<std::net::TcpStream, Option<String>>> {
+        use lightstreams_network::stream;
+        let port = self.stream_port?;
+        let mut conn = stream::connect(&self.base, port, Duration::from_secs(120)).ok()?;
+        let wire = stream::Request {
+            write,
+            item: request.item,
+            header: request.to_header(),
+            list: list.to_vec(),
+        };
+        stream::write_request(&mut conn, &wire).ok()?;
+        match stream::read_status(&mut conn) {
+            Ok(true) => Some(Ok(conn)),
+            Ok(false) => Some(Err(None)),
+            Err(e) if e.starts_with("refused: ") => {
+                Some(Err(Some(e.trim_start_matches("refused: ").to_string())))
+            }
+            // Say, the node is at its connection limit.
+            Err(_) => None,
+        }
+    }
+
     /// Read the blobs a signed batch names over the node's vault stream, if it has one and it
     /// can be reached (`None`: use HTTP).
     fn stream_batch(
@@ -280,28 +312,11 @@ impl HttpRemote {
         spares: &Spares,
         each: &mut dyn FnMut(usize, Option<Vec<u8>>),
     ) -> Option<Result<(), ProtocolError>> {
-        use lightstreams_network::stream;
-        let port = self.stream_port?;
-        let mut conn = stream::connect(&self.base, port, Duration::from_secs(120)).ok()?;
-        let request_bytes = stream::Request {
-            write: false,
-            item: request.item,
-            header: request.to_header(),
-            list: body.to_vec(),
-        };
-        // Until the node answers, a failure (say, it is at its connection limit) means: use HTTP.
-        stream::write_request(&mut conn, &request_bytes).ok()?;
-        let status = match stream::read_status(&mut conn) {
-            Ok(status) => status,
-            Err(e) if e.starts_with("refused") => return Some(Err(batch_broke(e))),
-            Err(_) => return None,
-        };
-        if !status {
-            return Some(Err(ProtocolError::NotFound(
-                ItemId(request.item).to_string(),
-            )));
-        }
-        Some(read_owned_frames(&mut conn, count, spares, each))
+        Some(match self.stream_request(request, false, body)? {
+            Ok(mut conn) => read_owned_frames(&mut conn, count, spares, each),
+            Err(None) => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
+            Err(Some(refused)) => Err(batch_broke(format!("refused: {refused}"))),
+        })
     }
 
     /// Upload a signed batch over the node's vault stream, if it has one and accepts the
@@ -313,40 +328,28 @@ impl HttpRemote {
         objects: &[&[u8]],
     ) -> Option<Result<(), ProtocolError>> {
         use lightstreams_network::stream;
-        let port = self.stream_port?;
-        let mut conn = stream::connect(&self.base, port, Duration::from_secs(120)).ok()?;
-        let wire = stream::Request {
-            write: true,
-            item: request.item,
-            header: request.to_header(),
-            list: list.to_vec(),
-        };
-        stream::write_request(&mut conn, &wire).ok()?;
-        // Until the node accepts the list, a failure (its connection limit, a node that takes
-        // no uploads here, a list it cannot read) means: ask over HTTP, which answers alike.
-        // The uniform not-found is final: the request's nonce is spent.
-        match stream::read_status(&mut conn) {
-            Ok(true) => {}
-            Ok(false) => {
+        // A list the node refuses as malformed is sent again over HTTP, which answers alike
+        // (none of its checks spent the nonce); the uniform not-found is final.
+        let mut conn = match self.stream_request(request, true, list)? {
+            Ok(conn) => conn,
+            Err(None) => {
                 return Some(Err(ProtocolError::NotFound(
                     ItemId(request.item).to_string(),
                 )));
             }
-            Err(_) => return None,
-        }
+            Err(Some(_)) => return None,
+        };
         let sent = stream::write_objects(&mut conn, objects);
         // The node's answer names what was wrong even when it stopped reading part-way.
-        Some(match (stream::read_status(&mut conn), sent) {
-            (Ok(true), _) => Ok(()),
-            (Ok(false), _) => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
-            (Err(e), _) if e.starts_with("refused: ") => Err(ProtocolError::Remote(
+        Some(match stream::read_status(&mut conn) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
+            Err(e) if e.starts_with("refused: ") => Err(ProtocolError::Remote(
                 e.trim_start_matches("refused: ").to_string(),
             )),
-            (Err(_), Err(e)) => Err(ProtocolError::Remote(format!(
-                "the upload stream broke: {e}"
-            ))),
-            (Err(e), Ok(())) => Err(ProtocolError::Remote(format!(
-                "the upload stream broke: {e}"
+            Err(e) => Err(ProtocolError::Remote(format!(
+                "the upload stream broke: {}",
+                sent.err().map_or(e, |sent| sent.to_string())
             ))),
         })
     }

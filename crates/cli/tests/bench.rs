@@ -38,6 +38,20 @@ fn within(report: &Value, median: &str, range: &str) {
     assert!(min <= median && median <= max, "{min} <= {median} <= {max}");
 }
 
+/// `rounds` rounds at `path`, each with a positive rate for every phase.
+fn every_round(report: &Value, path: &str, rounds: usize, phases: &[&str]) {
+    let listed = report
+        .pointer(path)
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    assert_eq!(listed, rounds, "{path} in {report}");
+    for i in 0..rounds {
+        for phase in phases {
+            positive(report, &format!("{path}/{i}/{phase}"));
+        }
+    }
+}
+
 #[test]
 fn bench_vault_reports_every_phase() {
     let _serial = serial();
@@ -67,15 +81,7 @@ fn bench_vault_reports_every_phase() {
     }
     within(&report, "/node/add_vs_bound", "/node/add_vs_bound_range");
     within(&report, "/node/get_vs_bound", "/node/get_vs_bound_range");
-    let rounds = report["node"]["per_round_mb_s"]
-        .as_array()
-        .expect("per_round_mb_s");
-    assert_eq!(rounds.len(), 2, "{report}");
-    for (i, _) in rounds.iter().enumerate() {
-        for phase in ["bound", "add", "get"] {
-            positive(&report, &format!("/node/per_round_mb_s/{i}/{phase}"));
-        }
-    }
+    every_round(&report, "/node/per_round_mb_s", 2, &["bound", "add", "get"]);
 }
 
 #[test]
@@ -113,11 +119,10 @@ fn bench_p2p_reports_every_phase() {
     }
     within(&report, "/ratio", "/ratio_range");
     within(&report, "/ratio_vs_verified", "/ratio_vs_verified_range");
-    let rounds = report["per_round_mb_s"].as_array().expect("per_round_mb_s");
-    assert_eq!(rounds.len(), 2, "{report}");
-    for (i, _) in rounds.iter().enumerate() {
-        for phase in ["raw_tcp", "raw_tcp_blake3", "stream"] {
-            positive(&report, &format!("/per_round_mb_s/{i}/{phase}"));
-        }
-    }
+    every_round(
+        &report,
+        "/per_round_mb_s",
+        2,
+        &["raw_tcp", "raw_tcp_blake3", "stream"],
+    );
 }
