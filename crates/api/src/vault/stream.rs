@@ -96,6 +96,8 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
             Ok(None) => return Ok(()),
             Err(e) => return last_word(&mut input, out, &stream::bad(&e)),
         };
+        // An upload's objects may each take up to STALL again (Until shortened the timeout).
+        input.get_ref().set_read_timeout(Some(STALL))?;
         let item = ItemId(request.item);
         if request.write {
             let upload = match vault.open_upload(&item, Some(&request.header), &request.list) {
@@ -171,7 +173,21 @@ impl UploadSource for SocketUpload<'_> {
         if self.buf.len() < n {
             self.buf.resize(n, 0);
         }
-        self.input.read_exact(&mut self.buf[..n])?;
+        self.input
+            .read_exact(&mut self.buf[..n])
+            .map_err(|e| match e.kind() {
+                // A blocking read past the socket's timeout.
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "the upload stalled (nothing arrived for {} s)",
+                            STALL.as_secs()
+                        ),
+                    )
+                }
+                _ => e,
+            })?;
         Ok(Some(&self.buf[..n]))
     }
 
