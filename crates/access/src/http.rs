@@ -183,8 +183,8 @@ impl Ledger for RpcLedger {
     }
 }
 
-/// The vault API of a node, over HTTP with signed requests (batch reads over the node's vault
-/// stream where it announces one).
+/// The vault API of a node, over HTTP with signed requests (batch reads and uploads over the
+/// node's vault stream where it announces one and it can be reached).
 pub struct HttpRemote {
     base: String,
     node_id: String,
@@ -192,6 +192,9 @@ pub struct HttpRemote {
     agent: ureq::Agent,
     /// The node's vault stream port (`stream_port` at `/v1`), if any.
     stream_port: Option<u16>,
+    /// The stream could not be connected to once (say, a firewall drops it): from then on
+    /// every request goes over HTTP, instead of each batch waiting for a connect to time out.
+    stream_unreachable: std::sync::atomic::AtomicBool,
 }
 
 impl HttpRemote {
@@ -237,6 +240,7 @@ impl HttpRemote {
             keeper_key,
             agent,
             stream_port,
+            stream_unreachable: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -282,8 +286,18 @@ impl HttpRemote {
         list: &[u8],
     ) -> Option<Result<std::net::TcpStream, Option<String>>> {
         use lightstreams_network::stream;
+        use std::sync::atomic::Ordering;
         let port = self.stream_port?;
-        let mut conn = stream::connect(&self.base, port, Duration::from_secs(120)).ok()?;
+        if self.stream_unreachable.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut conn = match stream::connect(&self.base, port, Duration::from_secs(120)) {
+            Ok(conn) => conn,
+            Err(_) => {
+                self.stream_unreachable.store(true, Ordering::Relaxed);
+                return None;
+            }
+        };
         let wire = stream::Request {
             write,
             item: request.item,
@@ -569,5 +583,46 @@ impl Remote for HttpRemote {
             404 => Ok(None),
             _ => Err(ProtocolError::Remote(error_message(&mut response))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{ObjectRef, RequestKind};
+    use std::sync::atomic::Ordering;
+
+    /// A node whose vault stream cannot be connected to is asked over HTTP from then on: the
+    /// connect is not tried again for every batch.
+    #[test]
+    fn an_unreachable_stream_is_tried_once() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind")
+            .port();
+        let remote = HttpRemote {
+            base: format!("http://127.0.0.1:{port}"),
+            node_id: "node".into(),
+            keeper_key: None,
+            agent: ureq::Agent::new_with_defaults(),
+            stream_port: Some(port),
+            stream_unreachable: std::sync::atomic::AtomicBool::new(false),
+        };
+        let signer = PrivateKeySigner::random();
+        let request = SignedRequest::sign(
+            &signer,
+            RequestKind::Get,
+            [1; 32],
+            ObjectRef::Batch([2; 32]),
+            "node".into(),
+        );
+        assert!(remote.stream_request(&request, false, b"x").is_none());
+        assert!(remote.stream_unreachable.load(Ordering::Relaxed));
+        // Something listens there now, yet the remote does not try again.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        assert!(remote.stream_request(&request, true, b"x").is_none());
+        let err = listener.accept().expect_err("no connection was made");
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
     }
 }
