@@ -192,9 +192,10 @@ pub struct HttpRemote {
     agent: ureq::Agent,
     /// The node's vault stream port (`stream_port` at `/v1`), if any.
     stream_port: Option<u16>,
-    /// The stream could not be connected to once (say, a firewall drops it): from then on
-    /// every request goes over HTTP, instead of each batch waiting for a connect to time out.
-    stream_unreachable: std::sync::atomic::AtomicBool,
+    /// Connects to the stream; one it could not reach (say, a firewall drops it) is passed
+    /// over for a while and requests go over HTTP, instead of each batch waiting for a connect
+    /// to time out.
+    dialer: lightstreams_network::stream::Dialer,
 }
 
 impl HttpRemote {
@@ -240,7 +241,7 @@ impl HttpRemote {
             keeper_key,
             agent,
             stream_port,
-            stream_unreachable: std::sync::atomic::AtomicBool::new(false),
+            dialer: Default::default(),
         })
     }
 
@@ -286,18 +287,11 @@ impl HttpRemote {
         list: &[u8],
     ) -> Option<Result<std::net::TcpStream, Option<String>>> {
         use lightstreams_network::stream;
-        use std::sync::atomic::Ordering;
         let port = self.stream_port?;
-        if self.stream_unreachable.load(Ordering::Relaxed) {
-            return None;
-        }
-        let mut conn = match stream::connect(&self.base, port, Duration::from_secs(120)) {
-            Ok(conn) => conn,
-            Err(_) => {
-                self.stream_unreachable.store(true, Ordering::Relaxed);
-                return None;
-            }
-        };
+        let mut conn = self
+            .dialer
+            .connect(&self.base, port, Duration::from_secs(120))
+            .ok()?;
         let wire = stream::Request {
             write,
             item: request.item,
@@ -590,12 +584,11 @@ impl Remote for HttpRemote {
 mod tests {
     use super::*;
     use crate::request::{ObjectRef, RequestKind};
-    use std::sync::atomic::Ordering;
 
-    /// A node whose vault stream cannot be connected to is asked over HTTP from then on: the
+    /// A node whose vault stream cannot be connected to is asked over HTTP for a while: the
     /// connect is not tried again for every batch.
     #[test]
-    fn an_unreachable_stream_is_tried_once() {
+    fn an_unreachable_stream_is_passed_over() {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("bind")
@@ -606,7 +599,7 @@ mod tests {
             keeper_key: None,
             agent: ureq::Agent::new_with_defaults(),
             stream_port: Some(port),
-            stream_unreachable: std::sync::atomic::AtomicBool::new(false),
+            dialer: Default::default(),
         };
         let signer = PrivateKeySigner::random();
         let request = SignedRequest::sign(
@@ -617,7 +610,7 @@ mod tests {
             "node".into(),
         );
         assert!(remote.stream_request(&request, false, b"x").is_none());
-        assert!(remote.stream_unreachable.load(Ordering::Relaxed));
+        assert!(remote.dialer.passes_over(&remote.base, port));
         // Something listens there now, yet the remote does not try again.
         let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind");
         listener.set_nonblocking(true).expect("nonblocking");

@@ -1,8 +1,8 @@
 //! A blocking HTTP client for peers' `/v1/peer` API.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Read as _;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
@@ -123,14 +123,9 @@ pub struct PeerClient {
     probe: ureq::Agent,
     /// How long a vault stream may stall.
     timeout: Duration,
-    /// Vault streams (peer URL, port) that could not be connected to lately, and when: they are
-    /// not tried again for [`STREAM_RETRY`], so a firewalled stream port costs one connect
-    /// timeout, not one per batch.
-    unreachable: std::sync::Arc<std::sync::Mutex<HashMap<(String, u16), Instant>>>,
+    /// Connects to peers' vault streams, passing over for a while those it could not reach.
+    dialer: stream::Dialer,
 }
-
-/// How long a vault stream that could not be connected to is passed over (HTTP is used).
-pub const STREAM_RETRY: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for PeerClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -164,7 +159,7 @@ impl PeerClient {
             control: agent(timeout.min(Duration::from_secs(10))),
             probe: agent(Duration::from_millis(1500)),
             timeout,
-            unreachable: Default::default(),
+            dialer: stream::Dialer::default(),
         }
     }
 
@@ -308,29 +303,10 @@ impl PeerClient {
     /// A TCP connection to `peer`'s vault stream, if it can be made (else the caller uses
     /// HTTP).
     fn connect_stream(&self, peer: &Peer, port: u16) -> Option<std::net::TcpStream> {
-        let key = (peer.url.clone(), port);
-        let lately = |since: &Instant| since.elapsed() < STREAM_RETRY;
-        {
-            let mut unreachable = self
-                .unreachable
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            unreachable.retain(|_, since| lately(since));
-            if unreachable.contains_key(&key) {
-                return None;
-            }
-        }
-        match stream::connect(&peer.url, port, self.timeout) {
-            Ok(conn) => Some(conn),
-            Err(e) => {
-                tracing::debug!(peer = %peer.id, error = %e, "vault stream unreachable; using HTTP for a while");
-                self.unreachable
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .insert(key, Instant::now());
-                None
-            }
-        }
+        self.dialer
+            .connect(&peer.url, port, self.timeout)
+            .map_err(|e| tracing::debug!(peer = %peer.id, error = %e, "vault stream unreachable; using HTTP"))
+            .ok()
     }
 
     /// Read one frame per object named, verifying blobs as their pieces arrive, into one
@@ -452,42 +428,5 @@ impl PeerClient {
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|p| *p != 0),
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A peer whose vault stream cannot be connected to is read over HTTP for a while: the
-    /// connect is not tried again for every batch.
-    #[test]
-    fn an_unreachable_stream_is_passed_over_for_a_while() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("bind")
-            .port();
-        let key = NodeKey::from_seed([7; 32]);
-        let peer = Peer {
-            id: key.id(),
-            url: format!("http://127.0.0.1:{port}"),
-            stream: Some(port),
-        };
-        let client = PeerClient::new(key, Duration::from_secs(5));
-        assert!(client.connect_stream(&peer, port).is_none());
-        // Something listens there now, yet the client does not try again yet.
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind");
-        listener.set_nonblocking(true).expect("nonblocking");
-        assert!(client.connect_stream(&peer, port).is_none());
-        let err = listener.accept().expect_err("no connection was made");
-        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
-        // Once the pause is over it is tried again.
-        client
-            .unreachable
-            .lock()
-            .expect("lock")
-            .values_mut()
-            .for_each(|since| *since = since.checked_sub(STREAM_RETRY).unwrap_or(*since));
-        assert!(client.connect_stream(&peer, port).is_some());
     }
 }

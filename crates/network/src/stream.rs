@@ -36,9 +36,11 @@
 //! A node announces the port of its stream as `stream_port` at `/v1`; the host is its API
 //! URL's. Nodes that do not announce one, or cannot be reached on it, are read over HTTP.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// The first bytes of every read request.
 pub const MAGIC: &[u8; 4] = b"LSV1";
@@ -88,6 +90,50 @@ pub fn connect(url: &str, port: u16, timeout: Duration) -> std::io::Result<TcpSt
     conn.set_write_timeout(Some(timeout))?;
     conn.set_nodelay(true)?;
     Ok(conn)
+}
+
+/// How long a vault stream that could not be connected to is passed over (HTTP is used).
+pub const RETRY: Duration = Duration::from_secs(60);
+
+/// Connects to vault streams ([`connect`]), remembering for [`RETRY`] each one (URL, port) that
+/// could not be connected to: asked again within that time it fails at once, so a stream port a
+/// firewall drops costs one connect timeout, not one per batch. Clones share the memory.
+#[derive(Clone, Debug, Default)]
+pub struct Dialer {
+    unreachable: Arc<Mutex<HashMap<(String, u16), Instant>>>,
+}
+
+impl Dialer {
+    /// [`connect`], unless the stream failed to connect within the last [`RETRY`].
+    pub fn connect(&self, url: &str, port: u16, timeout: Duration) -> std::io::Result<TcpStream> {
+        let key = (url.to_string(), port);
+        {
+            let mut unreachable = self.lock();
+            unreachable.retain(|_, since| since.elapsed() < RETRY);
+            if let Some(since) = unreachable.get(&key) {
+                return Err(std::io::Error::other(format!(
+                    "not tried: the vault stream at {url} port {port} could not be connected to {} s ago",
+                    since.elapsed().as_secs()
+                )));
+            }
+        }
+        connect(url, port, timeout).inspect_err(|_| {
+            self.lock().insert(key, Instant::now());
+        })
+    }
+
+    /// Whether the stream is being passed over now.
+    pub fn passes_over(&self, url: &str, port: u16) -> bool {
+        self.lock()
+            .get(&(url.to_string(), port))
+            .is_some_and(|since| since.elapsed() < RETRY)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u16), Instant>> {
+        self.unreachable
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 /// Write `request` in one go.
@@ -260,6 +306,35 @@ mod tests {
             assert_eq!(buf, expected);
         }
         assert!(input.is_empty());
+    }
+
+    /// A stream that could not be connected to is not tried again for a while.
+    #[test]
+    fn an_unreachable_stream_is_passed_over_for_a_while() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind")
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let dialer = Dialer::default();
+        assert!(dialer.connect(&url, port, Duration::from_secs(5)).is_err());
+        assert!(dialer.passes_over(&url, port));
+        // Something listens there now, yet the dialer does not try again yet.
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("rebind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let err = dialer
+            .connect(&url, port, Duration::from_secs(5))
+            .expect_err("passed over");
+        assert!(err.to_string().contains("not tried"), "{err}");
+        let err = listener.accept().expect_err("no connection was made");
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+        // Once the pause is over it is tried again.
+        dialer
+            .lock()
+            .values_mut()
+            .for_each(|since| *since = since.checked_sub(RETRY).unwrap_or(*since));
+        assert!(!dialer.passes_over(&url, port));
+        assert!(dialer.connect(&url, port, Duration::from_secs(5)).is_ok());
     }
 
     #[test]

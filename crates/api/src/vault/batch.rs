@@ -71,26 +71,14 @@ const STALL: std::time::Duration = std::time::Duration::from_secs(60);
 /// An upload's list (read before the uploader is known) must arrive within this long.
 const LIST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Where an upload's objects come from: an HTTP request body or the vault stream.
-pub(super) trait UploadSource {
+/// Where an upload's objects come from: an HTTP request body or the vault stream. Frame
+/// headers are read through `Read`; objects a piece at a time.
+pub(super) trait UploadSource: std::io::Read {
     /// The next 1 to `max` bytes, or `None` where the input ends.
     fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>>;
 
     /// After the last object: an error if the input carries more bytes.
     fn end(&mut self) -> Result<(), Refused>;
-
-    /// Exactly `buf.len()` bytes.
-    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let piece = self
-                .piece(buf.len() - filled)?
-                .ok_or(std::io::ErrorKind::UnexpectedEof)?;
-            buf[filled..filled + piece.len()].copy_from_slice(piece);
-            filled += piece.len();
-        }
-        Ok(())
-    }
 }
 
 /// A request body read on a blocking thread as it arrives, a piece at a time (the pieces
@@ -273,7 +261,7 @@ impl Vault {
         };
         for (i, (address, limit)) in upload.objects.iter().enumerate() {
             let mut head = [0u8; 5];
-            source.fill(&mut head).map_err(|e| cut(i, e))?;
+            source.read_exact(&mut head).map_err(|e| cut(i, e))?;
             let len = batch::parse_frame_header(head)
                 .map_err(ApiError::bad_request)?
                 .ok_or_else(|| {

@@ -165,6 +165,26 @@ struct SocketUpload<'a> {
     buf: &'a mut Vec<u8>,
 }
 
+/// A blocking read past the socket's timeout, said as what it means for an upload.
+fn stalled(e: std::io::Error) -> std::io::Error {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "the upload stalled (nothing arrived for {} s)",
+                STALL.as_secs()
+            ),
+        ),
+        _ => e,
+    }
+}
+
+impl Read for SocketUpload<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.input.read(buf).map_err(stalled)
+    }
+}
+
 impl UploadSource for SocketUpload<'_> {
     fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>> {
         // A chunk comes whole; a large manifest in pieces of at most PIECE, so a connection
@@ -173,21 +193,7 @@ impl UploadSource for SocketUpload<'_> {
         if self.buf.len() < n {
             self.buf.resize(n, 0);
         }
-        self.input
-            .read_exact(&mut self.buf[..n])
-            .map_err(|e| match e.kind() {
-                // A blocking read past the socket's timeout.
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                    std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!(
-                            "the upload stalled (nothing arrived for {} s)",
-                            STALL.as_secs()
-                        ),
-                    )
-                }
-                _ => e,
-            })?;
+        self.input.read_exact(&mut self.buf[..n]).map_err(stalled)?;
         Ok(Some(&self.buf[..n]))
     }
 

@@ -229,6 +229,23 @@ impl Spread {
     }
 }
 
+impl std::fmt::Display for Spread {
+    /// `median (min-max)`, two decimals each: a ratio cell.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} ({:.2}-{:.2})", self.median, self.min, self.max)
+    }
+}
+
+/// Where a `lightstreams dev` node started with `--data-dir DATA` keeps the sealed blobs of
+/// `item` (the benches read or free them behind the node's back).
+pub(crate) fn dev_item_blobs(data_dir: &std::path::Path, item: &[u8; 32]) -> std::path::PathBuf {
+    data_dir
+        .join("vault")
+        .join("items")
+        .join(hex::encode(item))
+        .join("blobs")
+}
+
 /// The mean of each process's CPU seconds per GiB over the rounds.
 pub(crate) fn mean_cpu<'a>(
     rounds: impl Iterator<Item = &'a Vec<Option<f64>>> + Clone,

@@ -33,7 +33,9 @@ use lightstreams_network::{NodeKey, PeerClient};
 use lightstreams_primitives::dev::dev_accounts;
 use serde_json::json;
 
-use super::bench::{CpuClock, Spread, cpu_cell, mean_cpu, peak_rss_mb, start_network};
+use super::bench::{
+    CpuClock, Spread, cpu_cell, dev_item_blobs, mean_cpu, peak_rss_mb, start_network,
+};
 use crate::args::BenchP2pArgs;
 
 /// An endless-looking reader of `left` bytes cycling over a random buffer.
@@ -307,13 +309,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     let single_cpu = clock.per_gib(single_bytes);
 
     // The same objects as files in the node's store (for the baseline and their sizes).
-    let blob_dir = dir
-        .path()
-        .join("dev")
-        .join("vault")
-        .join("items")
-        .join(hex::encode(item.0))
-        .join("blobs");
+    let blob_dir = dev_item_blobs(&dir.path().join("dev"), &item.0);
     let files: Vec<PathBuf> = blobs
         .iter()
         .map(|a| blob_dir.join(&a[..2]).join(a))
@@ -352,11 +348,12 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         let clock = CpuClock::start(&pids);
         let stream = peer_fetch(&client, &streamed, &item.0, &blobs, &args, reader)?;
         let stream_cpu = clock.per_gib(stream.0);
-        for (what, bytes) in [("raw TCP", raw.0), ("raw TCP + BLAKE3", verified.0)]
-            .into_iter()
-            .chain([("the HTTP batch fetch", http_bytes)])
-            .chain([("the one-per-request fetch", single_bytes)])
-        {
+        for (what, bytes) in [
+            ("raw TCP", raw.0),
+            ("raw TCP + BLAKE3", verified.0),
+            ("the HTTP batch fetch", http_bytes),
+            ("the one-per-request fetch", single_bytes),
+        ] {
             if bytes != stream.0 {
                 bail!("{what} moved {bytes} bytes, the stream fetch {}", stream.0);
             }
@@ -431,8 +428,6 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         "vs raw TCP",
         "CPU s/GiB (f/n)"
     );
-    let range =
-        |spread: &Spread| format!("{:.2} ({:.2}-{:.2})", spread.median, spread.min, spread.max);
     let once = |rate: f64| Spread {
         median: rate / raw.rate.median,
         min: rate / raw.rate.max,
@@ -449,28 +444,28 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         (
             "raw TCP + BLAKE3 at the receiver".to_string(),
             verified.rate.median,
-            range(&verified_ratio),
+            verified_ratio.to_string(),
             pair(&verified.cpu),
             "",
         ),
         (
             "peer fetch, one object per request".to_string(),
             single_rate,
-            range(&once(single_rate)),
+            once(single_rate).to_string(),
             pair(&single_cpu),
             "",
         ),
         (
             format!("peer fetch, {} per batch, HTTP", args.batch),
             http_rate,
-            range(&once(http_rate)),
+            once(http_rate).to_string(),
             pair(&http_cpu),
             "",
         ),
         (
             format!("peer fetch, {} per batch, stream", args.batch),
             stream.rate.median,
-            range(&ratio),
+            ratio.to_string(),
             pair(&stream.cpu),
             target,
         ),
@@ -485,8 +480,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         );
     }
     println!(
-        "stream vs the verified baseline: {} (median of {} rounds, min-max); MB/s are medians",
-        range(&ratio_verified),
+        "stream vs the verified baseline: {ratio_verified} (median of {} rounds, min-max); MB/s are medians",
         args.rounds
     );
     println!(

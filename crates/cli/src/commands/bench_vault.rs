@@ -30,7 +30,7 @@ use lightstreams_vault::{
 };
 use serde_json::json;
 
-use super::bench::{CpuClock, Spread, cpu_cell, free_port, mean_cpu, peak_rss_mb};
+use super::bench::{CpuClock, Spread, cpu_cell, dev_item_blobs, free_port, mean_cpu, peak_rss_mb};
 use super::network::{Children, spawn, wait_for_rpc};
 use crate::args::BenchVaultArgs;
 
@@ -263,14 +263,7 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
         if sink.0 != size {
             return Err(anyhow!("got {} bytes back, expected {size}", sink.0));
         }
-        let blobs = dir
-            .path()
-            .join("dev")
-            .join("vault")
-            .join("items")
-            .join(hex::encode(published.item.0))
-            .join("blobs");
-        std::fs::remove_dir_all(&blobs)?;
+        std::fs::remove_dir_all(dev_item_blobs(&dir.path().join("dev"), &published.item.0))?;
         say(format!(
             "round {} of {}: bound {bound:.0} MB/s, node add {add:.0} MB/s, get {get:.0} MB/s",
             round + 1,
@@ -407,7 +400,7 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
                 "{:<26} {:>10.0} {:>10} {:>16}",
                 name,
                 rate.median,
-                format!("{:.2} ({:.2}-{:.2})", ratio.median, ratio.min, ratio.max),
+                ratio.to_string(),
                 cpu.join(" / ")
             );
         }
