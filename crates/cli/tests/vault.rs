@@ -971,30 +971,36 @@ fn batch_uploads_stream_and_are_enforced() {
         .expect("json");
     let port = u16::try_from(facts["stream_port"].as_u64().expect("stream_port")).expect("port");
     let list = chunk_list(&[&a, &b]);
-    let read_auth = |who: &PrivateKeySigner, signed: &[u8]| {
+    // A batch request signed by `who` for the list `signed`, and a request (with any objects
+    // after it) sent to the stream, the answer read until the node closes.
+    let batch_auth = |kind: RequestKind, who: &PrivateKeySigner, signed: &[u8]| {
         SignedRequest::sign(
             who,
-            RequestKind::Get,
+            kind,
             item,
             ObjectRef::Batch(*blake3::hash(signed).as_bytes()),
             node_id.clone(),
         )
         .to_header()
     };
-    let ask = |header: &str, list: &[u8]| {
+    let send = |write: bool, header: &str, list: &[u8], objects: &[u8]| {
         let mut wire = Vec::new();
         lightstreams_network::stream::write_request(
             &mut wire,
             &lightstreams_network::stream::Request {
-                write: false,
+                write,
                 item,
                 header: header.to_string(),
                 list: list.to_vec(),
             },
         )
         .expect("encode");
+        wire.extend_from_slice(objects);
         util::stream_ask(port, &wire)
     };
+    let read_auth =
+        |who: &PrivateKeySigner, signed: &[u8]| batch_auth(RequestKind::Get, who, signed);
+    let ask = |header: &str, list: &[u8]| send(false, header, list, &[]);
     let auth = read_auth(alice, &list);
     let answer = ask(&auth, &list);
     let mut expected = vec![lightstreams_network::stream::OK];
@@ -1016,31 +1022,9 @@ fn batch_uploads_stream_and_are_enforced() {
     // before any object is sent; a refusal is the one not-found status, a bad upload a message
     // naming what is wrong, and either way nothing of the batch stays.
     use lightstreams_network::stream::{BAD, OK};
-    let put_auth = |who: &PrivateKeySigner, signed: &[u8]| {
-        SignedRequest::sign(
-            who,
-            RequestKind::Put,
-            item,
-            ObjectRef::Batch(*blake3::hash(signed).as_bytes()),
-            node_id.clone(),
-        )
-        .to_header()
-    };
-    let put = |header: &str, list: &[u8], objects: &[u8]| {
-        let mut wire = Vec::new();
-        lightstreams_network::stream::write_request(
-            &mut wire,
-            &lightstreams_network::stream::Request {
-                write: true,
-                item,
-                header: header.to_string(),
-                list: list.to_vec(),
-            },
-        )
-        .expect("encode");
-        wire.extend_from_slice(objects);
-        util::stream_ask(port, &wire)
-    };
+    let put_auth =
+        |who: &PrivateKeySigner, signed: &[u8]| batch_auth(RequestKind::Put, who, signed);
+    let put = |header: &str, list: &[u8], objects: &[u8]| send(true, header, list, objects);
     let e: Vec<u8> = (0..4000u32).map(|i| (i % 229) as u8).collect();
     let f: Vec<u8> = (0..6000u32).map(|i| (i % 227) as u8).collect();
     let list = chunk_list(&[&e, &f]);
