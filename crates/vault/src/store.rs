@@ -9,7 +9,10 @@ use crate::ids::Address;
 /// A directory of sealed blobs named by their BLAKE3 address, sharded by the first byte
 /// (`dir/ab/ab12...`). Writes go to a temporary file in the same directory and are renamed into
 /// place, so a failed or interrupted write never leaves a partial blob under its name; every
-/// read re-verifies the hash, so a damaged file is reported, never returned.
+/// read re-verifies the hash, so a damaged file is reported, never returned. A blob is durable
+/// when a put returns: its data is synced to disk before the rename and its directory after
+/// (as IPFS's flatfs does by default), so a node that acknowledged an upload still holds it
+/// after a crash or power loss.
 #[derive(Clone, Debug)]
 pub struct ChunkStore {
     dir: PathBuf,
@@ -58,8 +61,7 @@ impl ChunkStore {
             .prefix(".tmp-")
             .tempfile_in(shard)?;
         tmp.write_all(bytes)?;
-        tmp.persist(&path).map_err(|e| Error::Io(e.error))?;
-        Ok(())
+        persist_durably(tmp, &path)
     }
 
     /// Start writing the blob that should hash to `address`, piece by piece as it arrives
@@ -188,9 +190,19 @@ impl BlobWriter {
         let Some(tmp) = self.tmp else {
             return Ok(false);
         };
-        tmp.persist(&self.path).map_err(|e| Error::Io(e.error))?;
+        persist_durably(tmp, &self.path)?;
         Ok(true)
     }
+}
+
+/// Sync `tmp`'s data, rename it to `path`, then sync the directory that holds the new name.
+fn persist_durably(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
+    tmp.as_file().sync_data()?;
+    tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// A reader's source: the bytes are not hashed here, because the [`crate::VersionOpener`]

@@ -256,7 +256,7 @@ impl ItemStores {
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
         match tmp.persist_noclobber(&path) {
-            Ok(_) => Ok(true),
+            Ok(_) => std::fs::File::open(&dir)?.sync_all().map(|()| true),
             Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
             Err(e) => Err(e.error),
         }
@@ -269,7 +269,8 @@ impl ItemStores {
         tmp.write_all(bytes)?;
         tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        // The new name is durable once its directory is synced too.
+        std::fs::File::open(&dir)?.sync_all()
     }
 }
 
