@@ -52,6 +52,38 @@ fn wait_replicated(rpc: &str, who: &PrivateKeySigner, item: &str, copies: u64) -
 
 /// Download `item` via `rpc` as `who`. Retried for a while: a node may be a block or two behind
 /// the node a grant was sent through.
+/// Wait until `rpc` reports at most three copies of every chunk and manifest of `item` (the
+/// extra copies collected) and at least three of every object.
+fn wait_collected(rpc: &str, who: &PrivateKeySigner, item: &str) -> Value {
+    wait_until(
+        &format!("extra copies of {item} collected (via {rpc})"),
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let h = health(rpc, who, item);
+            (h["min_copies"].as_u64() >= Some(3) && h["max_blob_copies"].as_u64() == Some(3))
+                .then_some(h)
+        },
+    )
+}
+
+/// How many of the nodes (by config path) hold each blob of `item` on disk, by file name.
+fn blob_copies(configs: &[&Path], item: &str) -> std::collections::HashMap<String, usize> {
+    let mut copies = std::collections::HashMap::new();
+    for config in configs {
+        for file in walk(&item_dir(config, item).join("blobs")) {
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if !name.starts_with('.') {
+                *copies.entry(name.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    copies
+}
+
 fn read_back(rpc: &str, who: &PrivateKeySigner, item: &str, out: &Path) -> Vec<u8> {
     let mut last = String::new();
     for _ in 0..100 {
@@ -175,8 +207,17 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let item = added["item"].as_str().expect("item id").to_string();
     let h = wait_replicated(&rpcs[0], alice, &item, 3);
     assert_eq!(h["under_replicated"], 0, "{h}");
+    // Node A, which took the upload, deletes what falls outside its placement: every chunk
+    // and manifest ends up on exactly three nodes' disks.
+    let configs: Vec<&Path> = validators.iter().map(|e| e.config.as_path()).collect();
+    wait_collected(&rpcs[0], alice, &item);
+    let copies = blob_copies(&configs, &item);
+    assert!(
+        copies.len() >= 5 && copies.values().all(|c| *c == 3),
+        "every blob on exactly three disks: {copies:?}"
+    );
     let holding: Vec<usize> = (0..4)
-        .filter(|i| item_dir(&validators[*i].config, &item).exists())
+        .filter(|i| !walk(&item_dir(&validators[*i].config, &item).join("blobs")).is_empty())
         .collect();
     assert!(
         holding.len() >= 3,
@@ -598,6 +639,21 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         },
     );
     assert_eq!(h["under_replicated"], 0, "{h}");
+    // The fifth node's share moved to it: the live nodes still hold three copies of each
+    // blob, not four.
+    wait_collected(&rpcs[up], alice, &item);
+    let live: Vec<&Path> = validators
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != down)
+        .map(|(_, e)| e.config.as_path())
+        .chain([fifth.config.as_path()])
+        .collect();
+    let copies = blob_copies(&live, &item);
+    assert!(
+        copies.values().all(|c| *c == 3),
+        "every blob on exactly three live disks after the fifth node joined: {copies:?}"
+    );
     assert!(
         read_back(&fifth_rpc, bob, &item, &out) == data,
         "read via the fifth node"

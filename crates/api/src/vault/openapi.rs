@@ -133,7 +133,7 @@ pub(super) fn spec() -> Value {
                 "responses": {"200": {"description": "Info"}, "400": bad, "404": not_found}}},
             "/v1/raw/{item}/health": {"get": {"summary": "Replication health of an item (needs READ; signed like a GET of `info`): how many live copies each of its objects has across the registered vault nodes, the wanted copies (R), and what each node holds",
                 "parameters": [id_param("item", "Item id"), {"name": "Authorization", "in": "header", "required": true, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "{item, replicas, wanted (R, or the number of registered nodes if fewer), objects, min_copies, under_replicated, nodes: [{id, url, operator, live, objects}]}"}, "400": bad, "404": not_found}}},
+                "responses": {"200": {"description": "{item, replicas, wanted (R, or the number of registered nodes if fewer), objects, min_copies, max_blob_copies (most copies of any chunk or manifest: R once extra copies are collected), under_replicated, nodes: [{id, url, operator, live, objects}]}"}, "400": bad, "404": not_found}}},
             "/v1/peer/{item}/inventory": {"get": {"summary": "Node to node: which objects of an item this node holds (`Authorization: LS-Peer ...` signed by a registered vault node's ed25519 key, naming this node)",
                 "parameters": [id_param("item", "Item id"), {"name": "Authorization", "in": "header", "required": true, "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "{blobs, envelopes, messages, replies, declined}"}, "400": bad, "404": not_found}}},

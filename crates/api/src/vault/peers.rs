@@ -660,6 +660,10 @@ impl Vault {
         let wanted = net.replicas.min(known.len());
         // Per object short of copies: how many more it needs and the nodes to try, best first.
         let mut jobs: Vec<(ObjectName, usize, Vec<Peer>)> = Vec::new();
+        // Extra copies: blobs this node holds outside their placement whose placement is
+        // complete (a node that joined took them over, or this node took an upload for others).
+        let mut extra: Vec<lightstreams_vault::Address> = Vec::new();
+        let mut placement_incomplete = false;
         for (kind, id) in objects {
             let name = object_label(kind, &id);
             let holders: HashSet<NodeId> = std::iter::once(net.me)
@@ -678,6 +682,19 @@ impl Vault {
                 .take(wanted)
                 .filter(|n| !holders.contains(n))
                 .count();
+            // Only chunks and manifests are collected: content-addressed and immutable, they are
+            // nearly all of the bytes; envelopes and fan posts are small and may be rewritten.
+            // Never while fewer than R nodes take the item.
+            if kind == "chunks"
+                && wanted == net.replicas
+                && !ranked.iter().take(wanted).any(|n| *n == net.me)
+            {
+                if missing == 0 {
+                    extra.extend(blob_address(&id));
+                } else {
+                    placement_incomplete = true;
+                }
+            }
             let need = missing.max(wanted.saturating_sub(holders.len()));
             if need == 0 {
                 continue;
@@ -695,6 +712,7 @@ impl Vault {
                 jobs.push(((kind, id), need, candidates));
             }
         }
+        self.drop_extra_copies(net, item, &extra, placement_incomplete);
         if jobs.is_empty() {
             return Ok(());
         }
@@ -737,6 +755,36 @@ impl Vault {
         Ok(())
     }
 
+    /// Delete this node's copies of `extra` (blobs every node of their placement holds, as
+    /// their inventories said this round). Safe against other nodes doing the same at once: a
+    /// node deletes only what R nodes ranked above it hold, and the best-ranked of all deleters
+    /// relied on nodes that never delete it, so R copies remain. With `incomplete` (a blob
+    /// outside this node's placement is not yet on every node of it) the item is checked again
+    /// next round rather than at the next full round.
+    fn drop_extra_copies(
+        &self,
+        net: &PeerNet,
+        item: &ItemId,
+        extra: &[lightstreams_vault::Address],
+        incomplete: bool,
+    ) {
+        let mut dropped = 0;
+        for address in extra {
+            match self.stores.delete_blob(item, address) {
+                Ok(()) => dropped += 1,
+                Err(e) => {
+                    tracing::warn!(item = %item, error = %e, "cannot delete an extra copy")
+                }
+            }
+        }
+        if dropped > 0 {
+            tracing::debug!(item = %item, blobs = dropped, "deleted copies outside the placement");
+        }
+        if incomplete {
+            net.dirty.lock().insert(*item);
+        }
+    }
+
     fn push(
         &self,
         net: &PeerNet,
@@ -774,7 +822,8 @@ impl Vault {
                 .unwrap_or(0);
             return json!({
                 "item": item.to_string(), "replicas": 1, "wanted": 1, "objects": held,
-                "min_copies": if held > 0 { 1 } else { 0 }, "under_replicated": 0,
+                "min_copies": if held > 0 { 1 } else { 0 }, "max_blob_copies": if held > 0 { 1 } else { 0 },
+                "under_replicated": 0,
                 "nodes": [{"id": self.node_id, "live": true, "objects": held}],
             });
         };
@@ -793,6 +842,13 @@ impl Vault {
             *copies.entry(name).or_default() += 1;
         }
         let min = copies.values().copied().min().unwrap_or(0);
+        // Extra copies of blobs are collected (envelopes and posts are kept everywhere).
+        let max_blob = copies
+            .iter()
+            .filter(|(name, _)| name.starts_with("chunks/"))
+            .map(|(_, c)| *c)
+            .max()
+            .unwrap_or(0);
         // R copies are wanted, or one per registered node where there are fewer (a lone node
         // wants one).
         let wanted = net.replicas.min(m.registered.len().max(1));
@@ -813,10 +869,18 @@ impl Vault {
             "wanted": wanted,
             "objects": copies.len(),
             "min_copies": min,
+            "max_blob_copies": max_blob,
             "under_replicated": under,
             "nodes": nodes,
         })
     }
+}
+
+/// The address of a blob named `0x<hex>` in a peer path.
+fn blob_address(id: &str) -> Option<lightstreams_vault::Address> {
+    let mut a = [0u8; 32];
+    hex::decode_to_slice(id.trim_start_matches("0x"), &mut a).ok()?;
+    Some(lightstreams_vault::Address(a))
 }
 
 /// What one peer holds of an item: object names, and whether it declines the item.
