@@ -15,7 +15,7 @@
 //! - [`client`]: a blocking HTTP client for peers' `/v1/peer` API: get with failover, batch
 //!   gets streamed and verified as they arrive, put, inventories, liveness probes.
 //! - [`batch`]: the framing of a batch request (many objects of one item in one request).
-//! - [`stream`]: the same batch reads over a plain TCP connection, blobs sent with `sendfile`.
+//! - [`stream`]: the same batch reads and uploads over a plain TCP connection, no HTTP layer.
 //!
 //! # Why HTTP over TCP and not iroh
 //! The design named iroh (QUIC). It was measured on this machine at 263 MB/s for a loopback
@@ -24,10 +24,9 @@
 //! client's decryption (`BENCHMARKS.md`). Peers therefore speak the same HTTP API as clients,
 //! under their own signed header; node identities are ed25519 keys as iroh's would be, and the
 //! registry gives explicit addresses, so nothing needs relays or DNS. Bulk reads between nodes
-//! (batches) go over the [`stream`] instead, a plain TCP connection on which the serving node
-//! hands blob files to the kernel (`sendfile`): same request, same checks, a fifth of the
-//! serving node's CPU. `lightstreams bench p2p` measures peer fetches beside a raw TCP transfer
-//! of the same bytes.
+//! (batches) go over the [`stream`] instead, a plain TCP connection with no HTTP layer: same
+//! request, same checks, each object one frame. `lightstreams bench p2p` measures peer fetches
+//! beside a raw TCP transfer of the same bytes.
 
 pub mod batch;
 pub mod client;

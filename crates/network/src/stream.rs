@@ -3,9 +3,10 @@
 //! Profiles of `lightstreams bench p2p` showed a batch read over HTTP spending about a third of
 //! both machines' time on copies that carry no information: the sender read each blob file into
 //! memory and hyper copied it again into the socket, the receiver's HTTP client copied every
-//! byte out of its own buffer. On this stream the sender hands each blob file to the kernel
-//! (`std::io::copy` from a file to a socket is `sendfile` on Linux: the page cache goes straight
-//! to the socket) and the receiver reads frames straight from the socket.
+//! byte out of its own buffer. On this stream the sender writes each object with its frame
+//! header in one call and the receiver reads frames straight from the socket, a whole object per
+//! read. (The sender once handed blob files to the kernel with `sendfile`; on loopback that was
+//! measured slower than reading each file into a reused buffer, see `BENCHMARKS.md`.)
 //!
 //! The request is an HTTP batch read's, unchanged in meaning: a peer's carries the same
 //! `LS-Peer` header as `POST /v1/peer/{item}/batch` (signed over method `POST`, kind `batch` and
@@ -152,21 +153,32 @@ pub fn write_request(out: &mut impl Write, request: &Request) -> std::io::Result
 /// Send one frame per object, every one present (an upload's objects, once the node has
 /// accepted its list), each header and object handed to the kernel together.
 pub fn write_objects(out: &mut impl Write, objects: &[&[u8]]) -> std::io::Result<()> {
-    use std::io::IoSlice;
     for object in objects {
-        let head = crate::batch::frame_header(Some(object.len()));
-        let mut parts = [IoSlice::new(&head), IoSlice::new(object)];
-        let mut left = &mut parts[..];
-        while !left.is_empty() {
-            match out.write_vectored(left) {
-                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(n) => IoSlice::advance_slices(&mut left, n),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        write_frame(out, Some(object))?;
     }
     out.flush()
+}
+
+/// Send one frame (`None`: absent), its header and bytes handed to the kernel together: on a
+/// connection that sends at once (`TCP_NODELAY`) a header written alone would go out as a
+/// packet of its own.
+pub fn write_frame(out: &mut impl Write, object: Option<&[u8]>) -> std::io::Result<()> {
+    use std::io::IoSlice;
+    let head = crate::batch::frame_header(object.map(<[u8]>::len));
+    let mut parts = [
+        IoSlice::new(&head),
+        IoSlice::new(object.unwrap_or_default()),
+    ];
+    let mut left = &mut parts[..];
+    while !left.is_empty() {
+        match out.write_vectored(left) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Read the next request: `Ok(None)` when the asker closed the connection between requests; an

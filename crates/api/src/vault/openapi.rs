@@ -74,7 +74,7 @@ pub(super) fn spec() -> Value {
             }
         },
         "paths": {
-            "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size, keeper_key (the X25519 key shares are wrapped to, if this node keeps key shares), live_peers, and stream_port (the TCP port of the node's vault stream: the batch reads of /v1/raw/{item}/batch and /v1/peer/{item}/batch over plain TCP, same signatures and frames, blobs sent with sendfile; null if none)",
+            "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size, keeper_key (the X25519 key shares are wrapped to, if this node keeps key shares), live_peers, and stream_port (the TCP port of the node's vault stream: the batch reads of /v1/raw/{item}/batch and /v1/peer/{item}/batch over plain TCP, same signatures and frames; uploads too; null if none)",
                 "responses": {"200": {"description": "Node facts", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
             "/v1/keepers": {"get": {"summary": "The default key keepers: whether this node is a validator (then it is one), and the other validators' API URLs from its configuration",

@@ -4,9 +4,10 @@
 //! A request signed with an `LS-Peer` header is a peer's, checked and answered exactly as
 //! `POST /v1/peer/{item}/batch` (registry membership, freshness, replay, the named reader's
 //! READ); one signed by an account (`Lightstreams-Sig`) is a client's, checked and answered as
-//! `POST /v1/raw/{item}/batch` (READ, and blobs this node lacks fetched from replicas). Blob
-//! files are handed to the kernel (`sendfile`) instead of being read into memory and copied
-//! again by the HTTP server. An upload (`LSW1`) is a client's `PUT /v1/raw/{item}/batch`: its
+//! `POST /v1/raw/{item}/batch` (READ, and blobs this node lacks fetched from replicas). Each
+//! blob file is read into one buffer reused for the connection's life and written to the socket
+//! with its frame header in one call, with no HTTP layer in between. (`sendfile` was tried and
+//! measured slower on loopback, on tmpfs and ext4 alike: see `BENCHMARKS.md`.) An upload (`LSW1`) is a client's `PUT /v1/raw/{item}/batch`: its
 //! list is checked (signature, WRITE) before the node asks for the objects; then each is read
 //! whole from the socket into one reused buffer, hashed against its address and written, with
 //! no HTTP layer and no hand-over between threads on the way. Each connection is served on a
@@ -81,7 +82,10 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
     socket.set_write_timeout(Some(STALL))?;
     socket.set_nodelay(true)?;
     let mut input = BufReader::new(socket.try_clone()?);
-    let mut out = socket;
+    let mut out = Answer {
+        socket,
+        buf: Vec::new(),
+    };
     // Uploads read each object into this buffer, reused for the connection's life.
     let mut upload_buf = Vec::new();
     loop {
@@ -94,7 +98,7 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
         let request = match read {
             Ok(Some(request)) => request,
             Ok(None) => return Ok(()),
-            Err(e) => return last_word(&mut input, out, &stream::bad(&e)),
+            Err(e) => return last_word(&mut input, out.socket, &stream::bad(&e)),
         };
         // An upload's objects may each take up to STALL again (Until shortened the timeout).
         input.get_ref().set_read_timeout(Some(STALL))?;
@@ -102,16 +106,16 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
         if request.write {
             let upload = match vault.open_upload(&item, Some(&request.header), &request.list) {
                 Ok(upload) => upload,
-                Err(refused) => return refuse(&mut input, out, refused),
+                Err(refused) => return refuse(&mut input, out.socket, refused),
             };
-            out.write_all(&[stream::OK])?;
+            out.socket.write_all(&[stream::OK])?;
             let mut source = SocketUpload {
                 input: &mut input,
                 buf: &mut upload_buf,
             };
             match vault.store_upload(&item, &upload, &mut source) {
-                Ok(()) => out.write_all(&[stream::OK])?,
-                Err(refused) => return refuse(&mut input, out, refused),
+                Ok(()) => out.socket.write_all(&[stream::OK])?,
+                Err(refused) => return refuse(&mut input, out.socket, refused),
             }
             continue;
         }
@@ -130,9 +134,9 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
         };
         let opened = match opened {
             Ok(opened) => opened,
-            Err(refused) => return refuse(&mut input, out, refused),
+            Err(refused) => return refuse(&mut input, out.socket, refused),
         };
-        out.write_all(&[stream::OK])?;
+        out.socket.write_all(&[stream::OK])?;
         match opened {
             Opened::Peer(objects) => {
                 for object in objects {
@@ -234,52 +238,50 @@ enum Opened {
     Client(alloy::primitives::Address, Vec<[u8; 32]>),
 }
 
-/// Send one frame from memory (`None`: absent).
-fn write_frame(out: &mut TcpStream, bytes: Option<&[u8]>) -> std::io::Result<()> {
-    out.write_all(&batch::frame_header(bytes.map(<[u8]>::len)))?;
-    out.write_all(bytes.unwrap_or_default())
+/// The answering side of a connection: its socket, and the buffer every blob sent on it is
+/// read into (reused, so it costs one allocation per connection, not one per blob).
+struct Answer {
+    socket: TcpStream,
+    buf: Vec<u8>,
 }
 
-/// Send a blob's frame from its file. A file that shrinks while it is sent breaks the
-/// connection (the reader then asks again or another replica).
-fn send_blob(out: &mut TcpStream, file: std::fs::File, len: u64) -> std::io::Result<()> {
-    if len > u64::from(u32::MAX) {
-        return write_frame(out, None);
+impl Answer {
+    /// Send one frame from memory (`None`: absent).
+    fn frame(&mut self, bytes: Option<&[u8]>) -> std::io::Result<()> {
+        stream::write_frame(&mut self.socket, bytes)
     }
-    out.write_all(&batch::frame_header(Some(len as usize)))?;
-    let sent = send_file(out, file, len)?;
-    if sent != len {
-        return Err(std::io::Error::other(format!(
-            "a blob of {len} bytes shrank to {sent} while being sent"
-        )));
-    }
-    Ok(())
-}
 
-/// Send the first `len` bytes of `file` into `out`: by `sendfile` on Linux (the page cache
-/// straight to the socket; `std::io::copy` will not, as a file changed while in flight would
-/// change the bytes sent, which cannot matter here: blobs are never rewritten in place, and the
-/// peer verifies every blob against its address), else by copying. Returns the bytes sent.
-fn send_file(out: &mut TcpStream, file: std::fs::File, len: u64) -> std::io::Result<u64> {
-    #[cfg(target_os = "linux")]
-    {
-        let mut sent = 0u64;
-        while sent < len {
-            let step = usize::try_from(len - sent)
-                .unwrap_or(usize::MAX)
-                .min(1 << 30);
-            match rustix::fs::sendfile(&*out, &file, None, step) {
-                Ok(0) => break,
-                Ok(n) => sent += n as u64,
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
+    /// Send a blob's frame from its file: the header and the file's first [`batch::PIECE`]
+    /// bytes in one write, the rest (a large manifest) piece by piece, so the buffer never
+    /// holds more than a piece. A file that shrinks while it is sent breaks the connection (the
+    /// reader then asks again or another replica).
+    fn blob(&mut self, mut file: std::fs::File, len: u64) -> std::io::Result<()> {
+        let Ok(len32) = u32::try_from(len) else {
+            return self.frame(None);
+        };
+        let shrank = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => {
+                std::io::Error::other(format!("a blob of {len} bytes shrank while being sent"))
             }
+            _ => e,
+        };
+        let head = batch::frame_header(Some(len32 as usize));
+        let mut left = len32 as usize;
+        let mut start = head.len();
+        while left > 0 || start > 0 {
+            let n = left.min(batch::PIECE);
+            // The buffer only grows; every byte sent is overwritten first.
+            if self.buf.len() < start + n {
+                self.buf.resize(start + n, 0);
+            }
+            self.buf[..start].copy_from_slice(&head[..start]);
+            file.read_exact(&mut self.buf[start..start + n])
+                .map_err(shrank)?;
+            self.socket.write_all(&self.buf[..start + n])?;
+            left -= n;
+            start = 0;
         }
-        Ok(sent)
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        std::io::copy(&mut file.take(len), out)
+        Ok(())
     }
 }
 
@@ -301,15 +303,15 @@ fn last_word(
 }
 
 impl Vault {
-    /// Send a client's batch: each blob from this node's disk (by `sendfile`, unverified: the
-    /// client verifies each and re-asks a damaged one with a single `GET`), else fetched from
-    /// the replicas for `reader`, as over HTTP.
+    /// Send a client's batch: each blob from this node's disk (unverified: the client verifies
+    /// each and re-asks a damaged one with a single `GET`), else fetched from the replicas for
+    /// `reader`, as over HTTP.
     fn send_client_batch(
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],
         reader: alloy::primitives::Address,
-        out: &mut TcpStream,
+        out: &mut Answer,
     ) -> std::io::Result<()> {
         self.walk_client_batch(
             item,
@@ -317,10 +319,10 @@ impl Vault {
             reader,
             out,
             |out, address| match self.stores.open_blob(item, address) {
-                Ok(Some((file, len))) => send_blob(out, file, len).map(|()| true),
+                Ok(Some((file, len))) => out.blob(file, len).map(|()| true),
                 _ => Ok(false),
             },
-            |out, bytes| write_frame(out, bytes.as_deref()),
+            |out, bytes| out.frame(bytes.as_deref()),
         )
     }
 
@@ -331,7 +333,7 @@ impl Vault {
         &self,
         item: &ItemId,
         object: Option<&ObjectRef>,
-        out: &mut TcpStream,
+        out: &mut Answer,
     ) -> std::io::Result<()> {
         match object {
             Some(ObjectRef::Chunk(a) | ObjectRef::Manifest(a)) => {
@@ -339,16 +341,77 @@ impl Vault {
                     .stores
                     .open_blob(item, &lightstreams_vault::Address(*a))
                 {
-                    Ok(Some((file, len))) => send_blob(out, file, len),
-                    Ok(None) => write_frame(out, None),
+                    Ok(Some((file, len))) => out.blob(file, len),
+                    Ok(None) => out.frame(None),
                     Err(e) => {
                         tracing::warn!(item = %item, error = %e, "a streamed object is unreadable here");
-                        write_frame(out, None)
+                        out.frame(None)
                     }
                 }
             }
-            Some(object) => write_frame(out, self.batch_object(item, object).as_deref()),
-            None => write_frame(out, None),
+            Some(object) => out.frame(self.batch_object(item, object).as_deref()),
+            None => out.frame(None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blobs go out as frames, a large one in pieces through the same small buffer; in-memory
+    /// and absent frames follow on the same connection; a file shorter than said breaks it.
+    #[test]
+    fn blobs_are_sent_from_files_in_frames() {
+        let dir = tempfile::tempdir().expect("dir");
+        let write = |name: &str, len: usize| {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).expect("write");
+            (path, bytes)
+        };
+        let (small, small_bytes) = write("small", 1000);
+        let (large, large_bytes) = write("large", 2 * batch::PIECE + 7);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let reader = std::thread::spawn(move || {
+            let (mut socket, _) = listener.accept().expect("accept");
+            let mut frames = Vec::new();
+            let mut buf = Vec::new();
+            for _ in 0..4 {
+                let here =
+                    batch::read_frame(&mut socket, u64::MAX, &mut buf, |_| {}).expect("frame");
+                frames.push(here.then(|| buf.clone()));
+            }
+            // Nothing of the blob that shrank: the connection just ends.
+            let mut rest = Vec::new();
+            let _ = socket.read_to_end(&mut rest);
+            (frames, rest)
+        });
+        let mut out = Answer {
+            socket: TcpStream::connect(addr).expect("connect"),
+            buf: Vec::new(),
+        };
+        let open = |path: &std::path::Path| std::fs::File::open(path).expect("open");
+        out.blob(open(&small), 1000).expect("small");
+        out.blob(open(&large), large_bytes.len() as u64)
+            .expect("large");
+        assert!(out.buf.len() <= batch::PIECE + 5, "one piece at a time");
+        out.frame(Some(b"envelope")).expect("memory");
+        out.frame(None).expect("absent");
+        let err = out.blob(open(&small), 2000).expect_err("shrank");
+        assert!(err.to_string().contains("shrank"), "{err}");
+        drop(out);
+        let (frames, rest) = reader.join().expect("reader");
+        assert_eq!(
+            frames,
+            vec![
+                Some(small_bytes.clone()),
+                Some(large_bytes),
+                Some(b"envelope".to_vec()),
+                None
+            ]
+        );
+        assert!(rest.is_empty(), "{} bytes after the frames", rest.len());
     }
 }

@@ -8,7 +8,7 @@
 //! requests, each signed by the peer key and naming the reader (who holds READ), each checked by
 //! the node (signature, freshness, replay, registry membership, ACL at its finalised head) and
 //! read from its disk, and verified here against its BLAKE3 address. Three ways: batches over
-//! the node's vault stream (plain TCP, blobs sent with `sendfile`; what nodes use), the same
+//! the node's vault stream (plain TCP, no HTTP layer; what nodes use), the same
 //! batches over HTTP, and one object per HTTP request.
 //! The baseline reads the same files from the node's data directory and streams them over
 //! `--lanes` plain TCP connections on loopback, unverified; a second baseline also hashes each
