@@ -32,6 +32,43 @@ pub fn rank(nodes: &[NodeId], key: &[u8; 32]) -> Vec<NodeId> {
     scored.into_iter().map(|(_, node)| node).collect()
 }
 
+/// What a node does with its own copy of an object that others may also hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Extra {
+    /// The node is in the object's placement (or there are too few nodes to spare a copy).
+    Keep,
+    /// The node is outside the placement and every node of the placement holds the object:
+    /// its copy is extra.
+    Drop,
+    /// The node is outside the placement, which does not hold the object everywhere yet: keep
+    /// the copy for now and look again soon.
+    Wait,
+}
+
+/// Whether `me`'s copy of an object is extra, given the nodes it can see ranked for the object
+/// (`ranked`, best first, `me` included) and which of them hold it now (`holds`).
+///
+/// Nodes that decide this at the same time, each from its own view of who is live and what
+/// they hold, never take the object below `replicas` copies: a node drops its copy only when
+/// `replicas` nodes ranked above it hold one, so the best-ranked node that ever dropped a copy
+/// relied on nodes ranked above it, none of which has ever dropped one (the test
+/// `concurrent_decisions_never_leave_fewer_than_r_copies` checks this over random views).
+pub fn extra_copy(
+    ranked: &[NodeId],
+    me: NodeId,
+    replicas: usize,
+    holds: impl Fn(&NodeId) -> bool,
+) -> Extra {
+    let placement = &ranked[..replicas.min(ranked.len())];
+    if placement.contains(&me) || !ranked.contains(&me) {
+        Extra::Keep
+    } else if placement.iter().all(holds) {
+        Extra::Drop
+    } else {
+        Extra::Wait
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +121,91 @@ mod tests {
         for count in first {
             assert!((350..650).contains(&count), "uneven: {first:?}");
         }
+    }
+
+    #[test]
+    fn a_copy_outside_a_complete_placement_is_extra() {
+        let all = nodes(5);
+        let key = object_key(&[3; 32], "chunks", &[4; 32]);
+        let ranked = rank(&all, &key);
+        let (top, outside) = (ranked[0], ranked[4]);
+        assert_eq!(extra_copy(&ranked, top, 3, |_| false), Extra::Keep);
+        assert_eq!(extra_copy(&ranked, outside, 3, |_| true), Extra::Drop);
+        assert_eq!(
+            extra_copy(&ranked, outside, 3, |n| *n != ranked[2]),
+            Extra::Wait
+        );
+        // Fewer nodes than R: everyone keeps a copy.
+        assert_eq!(
+            extra_copy(&ranked[..2], ranked[1], 3, |_| true),
+            Extra::Keep
+        );
+        // A node that does not see itself ranked keeps what it has.
+        assert_eq!(extra_copy(&ranked[..3], outside, 3, |_| true), Extra::Keep);
+    }
+
+    /// Nodes decide from stale, partial views (each sees a random subset of the others, and
+    /// acts on what it saw some steps ago) while copies are also pushed around; once any copy
+    /// has been dropped, at least R copies remain.
+    #[test]
+    fn concurrent_decisions_never_leave_fewer_than_r_copies() {
+        use rand::{Rng, SeedableRng};
+        const R: usize = 3;
+        let all = nodes(8);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut drops = 0;
+        for round in 0..300u32 {
+            let key = object_key(&[5; 32], "chunks", &round.to_le_bytes());
+            let mut holders: std::collections::HashSet<NodeId> =
+                all.iter().copied().filter(|_| rng.gen_bool(0.5)).collect();
+            holders.insert(all[rng.gen_range(0..all.len())]);
+            // Decisions taken but not yet carried out: (node, what it decided).
+            let mut pending: Vec<(NodeId, Extra)> = Vec::new();
+            let mut dropped_any = false;
+            for _ in 0..60 {
+                match rng.gen_range(0..3) {
+                    // A node looks at the live nodes it can see and what they hold now.
+                    0 => {
+                        let me = all[rng.gen_range(0..all.len())];
+                        let view: Vec<NodeId> = all
+                            .iter()
+                            .copied()
+                            .filter(|n| *n == me || rng.gen_bool(0.7))
+                            .collect();
+                        let seen: std::collections::HashSet<NodeId> = view
+                            .iter()
+                            .copied()
+                            .filter(|n| holders.contains(n))
+                            .collect();
+                        if seen.contains(&me) {
+                            let decision =
+                                extra_copy(&rank(&view, &key), me, R, |n| seen.contains(n));
+                            pending.push((me, decision));
+                        }
+                    }
+                    // A decision taken earlier is carried out.
+                    1 if !pending.is_empty() => {
+                        let (me, decision) = pending.swap_remove(rng.gen_range(0..pending.len()));
+                        if decision == Extra::Drop {
+                            holders.remove(&me);
+                            dropped_any = true;
+                            drops += 1;
+                        }
+                    }
+                    // A holder pushes a copy to another node.
+                    _ => {
+                        holders.insert(all[rng.gen_range(0..all.len())]);
+                    }
+                }
+                if dropped_any {
+                    assert!(
+                        holders.len() >= R,
+                        "round {round}: {} copies left",
+                        holders.len()
+                    );
+                }
+            }
+        }
+        assert!(drops > 100, "the simulation dropped only {drops} copies");
     }
 }

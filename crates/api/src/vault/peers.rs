@@ -38,6 +38,7 @@ use lightstreams_access::acl::{ACCESS_REGISTRY, AccessRegistry};
 use lightstreams_access::request::ObjectRef;
 use lightstreams_network::client::{Inventory, ObjectName, Peer, object_label, placement_key};
 use lightstreams_network::peer::{Target, Verified};
+use lightstreams_network::placement::Extra;
 use lightstreams_network::registry::{NODE_REGISTRY, NodeRegistry, valid_entries};
 use lightstreams_network::{Entry, NodeId, NodeKey, PeerClient, batch, placement};
 use lightstreams_vault::ItemId;
@@ -684,15 +685,12 @@ impl Vault {
                 .count();
             // Only chunks and manifests are collected: content-addressed and immutable, they are
             // nearly all of the bytes; envelopes and fan posts are small and may be rewritten.
-            // Never while fewer than R nodes take the item.
-            if kind == "chunks"
-                && wanted == net.replicas
-                && !ranked.iter().take(wanted).any(|n| *n == net.me)
-            {
-                if missing == 0 {
-                    extra.extend(blob_address(&id));
-                } else {
-                    placement_incomplete = true;
+            if kind == "chunks" {
+                match placement::extra_copy(&ranked, net.me, net.replicas, |n| holders.contains(n))
+                {
+                    Extra::Drop => extra.extend(blob_address(&id)),
+                    Extra::Wait => placement_incomplete = true,
+                    Extra::Keep => {}
                 }
             }
             let need = missing.max(wanted.saturating_sub(holders.len()));
@@ -756,9 +754,8 @@ impl Vault {
     }
 
     /// Delete this node's copies of `extra` (blobs every node of their placement holds, as
-    /// their inventories said this round). Safe against other nodes doing the same at once: a
-    /// node deletes only what R nodes ranked above it hold, and the best-ranked of all deleters
-    /// relied on nodes that never delete it, so R copies remain. With `incomplete` (a blob
+    /// their inventories said this round). Safe against other nodes doing the same at once
+    /// ([`placement::extra_copy`]): R copies remain. With `incomplete` (a blob
     /// outside this node's placement is not yet on every node of it) the item is checked again
     /// next round rather than at the next full round.
     fn drop_extra_copies(
