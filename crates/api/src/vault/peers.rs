@@ -14,6 +14,11 @@
 //!   with fewer than R live copies, the best-ranked live holder pushes it to the best-ranked live
 //!   nodes without it. An upload wakes the loop for that item at once; every item is checked
 //!   when the live set changes (a node joins or leaves) and every 12th round.
+//! - **Extra copies.** In the same pass a node deletes the chunks and manifests it holds outside
+//!   their placement once every node of the placement holds them
+//!   ([`lightstreams_network::placement::extra_copy`]), so a joining node takes objects over
+//!   rather than adding copies. Envelopes and fan posts (small, and an envelope may be
+//!   rewritten) stay where they are.
 //! - **Reads.** A signed client read is checked here first (READ at the finalised head); if this
 //!   node has no intact copy it asks the ranked live peers in turn, each with a peer request
 //!   naming the reader, verifies what comes back against the address, and fails over. A damaged
