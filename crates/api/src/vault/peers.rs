@@ -55,6 +55,8 @@ use super::{ApiError, MAX_MANIFEST_BODY, MAX_POST, Refused, Vault, now_secs};
 
 /// A full repair round (every held item) runs at least once in this many rounds.
 const FULL_ROUND_EVERY: u32 = 12;
+/// Bytes of stored blobs re-verified per repair interval by the scrubber.
+const SCRUB_BYTES_PER_ROUND: u64 = 64 << 20;
 
 /// How the node takes part in the vault network.
 #[derive(Clone, Debug)]
@@ -94,6 +96,8 @@ pub(crate) struct PeerNet {
     last_full: Mutex<(Vec<NodeId>, u32)>,
     /// The last block scanned for revocations.
     scanned: Mutex<u64>,
+    /// Where the scrubber goes on: the last blob it checked.
+    scrubbed: Mutex<Option<(ItemId, lightstreams_vault::Address)>>,
 }
 
 impl PeerNet {
@@ -109,6 +113,7 @@ impl PeerNet {
             dirty: Mutex::new(HashSet::new()),
             last_full: Mutex::new((Vec::new(), 0)),
             scanned: Mutex::new(0),
+            scrubbed: Mutex::new(None),
         }
     }
 
@@ -161,9 +166,10 @@ fn object_name(object: &ObjectRef) -> Option<ObjectName> {
     }
 }
 
-/// Start the replicator's two threads, which run until the vault is dropped (the server
-/// stopped): one refreshes membership and acts on revocations every interval (cheap, never held
-/// up by transfers), the other runs repair rounds (on an upload, or every interval).
+/// Start the replicator's threads, which run until the vault is dropped (the server stopped):
+/// one refreshes membership and acts on revocations every interval (cheap, never held up by
+/// transfers), one runs repair rounds (on an upload, or every interval), and one scrubs (re-reads
+/// and re-hashes stored blobs, a bounded amount every interval).
 pub(crate) fn spawn_replicator(vault: &Arc<Vault>) {
     if vault.peers.is_none() {
         return;
@@ -176,6 +182,10 @@ pub(crate) fn spawn_replicator(vault: &Arc<Vault>) {
     spawn_loop(vault, "vault-repair", |vault, net| {
         vault.repair_round(net);
         net.sleep();
+    });
+    spawn_loop(vault, "vault-scrub", |vault, net| {
+        vault.scrub_round(net, SCRUB_BYTES_PER_ROUND);
+        std::thread::sleep(net.interval);
     });
 }
 
@@ -756,6 +766,56 @@ impl Vault {
             ));
         }
         Ok(())
+    }
+
+    /// Re-verify up to `budget` bytes of stored chunks and manifests, going on from where the
+    /// last round stopped (and over again from the start after the last). A damaged copy is
+    /// deleted: the node no longer claims it, so the repair rounds of the nodes that hold an
+    /// intact one push it back where the placement wants it. Reads heal a damaged copy they
+    /// meet too; this finds the ones nobody reads.
+    pub(crate) fn scrub_round(&self, net: &PeerNet, budget: u64) {
+        let mut items = match self.stores.items() {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list items to scrub");
+                return;
+            }
+        };
+        items.sort_by_key(|i| i.0);
+        let mut at = *net.scrubbed.lock();
+        let mut spent = 0u64;
+        let start = at.map_or(0, |(item, _)| items.partition_point(|i| i.0 < item.0));
+        for item in &items[start..] {
+            let after = at.filter(|(i, _)| i == item).map(|(_, a)| a.0);
+            let addresses = match self.stores.blob_addresses(item) {
+                Ok(addresses) => addresses,
+                Err(e) => {
+                    tracing::warn!(item = %item, error = %e, "cannot list blobs to scrub");
+                    continue;
+                }
+            };
+            for address in addresses.iter().filter(|a| after.is_none_or(|b| a.0 > b)) {
+                match self.stores.get_blob(item, address) {
+                    Ok(bytes) => spent += bytes.map_or(0, |b| b.len() as u64),
+                    Err(lightstreams_vault::Error::Corrupt { .. }) => {
+                        tracing::warn!(item = %item, blob = %hex::encode(address.0), "a stored copy is damaged; deleting it so an intact one is pushed back");
+                        if let Err(e) = self.stores.delete_blob(item, address) {
+                            tracing::warn!(item = %item, error = %e, "cannot delete a damaged copy");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(item = %item, error = %e, "cannot read a stored blob to scrub")
+                    }
+                }
+                at = Some((*item, *address));
+                if spent >= budget {
+                    *net.scrubbed.lock() = at;
+                    return;
+                }
+            }
+        }
+        // The end: start over next round.
+        *net.scrubbed.lock() = None;
     }
 
     /// Delete this node's copies of `extra` (blobs every node of their placement holds, as

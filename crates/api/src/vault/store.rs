@@ -98,6 +98,19 @@ impl ItemStores {
         self.blobs(item)?.writer(address)
     }
 
+    /// The addresses of the chunks and manifests stored for `item`, in order.
+    pub(crate) fn blob_addresses(
+        &self,
+        item: &ItemId,
+    ) -> Result<Vec<Address>, lightstreams_vault::Error> {
+        if !self.item_dir(item).exists() {
+            return Ok(Vec::new());
+        }
+        let mut addresses = self.blobs(item)?.addresses()?;
+        addresses.sort_by_key(|a| a.0);
+        Ok(addresses)
+    }
+
     /// Remove a sealed chunk or manifest of `item`.
     pub(crate) fn delete_blob(
         &self,
