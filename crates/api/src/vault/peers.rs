@@ -770,8 +770,9 @@ impl Vault {
 
     /// Re-verify up to `budget` bytes of stored chunks and manifests, going on from where the
     /// last round stopped (and over again from the start after the last). A damaged copy is
-    /// deleted: the node no longer claims it, so the repair rounds of the nodes that hold an
-    /// intact one push it back where the placement wants it. Reads heal a damaged copy they
+    /// deleted when a live peer holds the blob ([`Self::drop_damaged`]): the node no longer
+    /// claims it, so the repair rounds of the nodes that hold one push it back where the
+    /// placement wants it. Reads heal a damaged copy they
     /// meet too; this finds the ones nobody reads.
     pub(crate) fn scrub_round(&self, net: &PeerNet, budget: u64) {
         let mut items = match self.stores.items() {
@@ -798,10 +799,7 @@ impl Vault {
                 match self.stores.get_blob(item, address) {
                     Ok(bytes) => spent += bytes.map_or(0, |b| b.len() as u64),
                     Err(lightstreams_vault::Error::Corrupt { .. }) => {
-                        tracing::warn!(item = %item, blob = %hex::encode(address.0), "a stored copy is damaged; deleting it so an intact one is pushed back");
-                        if let Err(e) = self.stores.delete_blob(item, address) {
-                            tracing::warn!(item = %item, error = %e, "cannot delete a damaged copy");
-                        }
+                        self.drop_damaged(net, item, address);
                     }
                     Err(e) => {
                         tracing::warn!(item = %item, error = %e, "cannot read a stored blob to scrub")
@@ -816,6 +814,26 @@ impl Vault {
         }
         // The end: start over next round.
         *net.scrubbed.lock() = None;
+    }
+
+    /// Delete a damaged copy found by the scrubber if a live peer holds the blob (which then
+    /// pushes it back); with no copy elsewhere it is kept, so that reads report it as damaged
+    /// rather than missing.
+    fn drop_damaged(&self, net: &PeerNet, item: &ItemId, address: &lightstreams_vault::Address) {
+        let blob = hex::encode(address.0);
+        let name = object_label("chunks", &format!("0x{blob}"));
+        let live = net.membership().live;
+        let elsewhere = inventories(net, &live, item)
+            .values()
+            .any(|held| !held.declined && held.contains(&name));
+        if !elsewhere {
+            tracing::error!(item = %item, blob = %blob, "a stored copy is damaged and no live node holds another; keeping it so reads report it");
+            return;
+        }
+        tracing::warn!(item = %item, blob = %blob, "a stored copy is damaged; deleting it so an intact one is pushed back");
+        if let Err(e) = self.stores.delete_blob(item, address) {
+            tracing::warn!(item = %item, error = %e, "cannot delete a damaged copy");
+        }
     }
 
     /// Delete this node's copies of `extra` (blobs every node of their placement holds, as
