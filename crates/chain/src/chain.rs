@@ -652,6 +652,13 @@ impl Chain {
         let Some((number, index)) = reader.tx_location(hash)? else {
             return Ok(None);
         };
+        // A block is committed to the store a moment before it becomes the head: until then
+        // its receipts are not shown, so whoever sees a receipt also sees its block's state at
+        // the head (a caller checking a permission right after its transaction would otherwise
+        // find the state before it).
+        if number > self.head_number() {
+            return Ok(None);
+        }
         let (Some(block), Some(receipts)) = (reader.block(number)?, reader.receipts(number)?)
         else {
             return Ok(None);
