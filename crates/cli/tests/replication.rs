@@ -36,35 +36,56 @@ fn health(rpc: &str, who: &PrivateKeySigner, item: &str) -> Value {
     ok_json(&cli("vault", rpc, Some(who), &["health", item]))
 }
 
-/// Wait until `rpc` reports every object of `item` with at least `copies` live copies.
-fn wait_replicated(rpc: &str, who: &PrivateKeySigner, item: &str, copies: u64) -> Value {
+/// Wait (up to `secs`) until the health `rpc` reports for `item` satisfies `ok`; that report.
+fn wait_health(
+    rpc: &str,
+    who: &PrivateKeySigner,
+    item: &str,
+    what: &str,
+    secs: u64,
+    ok: impl Fn(&Value) -> bool,
+) -> Value {
     wait_until(
-        &format!("{copies} live copies of every object of {item} (via {rpc})"),
-        Duration::from_secs(90),
-        Duration::from_millis(300),
-        || {
-            let h = health(rpc, who, item);
-            (h["objects"].as_u64() > Some(0) && h["min_copies"].as_u64() >= Some(copies))
-                .then_some(h)
-        },
+        &format!("{what} of {item} (via {rpc})"),
+        Duration::from_secs(secs),
+        Duration::from_millis(250),
+        || Some(health(rpc, who, item)).filter(|h| ok(h)),
     )
 }
 
-/// Download `item` via `rpc` as `who`. Retried for a while: a node may be a block or two behind
-/// the node a grant was sent through.
+/// Wait until `rpc` reports every object of `item` with at least `copies` live copies.
+fn wait_replicated(rpc: &str, who: &PrivateKeySigner, item: &str, copies: u64) -> Value {
+    let what = format!("{copies} live copies of every object");
+    wait_health(rpc, who, item, &what, 90, |h| {
+        h["objects"].as_u64() > Some(0) && h["min_copies"].as_u64() >= Some(copies)
+    })
+}
+
 /// Wait until `rpc` reports at most three copies of every chunk and manifest of `item` (the
 /// extra copies collected) and at least three of every object.
 fn wait_collected(rpc: &str, who: &PrivateKeySigner, item: &str) -> Value {
+    wait_health(rpc, who, item, "extra copies collected", 60, |h| {
+        h["min_copies"].as_u64() >= Some(3) && h["max_blob_copies"].as_u64() == Some(3)
+    })
+}
+
+/// Wait until the blob file at `file` (named by its address) holds intact bytes again.
+fn wait_intact(file: &Path, what: &str) {
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .expect("name");
     wait_until(
-        &format!("extra copies of {item} collected (via {rpc})"),
+        what,
         Duration::from_secs(60),
         Duration::from_millis(200),
         || {
-            let h = health(rpc, who, item);
-            (h["min_copies"].as_u64() >= Some(3) && h["max_blob_copies"].as_u64() == Some(3))
-                .then_some(h)
+            std::fs::read(file)
+                .ok()
+                .filter(|b| blake3::hash(b).to_hex().as_str() == name)
+                .map(|_| ())
         },
-    )
+    );
 }
 
 /// How many of the nodes (by config path) hold each blob of `item` on disk, by file name.
@@ -84,6 +105,8 @@ fn blob_copies(configs: &[&Path], item: &str) -> std::collections::HashMap<Strin
     copies
 }
 
+/// Download `item` via `rpc` as `who`. Retried for a while: a node may be a block or two behind
+/// the node a grant was sent through.
 fn read_back(rpc: &str, who: &PrivateKeySigner, item: &str, out: &Path) -> Vec<u8> {
     let mut last = String::new();
     for _ in 0..100 {
@@ -586,18 +609,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     );
     // Healed by the read, or (if its scrubber deleted it first) pushed back by a holder.
     for file in &damaged {
-        let name = file.file_name().and_then(|n| n.to_str()).expect("name");
-        wait_until(
-            &format!("{} healed", file.display()),
-            Duration::from_secs(60),
-            Duration::from_millis(200),
-            || {
-                std::fs::read(file)
-                    .ok()
-                    .filter(|b| blake3::hash(b).to_hex().as_str() == name)
-                    .map(|_| ())
-            },
-        );
+        wait_intact(file, &format!("{} healed", file.display()));
     }
 
     // Stop node C: the item reads completely through the others; repair restores three live
@@ -672,21 +684,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let mut bytes = std::fs::read(&rotten).expect("read blob");
     bytes[20] ^= 0x55;
     std::fs::write(&rotten, &bytes).expect("damage blob");
-    let name = rotten
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .expect("name");
-    wait_until(
-        "the damaged copy to be found and replaced",
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || {
-            std::fs::read(&rotten)
-                .ok()
-                .filter(|b| blake3::hash(b).to_hex().as_str() == name)
-                .map(|_| ())
-        },
-    );
+    wait_intact(&rotten, "the damaged copy to be found and replaced");
     assert!(
         read_back(&fifth_rpc, bob, &item, &out) == data,
         "read via the fifth node"

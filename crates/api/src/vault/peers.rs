@@ -772,8 +772,8 @@ impl Vault {
     /// last round stopped (and over again from the start after the last). A damaged copy is
     /// deleted when a live peer holds the blob ([`Self::drop_damaged`]): the node no longer
     /// claims it, so the repair rounds of the nodes that hold one push it back where the
-    /// placement wants it. Reads heal a damaged copy they
-    /// meet too; this finds the ones nobody reads.
+    /// placement wants it. Reads heal a damaged copy they meet too; this finds the ones nobody
+    /// reads.
     pub(crate) fn scrub_round(&self, net: &PeerNet, budget: u64) {
         let mut items = match self.stores.items() {
             Ok(items) => items,

@@ -7,10 +7,11 @@
 //! `POST /v1/raw/{item}/batch` (READ, and blobs this node lacks fetched from replicas). Each
 //! blob file is read into one buffer reused for the connection's life and written to the socket
 //! with its frame header in one call, with no HTTP layer in between. (`sendfile` was tried and
-//! measured slower on loopback, on tmpfs and ext4 alike: see `BENCHMARKS.md`.) An upload (`LSW1`) is a client's `PUT /v1/raw/{item}/batch`: its
-//! list is checked (signature, WRITE) before the node asks for the objects; then each is read
-//! whole from the socket into one reused buffer, hashed against its address and written, with
-//! no HTTP layer and no hand-over between threads on the way. Each connection is served on a
+//! measured slower on loopback, on tmpfs and ext4 alike: see `BENCHMARKS.md`.) An upload
+//! (`LSW1`) is a client's `PUT /v1/raw/{item}/batch`: its list is checked (signature, WRITE)
+//! before the node asks for the objects; then each is read whole from the socket into one
+//! reused buffer, hashed against its address and written, with no HTTP layer and no hand-over
+//! between threads on the way. Each connection is served on a
 //! blocking thread, at most [`MAX_CONNECTIONS`] at once; a refusal is the one not-found
 //! status (or a message naming what is malformed), after which the node closes the connection.
 
