@@ -36,6 +36,15 @@ impl ChunkStore {
         })
     }
 
+    /// The store in `dir`, without creating it: reads of a missing store find nothing, and the
+    /// first write creates it. (A reader must not bring back a directory that is being
+    /// deleted.)
+    pub fn at(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
     fn path(&self, address: &Address) -> PathBuf {
         let hex = hex::encode(address.0);
         self.dir.join(&hex[..2]).join(hex)
@@ -120,10 +129,16 @@ impl ChunkStore {
         }
     }
 
-    /// Every stored address (unverified; temporary files skipped).
+    /// Every stored address (unverified; temporary files skipped); none if the store does not
+    /// exist.
     pub fn addresses(&self) -> Result<Vec<Address>, Error> {
         let mut out = Vec::new();
-        for shard in std::fs::read_dir(&self.dir)? {
+        let shards = match std::fs::read_dir(&self.dir) {
+            Ok(shards) => shards,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::Io(e)),
+        };
+        for shard in shards {
             let shard = shard?;
             if !shard.file_type()?.is_dir() {
                 continue;

@@ -420,3 +420,22 @@ fn buffers_are_reused_and_read_without_a_copy_in_between() {
     // (which still holds chunk 3), chunks 0 and 1 of the second (which still holds chunk 2).
     assert_eq!(source.spares.len(), 3 + 2);
 }
+
+/// Looking into a store that does not exist finds nothing and does not create it (a node's
+/// scrubber reading an item whose directory is being deleted must not bring it back); the
+/// first write creates it.
+#[test]
+fn a_missing_store_is_not_created_by_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("gone").join("blobs");
+    let store = ChunkStore::at(&root);
+    let bytes = b"sealed bytes".to_vec();
+    let address = Address::of(&bytes);
+    assert_eq!(store.get(&address).unwrap(), None);
+    assert!(store.addresses().unwrap().is_empty());
+    store.delete(&address).unwrap();
+    assert!(!dir.path().join("gone").exists(), "reads created the store");
+    store.put(&address, &bytes).unwrap();
+    assert_eq!(store.get(&address).unwrap(), Some(bytes));
+    assert_eq!(store.addresses().unwrap(), vec![address]);
+}

@@ -29,8 +29,10 @@ impl ItemStores {
         self.root.join("items").join(hex::encode(item.0))
     }
 
-    fn blobs(&self, item: &ItemId) -> Result<ChunkStore, lightstreams_vault::Error> {
-        ChunkStore::open(&self.item_dir(item).join("blobs"))
+    /// The item's blob store, not created by looking: a read racing the deletion of the item
+    /// (its node's operator was revoked) must not bring its directory back; a write creates it.
+    fn blobs(&self, item: &ItemId) -> ChunkStore {
+        ChunkStore::at(&self.item_dir(item).join("blobs"))
     }
 
     /// A sealed chunk or manifest of `item`, re-verified against its address.
@@ -42,7 +44,7 @@ impl ItemStores {
         if !self.item_dir(item).exists() {
             return Ok(None);
         }
-        self.blobs(item)?.get(address)
+        self.blobs(item).get(address)
     }
 
     /// A sealed chunk or manifest of `item`, not re-verified: for peers and clients' batch
@@ -56,7 +58,7 @@ impl ItemStores {
         if !self.item_dir(item).exists() {
             return Ok(None);
         }
-        self.blobs(item)?.get_unverified(address)
+        self.blobs(item).get_unverified(address)
     }
 
     /// Store a sealed chunk or manifest; the caller has checked that it hashes to `address`.
@@ -66,7 +68,7 @@ impl ItemStores {
         address: &Address,
         bytes: &[u8],
     ) -> Result<(), lightstreams_vault::Error> {
-        self.blobs(item)?.put_prehashed(address, bytes)
+        self.blobs(item).put_prehashed(address, bytes)
     }
 
     /// The file of a sealed chunk or manifest of `item` and its length, unverified (for a
@@ -95,7 +97,7 @@ impl ItemStores {
         item: &ItemId,
         address: &Address,
     ) -> Result<lightstreams_vault::BlobWriter, lightstreams_vault::Error> {
-        self.blobs(item)?.writer(address)
+        self.blobs(item).writer(address)
     }
 
     /// The addresses of the chunks and manifests stored for `item`, in order.
@@ -106,7 +108,7 @@ impl ItemStores {
         if !self.item_dir(item).exists() {
             return Ok(Vec::new());
         }
-        let mut addresses = self.blobs(item)?.addresses()?;
+        let mut addresses = self.blobs(item).addresses()?;
         addresses.sort_by_key(|a| a.0);
         Ok(addresses)
     }
@@ -120,7 +122,7 @@ impl ItemStores {
         if !self.item_dir(item).exists() {
             return Ok(());
         }
-        self.blobs(item)?.delete(address)
+        self.blobs(item).delete(address)
     }
 
     /// A block height recorded under `name` (e.g. how far revocations were scanned).
@@ -161,7 +163,7 @@ impl ItemStores {
             return Ok(inventory);
         }
         inventory.blobs = self
-            .blobs(item)?
+            .blobs(item)
             .addresses()?
             .into_iter()
             .map(|a| hex::encode(a.0))
