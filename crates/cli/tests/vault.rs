@@ -421,6 +421,33 @@ fn public_items_and_bad_input() {
         std::fs::read(&out).ok(),
         Some(b"free for everyone".to_vec())
     );
+    // `-o` naming a special file (here a named pipe; `/dev/null` alike) writes into it: it
+    // must not be replaced by a plain file, as the rename a regular download ends with would.
+    let fifo = dir.path().join("pipe");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(&fifo).expect("read the pipe"))
+    };
+    ok_json(&vault(
+        &rpc,
+        carol,
+        &["get", &item, "-o", fifo.to_str().expect("utf-8")],
+    ));
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::symlink_metadata(&fifo).expect("pipe").file_type();
+    assert!(
+        kind.is_fifo(),
+        "vault get -o replaced the named pipe: {kind:?}"
+    );
+    assert_eq!(
+        reader.join().expect("reader"),
+        b"free for everyone".to_vec()
+    );
     // Private again: a new epoch; Carol can no longer read.
     ok_json(&vault(&rpc, alice, &["public", &item, "--off"]));
     failed_with(

@@ -222,23 +222,15 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                 out.flush()?;
                 return Ok(());
             }
-            // Write to a temporary file beside the target and rename: a failed download leaves
-            // no partial file behind.
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("cannot write in {}", dir.display()))?;
+            let mut output = Download::open(&path)?;
             if length > 0 {
-                let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+                let mut out = BufWriter::with_capacity(1 << 20, output.file());
                 client
                     .read_range(&opened, start, end, &mut out, |n| progress.inc(n))
                     .map_err(|e| anyhow!("{e}"))?;
                 out.flush()?;
             }
-            tmp.persist(&path)
-                .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
+            output.finish(&path)?;
             progress.finish_and_clear();
             let value = json!({
                 "item": item.to_string(), "version": opened.manifest.version,
@@ -401,6 +393,54 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Where `vault get -o PATH` writes. A regular file (or a new one) is written as a temporary
+/// file beside it and renamed into place once complete, so a failed download leaves no partial
+/// file behind. Anything else that already exists there (`/dev/null`, a named pipe, a terminal)
+/// is written directly: renaming over it would replace the device or pipe with a plain file.
+enum Download {
+    Staged(tempfile::NamedTempFile),
+    Direct(File),
+}
+
+impl Download {
+    fn open(path: &Path) -> anyhow::Result<Self> {
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir());
+        if special {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            return Ok(Self::Direct(file));
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+        Ok(Self::Staged(tmp))
+    }
+
+    fn file(&mut self) -> &mut File {
+        match self {
+            Self::Staged(tmp) => tmp.as_file_mut(),
+            Self::Direct(file) => file,
+        }
+    }
+
+    /// Put a complete download in place (a special file already has every byte).
+    fn finish(self, path: &Path) -> anyhow::Result<()> {
+        match self {
+            Self::Staged(tmp) => {
+                tmp.persist(path)
+                    .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
+            }
+            Self::Direct(_) => {}
+        }
+        Ok(())
+    }
 }
 
 fn now() -> u64 {
