@@ -349,14 +349,17 @@ pub(crate) enum VaultCommand {
     },
     /// Encrypt a file and publish it as a new item.
     Add {
-        /// The file.
+        /// The file (`-` for stdin).
         file: PathBuf,
         /// Anyone may read it.
         #[arg(long)]
         public: bool,
-        /// Media type (default: guessed from the file name).
+        /// Media type (default: guessed from the name).
         #[arg(long = "media-type")]
         media_type: Option<String>,
+        /// The name readers see (default: the file's name; `stdin` for `-`).
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         who: IdentityArgs,
     },
@@ -365,7 +368,8 @@ pub(crate) enum VaultCommand {
     Get {
         /// Item id.
         id: String,
-        /// Output file (default: the item's name in the current directory; `-` for stdout).
+        /// Output file (default: the item's name in the current directory; a directory: the
+        /// item's name in it; `-` for stdout).
         #[arg(short, long)]
         output: Option<PathBuf>,
         /// Version (default: the latest).
@@ -381,11 +385,14 @@ pub(crate) enum VaultCommand {
     Update {
         /// Item id.
         id: String,
-        /// The new content.
+        /// The new content (`-` for stdin).
         file: PathBuf,
-        /// Media type (default: guessed from the file name).
+        /// Media type (default: guessed from the name).
         #[arg(long = "media-type")]
         media_type: Option<String>,
+        /// The name readers see (default: the file's name; for `-`, the latest version's).
+        #[arg(long)]
+        name: Option<String>,
         #[command(flatten)]
         who: IdentityArgs,
     },

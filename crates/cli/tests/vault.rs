@@ -35,6 +35,28 @@ fn vault(rpc: &str, who: &PrivateKeySigner, args: &[&str]) -> Output {
         .expect("run lightstreams vault")
 }
 
+/// Run `lightstreams vault ARGS --json` as `who` against `rpc` with `input` on stdin.
+fn vault_stdin(rpc: &str, who: &PrivateKeySigner, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(exe())
+        .arg("vault")
+        .args(args)
+        .args(["--json", "--rpc", rpc, "--private-key", &key_hex(who)])
+        .env_remove("LIGHTSTREAMS_ACCOUNT")
+        .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run lightstreams vault");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input).expect("write stdin");
+    drop(stdin);
+    child
+        .wait_with_output()
+        .expect("wait for lightstreams vault")
+}
+
 fn assert_no_marker(dir: &Path, marker: &[u8; 32]) {
     let files = walk(dir);
     assert!(!files.is_empty(), "nothing under {}", dir.display());
@@ -458,6 +480,56 @@ fn public_items_and_bad_input() {
         ),
         "not found",
     );
+
+    // Stdin in (`-`, named with --name), a directory out (the item's name in it); an update
+    // from stdin keeps the item's name.
+    let added = ok_json(&vault_stdin(
+        &rpc,
+        alice,
+        &["add", "-", "--name", "notes.txt"],
+        b"piped in",
+    ));
+    let piped = added["item"].as_str().expect("item").to_string();
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir(&downloads).expect("mkdir");
+    let got = ok_json(&vault(
+        &rpc,
+        alice,
+        &["get", &piped, "-o", downloads.to_str().expect("utf-8")],
+    ));
+    assert_eq!(got["name"], "notes.txt");
+    assert_eq!(got["media_type"], "text/plain");
+    assert_eq!(
+        std::fs::read(downloads.join("notes.txt")).ok(),
+        Some(b"piped in".to_vec())
+    );
+    ok_json(&vault_stdin(
+        &rpc,
+        alice,
+        &["update", &piped, "-"],
+        b"piped again",
+    ));
+    let got = ok_json(&vault(
+        &rpc,
+        alice,
+        &["get", &piped, "-o", downloads.to_str().expect("utf-8")],
+    ));
+    assert_eq!(
+        (got["name"].as_str(), got["version"].as_u64()),
+        (Some("notes.txt"), Some(1))
+    );
+    assert_eq!(
+        std::fs::read(downloads.join("notes.txt")).ok(),
+        Some(b"piped again".to_vec())
+    );
+    // A directory cannot be added, and the refusal costs no transaction (no new item).
+    let items = |who| ok_json(&vault(&rpc, who, &["ls"])).as_array().map(Vec::len);
+    let before = items(alice);
+    failed_with(
+        &vault(&rpc, alice, &["add", downloads.to_str().expect("utf-8")]),
+        "is a directory",
+    );
+    assert_eq!(items(alice), before);
 
     // Bad ids and arguments: clear errors.
     failed_with(&vault(&rpc, alice, &["get", "0x1234"]), "not an item id");

@@ -86,43 +86,81 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow!("duration {text:?} is too long"))
 }
 
-fn bar(len: u64, json: bool, what: &str) -> ProgressBar {
+/// A progress bar on stderr (none for `--json` or when stderr is not a terminal); for an input
+/// of unknown length (`len` `None`: stdin, a pipe), a counter of bytes and rate.
+fn bar(len: Option<u64>, json: bool, what: &str) -> ProgressBar {
     if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return ProgressBar::hidden();
     }
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template(
+    let (bar, template) = match len {
+        Some(len) => (
+            ProgressBar::new(len),
             "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ),
+        None => (ProgressBar::no_length(), "{msg} {bytes} {bytes_per_sec}"),
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar.set_message(what.to_string());
     bar
 }
 
-fn media_type_of(path: &Path, given: Option<String>) -> String {
-    given.unwrap_or_else(|| {
-        mime_guess::from_path(path)
+/// What `vault add` and `vault update` read: a file, or stdin for `-`, with the name and
+/// media type readers will see. Checked before anything is sent, so a wrong path costs no
+/// transaction.
+struct Input {
+    reader: Box<dyn std::io::Read>,
+    /// Bytes expected (`None` where unknown: stdin, a pipe).
+    len: Option<u64>,
+    content: Content,
+}
+
+fn open_input(
+    path: &Path,
+    name: Option<String>,
+    media_type: Option<String>,
+) -> anyhow::Result<Input> {
+    let stdin = path == Path::new("-");
+    let name = name.unwrap_or_else(|| {
+        if stdin {
+            "stdin".to_string()
+        } else {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        }
+    });
+    let media_type = media_type.unwrap_or_else(|| {
+        mime_guess::from_path(&name)
             .first_or_octet_stream()
             .to_string()
-    })
-}
-
-fn open_input(path: &Path) -> anyhow::Result<(File, u64)> {
+    });
+    let content = Content { name, media_type };
+    if stdin {
+        return Ok(Input {
+            reader: Box::new(std::io::stdin().lock()),
+            len: None,
+            content,
+        });
+    }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file
+    let meta = file
         .metadata()
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    Ok((file, len))
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_dir() {
+        bail!(
+            "{} is a directory: an item holds one file (pack a folder first, e.g. `tar -cf folder.tar folder`)",
+            path.display()
+        );
+    }
+    Ok(Input {
+        reader: Box::new(BufReader::with_capacity(1 << 20, file)),
+        len: meta.is_file().then_some(meta.len()),
+        content,
+    })
 }
 
 pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
@@ -131,22 +169,15 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             file,
             public,
             media_type,
+            name,
             who,
         } => {
+            let input = open_input(&file, name, media_type)?;
+            let content = input.content;
             let client = client(&who)?;
-            let (input, len) = open_input(&file)?;
-            let content = Content {
-                name: file_name(&file),
-                media_type: media_type_of(&file, media_type),
-            };
-            let progress = bar(len, json, "encrypting");
+            let progress = bar(input.len, json, "encrypting");
             let published = client
-                .add(
-                    BufReader::with_capacity(1 << 20, input),
-                    &content,
-                    public,
-                    |n| progress.inc(n),
-                )
+                .add(input.reader, &content, public, |n| progress.inc(n))
                 .map_err(|e| anyhow!("{e}"))?;
             progress.finish_and_clear();
             let value = serde_json::to_value(&published)?;
@@ -165,23 +196,25 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             id,
             file,
             media_type,
+            name,
             who,
         } => {
             let item = parse_item(&id)?;
             let client = client(&who)?;
-            let (input, len) = open_input(&file)?;
-            let content = Content {
-                name: file_name(&file),
-                media_type: media_type_of(&file, media_type),
-            };
-            let progress = bar(len, json, "encrypting");
-            let published = client
-                .update(
-                    item,
-                    BufReader::with_capacity(1 << 20, input),
-                    &content,
-                    |n| progress.inc(n),
+            // From stdin with no name given, the new version keeps the latest one's name.
+            let (name, media_type) = if file == Path::new("-") && name.is_none() {
+                let latest = client.open(item, None).map_err(|e| anyhow!("{e}"))?;
+                (
+                    Some(latest.manifest.name),
+                    media_type.or(Some(latest.manifest.media_type)),
                 )
+            } else {
+                (name, media_type)
+            };
+            let input = open_input(&file, name, media_type)?;
+            let progress = bar(input.len, json, "encrypting");
+            let published = client
+                .update(item, input.reader, &input.content, |n| progress.inc(n))
                 .map_err(|e| anyhow!("{e}"))?;
             progress.finish_and_clear();
             let value = serde_json::to_value(&published)?;
@@ -209,9 +242,14 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             };
             let length = if size == 0 { 0 } else { end - start + 1 };
             let to_stdout = output.as_deref() == Some(Path::new("-"));
-            let path =
-                output.unwrap_or_else(|| PathBuf::from(safe_name(&opened.manifest.name, item)));
-            let progress = bar(length, json || to_stdout, "decrypting");
+            let own_name = || PathBuf::from(safe_name(&opened.manifest.name, item));
+            let path = match output {
+                // Into a directory: under the item's own name there (as `cp` does).
+                Some(dir) if dir.is_dir() => dir.join(own_name()),
+                Some(path) => path,
+                None => own_name(),
+            };
+            let progress = bar(Some(length), json || to_stdout, "decrypting");
             if to_stdout {
                 let mut out = BufWriter::new(std::io::stdout().lock());
                 if length > 0 {
