@@ -615,6 +615,49 @@ fn public_items_and_bad_input() {
             .unwrap_or_default()
             .contains("openapi")
     );
+    // Every error is JSON naming what is wrong: a query string that does not parse, a method a
+    // route does not take (with the Allow header), an account on a node with no keystore yet.
+    let error_of = |mut r: ureq::http::Response<ureq::Body>| {
+        let status = r.status().as_u16();
+        let allow = r
+            .headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body: Value = r.body_mut().read_json().expect("a JSON error body");
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (status, code, message, allow)
+    };
+    let (status, code, message, _) = error_of(
+        agent
+            .post(format!("{rpc}/v1/files?public=maybe"))
+            .send(&b"x"[..])
+            .expect("http"),
+    );
+    assert_eq!((status, code.as_str()), (400, "bad_request"));
+    assert!(message.contains("public"), "{message}");
+    let (status, code, _, allow) = error_of(
+        agent
+            .delete(format!("{rpc}/v1/session"))
+            .call()
+            .expect("http"),
+    );
+    assert_eq!((status, code.as_str()), (405, "method_not_allowed"));
+    assert_eq!(allow.as_deref(), Some("POST"));
+    let (status, code, _, _) = error_of(
+        agent
+            .post(format!("{rpc}/v1/session"))
+            .send_json(serde_json::json!({"account": carol.address(), "password": "pw"}))
+            .expect("http"),
+    );
+    assert_eq!((status, code.as_str()), (401, "bad_credentials"));
     // The OpenAPI document is valid JSON naming the routes.
     let mut r = agent
         .get(format!("{rpc}/v1/openapi.json"))

@@ -18,7 +18,7 @@ use alloy::rpc::types::{Filter, Log, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -30,7 +30,7 @@ use lightstreams_vault::ItemId;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, Refused, SESSION_TTL, Vault, parse_id, prune_sessions};
+use super::{ApiError, Query, Refused, SESSION_TTL, Vault, parse_id, prune_sessions};
 
 /// An unlocked account.
 pub(crate) struct Session {
@@ -293,9 +293,15 @@ async fn open_session(
     })?;
     let signer = blocking(move || {
         let wanted = hex::encode(account);
-        let entries = std::fs::read_dir(&dir)
-            .map_err(|e| ApiError::internal(format!("cannot read keystore: {e}")))?;
-        for entry in entries.flatten() {
+        // No keystore directory yet (no account was ever added to it) holds no account.
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => Some(entries),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(ApiError::internal(format!("cannot read keystore: {e}")).into());
+            }
+        };
+        for entry in entries.into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().to_lowercase();
             if name.ends_with(&wanted)
                 && let Ok(signer) = PrivateKeySigner::decrypt_keystore(entry.path(), &body.password)

@@ -12,7 +12,7 @@ use alloy::primitives::Address;
 use alloy::signers::local::PrivateKeySigner;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,7 +24,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::custodial::{blocking, client, protocol_error, session};
-use super::{ApiError, Refused, Vault, parse_id};
+use super::{ApiError, Query, Refused, Vault, parse_id};
 
 fn market_error(e: MarketError) -> Refused {
     match e {

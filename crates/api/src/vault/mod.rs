@@ -126,6 +126,31 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A query string read into `T`. One that does not fit is a JSON 400 naming what is wrong, like
+/// every other error here (axum's own `Query` answers in plain text).
+pub(crate) struct Query<T>(pub(crate) T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::bad_request(format!(
+                "{} (see /v1/openapi.json for this route's parameters)",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
 /// What a handler returns when it refuses: the uniform not-found, or a 4xx about the input.
 pub(crate) enum Refused {
     NotFound,
@@ -803,6 +828,15 @@ async fn keepers(State(vault): State<Arc<Vault>>) -> Response {
     .into_response()
 }
 
+async fn method_not_allowed(method: axum::http::Method) -> Response {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("this route does not take {method} (the Allow header lists what it takes; see /v1/openapi.json)"),
+    )
+    .into_response()
+}
+
 async fn fallback() -> Response {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -851,6 +885,7 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
         .merge(custodial::router())
         .merge(market::router())
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(vault)
 }
 

@@ -10,6 +10,9 @@ fn error_response(description: &str) -> Value {
     })
 }
 
+/// An account address, as every route that takes one parses it.
+const ADDRESS: &str = "^0x[0-9a-fA-F]{40}$";
+
 fn id_param(name: &str, description: &str) -> Value {
     json!({
         "name": name, "in": "path", "required": true, "description": description,
@@ -36,9 +39,9 @@ pub(super) fn spec() -> Value {
          "schema": {"type": "string", "enum": ["chunks", "manifests", "envelopes", "shares", "messages", "replies"]}},
         {"name": "id", "in": "path", "required": true,
          "description": "Chunk or manifest address (BLAKE3 of the bytes, 0x + 64 hex), envelope locator (0x + 64 hex), or a number (share epoch, message or reply number)",
-         "schema": {"type": "string"}},
+         "schema": {"type": "string", "pattern": "^((0x)?[0-9a-fA-F]{64}|[0-9]{1,19})$"}},
         {"name": "Authorization", "in": "header", "required": true,
-         "description": "Lightstreams-Sig v1 ts=UNIX,nonce=HEX32,sig=0xHEX130 — an EIP-191 signature of the request text (docs/design/vault-protocol.md)",
+         "description": "Lightstreams-Sig v1 ts=UNIX,nonce=HEX32,sig=0xHEX130 — an EIP-191 signature of the request text (docs/design/vault-protocol.md). Without it (or with a bad one) the answer is the uniform 404, never 401: a refusal must not tell whether the object exists",
          "schema": {"type": "string"}}
     ]);
     let bearer = json!([{"bearer": []}]);
@@ -91,7 +94,9 @@ pub(super) fn spec() -> Value {
                     "409": error_response("Refused: not for sale, sold out, wrong offer, ... (the message says which)")}}},
             "/v1/fans/inbox": {"get": {"summary": "The fan channel as the session's account sees it: the owners' messages on items it may read, replies on items it owns (`?item=` for one item)",
                 "security": bearer.clone(),
-                "responses": {"200": {"description": "Posts: item, kind (message|reply), n, from, text, sent, offer?"}, "401": unauthorized.clone()}}},
+                "parameters": [{"name": "item", "in": "query", "required": false, "description": "Only this item's posts",
+                    "schema": {"type": "string", "pattern": "^(0x)?[0-9a-fA-F]{64}$"}}],
+                "responses": {"200": {"description": "Posts: item, kind (message|reply), n, from, text, sent, offer?"}, "400": bad.clone(), "401": unauthorized.clone()}}},
             "/v1/fans/{item}/messages": {"post": {"summary": "Message every current reader of an item the session's account owns (sealed under the item's channel key), optionally with an offer",
                 "security": bearer.clone(),
                 "parameters": [id_param("item", "Item id")],
@@ -153,7 +158,7 @@ pub(super) fn spec() -> Value {
             },
             "/v1/session": {"post": {"summary": "Unlock an account of the node's keystore; returns a bearer token valid for an hour of inactivity",
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
-                    "required": ["account", "password"], "properties": {"account": {"type": "string"}, "password": {"type": "string"}}}}}},
+                    "required": ["account", "password"], "properties": {"account": {"type": "string", "pattern": ADDRESS}, "password": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "Session", "content": {"application/json": {"schema": {"type": "object",
                     "properties": {"token": {"type": "string"}, "account": {"type": "string"}, "expires_in": {"type": "integer"}}}}}},
                     "400": bad, "401": error_response("Unknown account or wrong password")}}},
@@ -172,7 +177,7 @@ pub(super) fn spec() -> Value {
                 "get": {"summary": "Download (decrypted for the session's account); supports Range",
                     "security": bearer,
                     "parameters": [id_param("item", "Item id"),
-                        {"name": "version", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                         {"name": "Range", "in": "header", "schema": {"type": "string"}}],
                     "responses": {"200": {"description": "The file"}, "206": {"description": "The requested range"},
                         "400": bad, "401": unauthorized, "404": not_found, "416": error_response("Range outside the file")}},
@@ -188,17 +193,17 @@ pub(super) fn spec() -> Value {
             "/v1/items/{item}": {"get": {"summary": "Item info and versions", "security": bearer,
                 "parameters": [id_param("item", "Item id")],
                 "responses": {"200": {"description": "Info", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ItemInfo"}}}},
-                    "401": unauthorized, "404": not_found}}},
+                    "400": bad, "401": unauthorized, "404": not_found}}},
             "/v1/items/{item}/grants": {"post": {"summary": "Grant read, write or admin (with an optional expiry) and deliver the key",
                 "security": bearer,
                 "parameters": [id_param("item", "Item id")],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
-                    "required": ["account", "level"], "properties": {"account": {"type": "string"},
+                    "required": ["account", "level"], "properties": {"account": {"type": "string", "pattern": ADDRESS},
                     "level": {"type": "string", "enum": ["read", "write", "admin"]}, "expires_in": {"type": "integer"}}}}}},
                 "responses": {"200": {"description": "Granted"}, "400": bad, "401": unauthorized, "404": not_found, "409": error_response("The chain refused")}}},
             "/v1/items/{item}/grants/{account}": {"delete": {"summary": "Revoke, start a new epoch and re-key the latest version",
                 "security": bearer,
-                "parameters": [id_param("item", "Item id"), {"name": "account", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "parameters": [id_param("item", "Item id"), {"name": "account", "in": "path", "required": true, "schema": {"type": "string", "pattern": ADDRESS}}],
                 "responses": {"200": {"description": "Revoked"}, "400": bad, "401": unauthorized, "404": not_found, "409": error_response("The chain refused")}}},
             "/v1/items/{item}/public": {"put": {"summary": "Make an item public or private", "security": bearer,
                 "parameters": [id_param("item", "Item id")],
