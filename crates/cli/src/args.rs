@@ -256,7 +256,7 @@ pub(crate) struct BenchVaultArgs {
     /// Grant → first decrypted byte samples.
     #[arg(long, default_value_t = 5)]
     pub(crate) grants: usize,
-    /// Rounds of (bound, node add, node get), back to back: each ratio is the median of the
+    /// Rounds of (bound, disk, node add, node get), back to back: each ratio is the median of the
     /// rounds' own, so a slow spell of the machine hits both sides alike.
     #[arg(long, default_value_t = 3)]
     pub(crate) rounds: usize,

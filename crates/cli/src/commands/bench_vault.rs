@@ -7,7 +7,7 @@
 //!    disk (what "add and get locally" costs without any network);
 //! 3. **node**: the full protocol through a `lightstreams dev` node this command starts:
 //!    chain transactions, signed requests (batches over the node's vault stream), the node's
-//!    checks and store. It runs in `--rounds` rounds of (bound, add, get) back to back and
+//!    checks and store. It runs in `--rounds` rounds of (bound, disk, add, get) back to back and
 //!    reports the median of the rounds' own ratios with their range: on two shared, noisy
 //!    cores a single pass varies by tens of percent (the bound alone 2,650–3,460 MB/s in one
 //!    sitting), and a slow spell would otherwise land on one side of a ratio only.
@@ -92,9 +92,36 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(filled)
 }
 
-/// One round through the node: the bound measured just before, add and get (MB/s, CPU).
+/// The store's own write rate: `size` bytes written as 1 MiB files into a fresh directory under
+/// `dir` (the page cache and file system costs every store pays too), MB/s. The files are
+/// removed again, so each later phase writes into memory the system just released rather than
+/// the first into released memory and the later ones into memory a virtual machine's host must
+/// first provide (on this project's CI VM: ~3 GB/s against ~0.3 GB/s once ~2 GiB are in use).
+fn disk_rate(dir: &std::path::Path, size: u64) -> anyhow::Result<f64> {
+    let raw = dir.join("raw");
+    std::fs::create_dir_all(&raw)?;
+    let mut input = generated(size);
+    let mut buf = vec![0u8; lightstreams_vault::CHUNK_SIZE];
+    let started = Instant::now();
+    let mut index = 0u64;
+    loop {
+        let n = read_full(&mut input, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        std::fs::write(raw.join(index.to_string()), &buf[..n])?;
+        index += 1;
+    }
+    let rate = mb_s(size, started.elapsed().as_secs_f64());
+    std::fs::remove_dir_all(&raw)?;
+    Ok(rate)
+}
+
+/// One round through the node: the bound and the disk measured just before, add and get (MB/s,
+/// CPU).
 struct NodeRound {
     bound: f64,
+    disk: f64,
     add: (f64, Vec<Option<f64>>),
     get: (f64, Vec<Option<f64>>),
 }
@@ -136,29 +163,7 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
 
     // 1b. The disk: the same number of bytes written as 1 MiB files into a fresh directory
     // beside the stores (the page cache and file system costs every store below pays too).
-    let disk = {
-        let raw = dir.path().join("raw");
-        std::fs::create_dir_all(&raw)?;
-        let mut input = generated(size);
-        let mut buf = vec![0u8; lightstreams_vault::CHUNK_SIZE];
-        let started = Instant::now();
-        let mut index = 0u64;
-        loop {
-            let n = read_full(&mut input, &mut buf)?;
-            if n == 0 {
-                break;
-            }
-            std::fs::write(raw.join(index.to_string()), &buf[..n])?;
-            index += 1;
-        }
-        let rate = mb_s(size, started.elapsed().as_secs_f64());
-        // Each phase below writes `size` new bytes too: free these first, so every phase
-        // writes into memory the system just released rather than the first into released
-        // memory and the later ones into memory a virtual machine's host must first provide
-        // (on this project's CI VM: ~3 GB/s against ~0.3 GB/s once ~2 GiB are in use).
-        std::fs::remove_dir_all(&raw)?;
-        rate
-    };
+    let disk = disk_rate(dir.path(), size)?;
     say(format!("disk: plain 1 MiB files {disk:.0} MB/s"));
 
     // 2. The library alone, into a chunk store on disk.
@@ -239,12 +244,13 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
         name: "bench.bin".into(),
         media_type: "application/octet-stream".into(),
     };
-    // Rounds of (bound, add, get), back to back: each ratio is the median of the rounds' own,
+    // Rounds of (bound, disk, add, get), back to back: each ratio is the median of the rounds' own,
     // so a slow spell of the machine lands on both sides of it. Each round's item is removed
     // from the node's disk after it is read back, so every add writes into released memory.
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
         let bound = measure_bound(256 * 1024 * 1024).combined_mb_s;
+        let disk = disk_rate(dir.path(), size)?;
         let clock = CpuClock::start(&[me, node_pid]);
         let started = Instant::now();
         let published = alice
@@ -271,6 +277,7 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
         ));
         rounds.push(NodeRound {
             bound,
+            disk,
             add: (add, add_cpu),
             get: (get, get_cpu),
         });
@@ -279,9 +286,27 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
     let node_add = Spread::of(rounds.iter().map(|r| r.add.0));
     let node_get = Spread::of(rounds.iter().map(|r| r.get.0));
     let add_ratio = Spread::of(rounds.iter().map(|r| r.add.0 / r.bound));
+    // An add stores every byte, so it cannot outrun the store: where writing the bytes alone is
+    // slower than the bound, disk / bound is the most any add can reach here.
+    let node_disk = Spread::of(rounds.iter().map(|r| r.disk));
+    let disk_ratio = Spread::of(rounds.iter().map(|r| r.disk / r.bound));
+    let add_vs_disk = Spread::of(rounds.iter().map(|r| r.add.0 / r.disk));
     let get_ratio = Spread::of(rounds.iter().map(|r| r.get.0 / r.bound));
     let node_add_cpu = mean_cpu(rounds.iter().map(|r| &r.add.1));
     let node_get_cpu = mean_cpu(rounds.iter().map(|r| &r.get.1));
+    // The most a phase could reach with the CPU it used (client and node together) spread
+    // perfectly over every core of this machine, against each round's bound: a miss with this
+    // near the rate is CPU per byte, not idle time.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cpu_ceiling = |phase: fn(&NodeRound) -> &Vec<Option<f64>>| {
+        Spread::of(rounds.iter().filter_map(|r| {
+            let used: f64 = phase(r).iter().map(|c| c.unwrap_or(f64::NAN)).sum();
+            let rate = (1u64 << 30) as f64 / 1e6 * cores / used;
+            rate.is_finite().then_some(rate / r.bound)
+        }))
+    };
+    let add_ceiling = cpu_ceiling(|r| &r.add.1);
+    let get_ceiling = cpu_ceiling(|r| &r.get.1);
 
     // 4. Grant → the grantee's first decrypted byte (finality included).
     let mut latencies = Vec::new();
@@ -323,9 +348,15 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
                  "add_mb_s": node_add.median, "get_mb_s": node_get.median,
                  "add_vs_bound": add_ratio.median, "get_vs_bound": get_ratio.median,
                  "add_vs_bound_range": [add_ratio.min, add_ratio.max],
+                 "disk_mb_s": node_disk.median, "disk_vs_bound": disk_ratio.median,
+                 "add_vs_disk": add_vs_disk.median,
+                 "cores": cores,
+                 "add_cpu_ceiling_vs_bound": add_ceiling.median,
+                 "get_cpu_ceiling_vs_bound": get_ceiling.median,
+                 "add_vs_disk_range": [add_vs_disk.min, add_vs_disk.max],
                  "get_vs_bound_range": [get_ratio.min, get_ratio.max],
                  "per_round_mb_s": rounds.iter().map(|r| json!({
-                     "bound": r.bound, "add": r.add.0, "get": r.get.0,
+                     "bound": r.bound, "disk": r.disk, "add": r.add.0, "get": r.get.0,
                  })).collect::<Vec<_>>()},
         "grant_to_first_byte_ms": {
             "median": median.as_secs_f64() * 1e3,
@@ -381,6 +412,12 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
             "{:<26} {:>10.0} {:>10}",
             "  bound (each round's)", node_bound.median, "1.00"
         );
+        println!(
+            "{:<26} {:>10.0} {:>10}",
+            "  disk (each round's)",
+            node_disk.median,
+            disk_ratio.to_string()
+        );
         for (name, rate, ratio, cpu) in [
             (
                 "  node add (protocol)",
@@ -404,6 +441,13 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
                 cpu.join(" / ")
             );
         }
+        println!(
+            "node add vs the disk row: {add_vs_disk} (an add writes every byte to the store: it cannot pass disk / bound, {:.2} here)",
+            disk_ratio.median
+        );
+        println!(
+            "with the CPU they used spread perfectly over {cores} cores: add {add_ceiling}, get {get_ceiling} of the bound at most"
+        );
         println!(
             "grant -> first byte: median {:.0} ms over {} samples",
             median.as_secs_f64() * 1e3,
