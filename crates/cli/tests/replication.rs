@@ -414,6 +414,43 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         ),
         "batch for a stranger"
     );
+    // A proof of possession (asked before a node drops an extra copy): the keyed hash of the
+    // holder's copy under a fresh challenge; for a blob it lacks, or asked by a node outside the
+    // registry, the uniform not-found.
+    let manifest_bytes = std::fs::read(
+        item_dir(&validators[holder].config, &item)
+            .join("blobs")
+            .join(&manifest_hex[..2])
+            .join(&manifest_hex),
+    )
+    .expect("the holder's manifest");
+    let challenge: [u8; 32] = rand::random();
+    assert_eq!(
+        peers
+            .prove(&b_peer, &parse32(&item), &manifest.0, &challenge)
+            .expect("proof"),
+        lightstreams_network::possession::proof(&challenge, &manifest_bytes),
+        "the holder proves it holds the manifest"
+    );
+    assert!(
+        matches!(
+            peers.prove(&b_peer, &parse32(&item), &[0xab; 32], &challenge),
+            Err(lightstreams_network::PeerError::NotFound)
+        ),
+        "proof for a blob the node lacks"
+    );
+    assert!(
+        matches!(
+            lightstreams_network::PeerClient::new(outsider.clone(), Duration::from_secs(30)).prove(
+                &b_peer,
+                &parse32(&item),
+                &manifest.0,
+                &challenge
+            ),
+            Err(lightstreams_network::PeerError::NotFound)
+        ),
+        "proof asked by an unregistered node"
+    );
     let body = lightstreams_network::batch::encode_request(&names);
     let batch_id = lightstreams_network::batch::request_id(&body);
     let batch_target = lightstreams_network::peer::Target {

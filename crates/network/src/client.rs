@@ -401,6 +401,33 @@ impl PeerClient {
         })
     }
 
+    /// Ask `peer` to prove it holds blob `address` of `item` ([`crate::possession`]): its
+    /// answer to `challenge`.
+    pub fn prove(
+        &self,
+        peer: &Peer,
+        item: &[u8; 32],
+        address: &[u8; 32],
+        challenge: &[u8; 32],
+    ) -> Result<[u8; 32], PeerError> {
+        let id = crate::possession::request_id(address, challenge);
+        let header = self.header("GET", peer, item, "proof", &id, Address::ZERO);
+        let response = self
+            .control
+            .get(Self::url(peer, item, "proof", &id))
+            .header("authorization", header)
+            .call()
+            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        let bytes = Self::read(peer, response)?;
+        bytes
+            .try_into()
+            .map_err(|bytes: Vec<u8>| PeerError::Status {
+                url: peer.url.clone(),
+                status: 200,
+                body: format!("a proof is 32 bytes, not {}", bytes.len()),
+            })
+    }
+
     /// Whether the node at `url` answers as `id`.
     pub fn alive(&self, peer: &Peer) -> bool {
         self.probe(peer).is_some()

@@ -10,6 +10,8 @@
 //!   entry's proof (the EVM cannot verify ed25519).
 //! - [`placement`]: rendezvous (highest random weight) hashing: every node computes the same
 //!   ranked list of nodes for an object, and the first R are its replicas.
+//! - [`possession`]: a peer's proof that it holds a blob (a keyed hash over a fresh challenge),
+//!   asked before a node deletes an extra copy on the strength of that peer's copy.
 //! - [`peer`]: the signed header of a node-to-node request (who asks, for which reader, which
 //!   object, which target node, when, with which nonce).
 //! - [`client`]: a blocking HTTP client for peers' `/v1/peer` API: get with failover, batch
@@ -33,6 +35,7 @@ pub mod client;
 pub mod identity;
 pub mod peer;
 pub mod placement;
+pub mod possession;
 pub mod registry;
 pub mod stream;
 

@@ -781,6 +781,21 @@ async fn peer_inventory(
     Ok(axum::Json(inventory.ok_or(Refused::NotFound)?).into_response())
 }
 
+async fn peer_proof(
+    State(vault): State<Arc<Vault>>,
+    Path((item, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, Refused> {
+    let (item, signature) = signed_item(&item, &headers)?;
+    let proof = blocking(move || Ok(vault.serve_proof(&item, &id, signature.as_deref()))).await?;
+    let proof = proof.ok_or(Refused::NotFound)?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        proof.to_vec(),
+    )
+        .into_response())
+}
+
 async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
     axum::Json(json!({
         "node_id": vault.node_id,
@@ -870,6 +885,7 @@ pub(crate) fn router(vault: Arc<Vault>) -> Router {
         )
         .route("/v1/raw/{item}/health", get(raw_health))
         .route("/v1/peer/{item}/inventory", get(peer_inventory))
+        .route("/v1/peer/{item}/proof/{id}", get(peer_proof))
         .route(
             "/v1/peer/{item}/batch",
             axum::routing::post(batch::peer_batch).layer(DefaultBodyLimit::max(

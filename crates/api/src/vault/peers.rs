@@ -543,6 +543,29 @@ impl Vault {
         Some(inventory)
     }
 
+    /// A peer's challenge to prove this node holds a blob of `item` (`id`: address and
+    /// challenge, see [`lightstreams_network::possession`]): the keyed hash of this node's
+    /// intact copy, or `None` (the uniform not-found) when it has none, has a damaged one, or
+    /// declines the item.
+    pub(crate) fn serve_proof(
+        &self,
+        item: &ItemId,
+        id: &str,
+        header: Option<&str>,
+    ) -> Option<[u8; 32]> {
+        let target = self.target("GET", item, "proof", id);
+        self.authenticate_peer(&target, header)?;
+        let (address, challenge) = lightstreams_network::possession::parse_request_id(id)?;
+        if self.declines(item) {
+            return None;
+        }
+        let blob = self
+            .stores
+            .get_blob(item, &lightstreams_vault::Address(address))
+            .ok()??;
+        Some(lightstreams_network::possession::proof(&challenge, &blob))
+    }
+
     /// Whether this node refuses replicas of `item`: an operator of it was revoked and none
     /// of its operators can read the item now.
     fn declines(&self, item: &ItemId) -> bool {
@@ -678,7 +701,8 @@ impl Vault {
         let mut jobs: Vec<(ObjectName, usize, Vec<Peer>)> = Vec::new();
         // Extra copies: blobs this node holds outside their placement whose placement is
         // complete (a node that joined took them over, or this node took an upload for others).
-        let mut extra: Vec<lightstreams_vault::Address> = Vec::new();
+        // Each with the live peers of its placement, which must prove they hold it first.
+        let mut extra: Vec<(lightstreams_vault::Address, Vec<Peer>)> = Vec::new();
         let mut placement_incomplete = false;
         for (kind, id) in objects {
             let name = object_label(kind, &id);
@@ -703,7 +727,14 @@ impl Vault {
             if kind == "chunks" {
                 match placement::extra_copy(&ranked, net.me, net.replicas, |n| holders.contains(n))
                 {
-                    Extra::Drop => extra.extend(blob_address(&id)),
+                    Extra::Drop => {
+                        let placed: Vec<Peer> = ranked
+                            .iter()
+                            .take(net.replicas)
+                            .filter_map(|n| m.live.iter().find(|p| p.id == *n).cloned())
+                            .collect();
+                        extra.extend(blob_address(&id).map(|a| (a, placed)));
+                    }
                     Extra::Wait => placement_incomplete = true,
                     Extra::Keep => {}
                 }
@@ -837,19 +868,35 @@ impl Vault {
     }
 
     /// Delete this node's copies of `extra` (blobs every node of their placement holds, as
-    /// their inventories said this round). Safe against other nodes doing the same at once
-    /// ([`placement::extra_copy`]): R copies remain. With `incomplete` (a blob
-    /// outside this node's placement is not yet on every node of it) the item is checked again
-    /// next round rather than at the next full round.
+    /// their inventories said this round), each once every node of its placement (given beside
+    /// it) has proved it holds the blob ([`lightstreams_network::possession`]): a node whose
+    /// inventory names a blob it does not hold cannot make this node drop its copy. Safe against
+    /// other nodes doing the same at once ([`placement::extra_copy`]): R copies remain. A blob
+    /// not proved, or (with `incomplete`) outside this node's placement and not yet on every
+    /// node of it, has the item checked again next round rather than at the next full round.
     fn drop_extra_copies(
         &self,
         net: &PeerNet,
         item: &ItemId,
-        extra: &[lightstreams_vault::Address],
-        incomplete: bool,
+        extra: &[(lightstreams_vault::Address, Vec<Peer>)],
+        mut incomplete: bool,
     ) {
         let mut dropped = 0;
-        for address in extra {
+        for (address, placed) in extra {
+            // Only an intact copy of our own can check the proofs (a damaged one is the
+            // scrubber's).
+            let Ok(Some(blob)) = self.stores.get_blob(item, address) else {
+                continue;
+            };
+            let proved =
+                lightstreams_network::possession::all_prove(&blob, placed, |peer, challenge| {
+                    net.client.prove(peer, &item.0, &address.0, challenge).ok()
+                });
+            if placed.len() < net.replicas || !proved {
+                tracing::warn!(item = %item, blob = %hex::encode(address.0), "the placement did not prove it holds a blob its inventories list; keeping this copy");
+                incomplete = true;
+                continue;
+            }
             match self.stores.delete_blob(item, address) {
                 Ok(()) => dropped += 1,
                 Err(e) => {
