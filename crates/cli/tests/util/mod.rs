@@ -68,9 +68,12 @@ pub fn wait_until<T>(
     every: Duration,
     mut f: impl FnMut() -> Option<T>,
 ) -> T {
-    let deadline = Instant::now() + timeout;
+    let start = Instant::now();
+    let deadline = start + timeout;
     loop {
         if let Some(v) = f() {
+            // Shown with a failing test's output: how close each earlier wait came to its limit.
+            eprintln!("waited {:.1?} of {timeout:?} for {what}", start.elapsed());
             return v;
         }
         if Instant::now() >= deadline {
