@@ -1,0 +1,198 @@
+//! Hostile bytes on every port a node listens on — the consensus transport, the JSON-RPC /
+//! HTTP API and the vault stream — neither stop a node nor stall the network: random bytes,
+//! cut-off and oversized headers, lengths that promise gigabytes, and connections opened and left
+//! idle. Afterwards both validators are running, blocks keep finalizing, a transfer lands, and
+//! each listener still answers a well-formed request.
+
+mod util;
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use rand::RngCore;
+use serde_json::Value;
+use util::*;
+
+/// What a hostile client sends: random bytes of several sizes and frames that lie about their
+/// length, in the shapes each protocol expects (a length-prefixed handshake, the vault stream's
+/// request, an HTTP request).
+fn payloads() -> Vec<(String, Vec<u8>)> {
+    let mut rng = rand::thread_rng();
+    let mut random = |n: usize| {
+        let mut v = vec![0u8; n];
+        rng.fill_bytes(&mut v);
+        v
+    };
+    let mut out: Vec<(String, Vec<u8>)> = [1, 3, 4, 32, 100, 4096, 70_000, 1 << 20]
+        .into_iter()
+        .map(|n| (format!("{n} random bytes"), random(n)))
+        .collect();
+    out.push(("a u32 length of 4 GiB".into(), [0xff; 4].to_vec()));
+    let mut lie = u32::MAX.to_be_bytes().to_vec();
+    lie.extend(random(64));
+    out.push(("a big-endian 4 GiB frame, cut off".into(), lie));
+    let mut lie = u32::MAX.to_le_bytes().to_vec();
+    lie.extend(random(64));
+    out.push(("a little-endian 4 GiB frame, cut off".into(), lie));
+    out.push(("zeros".into(), vec![0; 8192]));
+    for magic in [&b"LSV1"[..], b"LSW1"] {
+        let mut wire = magic.to_vec();
+        wire.extend([7u8; 32]);
+        wire.extend(4096u16.to_le_bytes());
+        wire.extend(random(100));
+        out.push((
+            format!("{} with a header cut off", String::from_utf8_lossy(magic)),
+            wire,
+        ));
+        let mut wire = magic.to_vec();
+        wire.extend([7u8; 32]);
+        wire.extend(5u16.to_le_bytes());
+        wire.extend(b"hello");
+        wire.extend(u32::MAX.to_le_bytes());
+        out.push((
+            format!("{} with a 4 GiB list", String::from_utf8_lossy(magic)),
+            wire,
+        ));
+    }
+    let mut huge_header = b"POST / HTTP/1.1\r\nHost: x\r\nX-Big: ".to_vec();
+    huge_header.extend(vec![b'a'; 256 << 10]);
+    out.push(("an HTTP header of 256 KiB".into(), huge_header));
+    out.push((
+        "an HTTP body shorter than its length".into(),
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 999999\r\n\r\n{\"jsonrpc\""
+            .to_vec(),
+    ));
+    out.push((
+        "a WebSocket upgrade, then garbage".into(),
+        [
+            &b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"[..],
+            &random(512),
+        ]
+        .concat(),
+    ));
+    out
+}
+
+/// Send `wire` to `addr`, close the sending side and read whatever comes back (bounded), all
+/// errors ignored: only the node's survival is judged.
+fn throw(addr: SocketAddr, wire: &[u8]) {
+    let Ok(mut conn) = TcpStream::connect_timeout(&addr, Duration::from_secs(3)) else {
+        return;
+    };
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = conn.set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = conn.write_all(wire);
+    let _ = conn.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 65536];
+    let mut total = 0;
+    while total < 1 << 20 {
+        match conn.read(&mut sink) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+fn addr(host_port: &str) -> SocketAddr {
+    let host_port = host_port
+        .trim_start_matches("http://")
+        .trim_end_matches('/');
+    host_port
+        .parse()
+        .unwrap_or_else(|e| panic!("{host_port}: {e}"))
+}
+
+fn stream_port(rpc: &str) -> u16 {
+    let info: Value = ureq::get(&format!("{rpc}/v1"))
+        .call()
+        .expect("GET /v1")
+        .body_mut()
+        .read_json()
+        .expect("JSON");
+    info["stream_port"]
+        .as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or_else(|| panic!("no stream_port in {info}"))
+}
+
+#[test]
+fn garbage_on_every_port_neither_stops_nor_stalls_a_node() {
+    let _serial = serial();
+    let dir = tempdir("ls-e2e-hostile");
+    let layout = init_fast(&dir.path().join("net"), 2, 0);
+    let mut nodes: Vec<Node> = layout
+        .iter()
+        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
+        .collect();
+    for node in &mut nodes {
+        node.wait_ready(Duration::from_secs(60));
+    }
+    let mut targets: Vec<(String, SocketAddr)> = Vec::new();
+    for entry in &layout {
+        targets.push((format!("{} consensus", entry.name), addr(&entry.p2p)));
+        targets.push((format!("{} RPC", entry.name), addr(&entry.rpc)));
+        let rpc = addr(&entry.rpc);
+        targets.push((
+            format!("{} vault stream", entry.name),
+            SocketAddr::new(rpc.ip(), stream_port(&format!("http://{}", entry.rpc))),
+        ));
+    }
+    let start = nodes[0].head();
+
+    // Connections opened and left idle the whole time, on every port.
+    let idle: Vec<TcpStream> = targets
+        .iter()
+        .flat_map(|(_, a)| (0..16).filter_map(move |_| TcpStream::connect(a).ok()))
+        .collect();
+    assert!(!idle.is_empty());
+    // Every payload at every port, one thread per port, several rounds.
+    let payloads = payloads();
+    std::thread::scope(|s| {
+        for (_, target) in &targets {
+            let payloads = &payloads;
+            s.spawn(move || {
+                for _ in 0..3 {
+                    for (_, wire) in payloads {
+                        throw(*target, wire);
+                    }
+                }
+            });
+        }
+    });
+
+    // Both validators still run and still finalize together.
+    for node in &mut nodes {
+        assert!(
+            node.exited().is_none(),
+            "{} exited after hostile input:\n{}",
+            node.name,
+            node.log_tail(40)
+        );
+    }
+    wait_until(
+        "blocks to keep finalizing on both validators",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || nodes.iter().all(|n| n.head() >= start + 5).then_some(()),
+    );
+    let alice = &dev_accounts(1)[0];
+    let nonce = nodes[1].rpc.nonce(alice.address(), "pending");
+    let tx = transfer(alice, nonce, random_address(), 12_345, CHAIN_ID);
+    nodes[1]
+        .rpc
+        .send_raw(&tx.raw)
+        .expect("a transfer after the garbage");
+    let receipts = wait_receipts(&nodes[0].rpc, &[tx.hash], Duration::from_secs(30));
+    assert_eq!(receipts.len(), 1);
+    // The vault stream still answers a request, here with the message for a malformed one.
+    for (name, target) in targets.iter().filter(|(n, _)| n.ends_with("vault stream")) {
+        let answer = stream_ask(target.port(), b"GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            answer.first(),
+            Some(&lightstreams_network::stream::BAD),
+            "{name}: {answer:?}"
+        );
+    }
+    drop(idle);
+}
