@@ -192,3 +192,138 @@ fn four_validators_crash_restart_and_late_full_node() {
         all_hashes.len()
     );
 }
+
+/// Whether a process with this pid exists (and is not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        !stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with('Z')
+    })
+}
+
+/// `lightstreams testnet` runs every node; one of them stopping (here: killed) is reported with
+/// the command that restarts it while the others keep finalizing; restarted by hand it catches
+/// up; Ctrl-C (SIGTERM) stops the rest and leaves no process behind.
+#[test]
+fn the_testnet_command_outlives_one_node_and_stops_the_rest_on_ctrl_c() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+
+    let dir = tempdir("testnet-cmd");
+    let net = dir.path().join("net");
+    // Written first with fast timing; `testnet` runs an existing directory as it is.
+    let layout = init_fast(&net, 4, 0);
+    let stderr_path = dir.path().join("testnet.stderr");
+    let mut testnet = Command::new(exe())
+        .args(["testnet", "--dir"])
+        .arg(&net)
+        .env("RUST_LOG", LOG)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn lightstreams testnet");
+    let mut stdout = testnet.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let rpc = |i: usize| Rpc::new(&format!("http://{}", layout[i].rpc));
+    wait_until(
+        "every node of the testnet to answer",
+        Duration::from_secs(90),
+        Duration::from_millis(200),
+        || (0..4).all(|i| rpc(i).head().is_ok()).then_some(()),
+    );
+    // The testnet's children, by the config they run.
+    let children: Vec<(u32, String)> =
+        std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", testnet.id()))
+            .expect("children of the testnet")
+            .split_whitespace()
+            .filter_map(|pid| pid.parse::<u32>().ok())
+            .map(|pid| {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                (pid, String::from_utf8_lossy(&cmdline).replace('\0', " "))
+            })
+            .collect();
+    assert_eq!(children.len(), 4, "{children:?}");
+    let victim = children
+        .iter()
+        .find(|(_, cmd)| cmd.contains("validator-0"))
+        .map(|(pid, _)| *pid)
+        .expect("validator-0 among the children");
+    // SAFETY: kill(2) on a pid this test just read as the testnet's child.
+    unsafe {
+        libc::kill(victim as i32, libc::SIGKILL);
+    }
+    let report = wait_until(
+        "the testnet to report the stopped node",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            text.contains("validator-0 exited").then_some(text)
+        },
+    );
+    assert!(report.contains("3 of 4 nodes keep running"), "{report}");
+    assert!(
+        report.contains("restart it with: lightstreams node --config"),
+        "{report}"
+    );
+    assert!(
+        testnet.try_wait().expect("try_wait").is_none(),
+        "the testnet stopped with one node down: {report}"
+    );
+    // The other three keep finalizing, and a transfer sent to one of them lands.
+    let before = rpc(1).head().expect("head");
+    wait_until(
+        "the three running validators to keep finalizing",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || (rpc(1).head().ok()? >= before + 3).then_some(()),
+    );
+    let alice = &dev_accounts(1)[0];
+    let tx = transfer(
+        alice,
+        rpc(2).nonce(alice.address(), "pending"),
+        random_address(),
+        777,
+        CHAIN_ID,
+    );
+    rpc(2).send_raw(&tx.raw).expect("send");
+    wait_receipts(&rpc(1), &[tx.hash], Duration::from_secs(30));
+    // Restarted by hand, the node catches up with the rest.
+    let mut restarted = Node::from_config(&layout[0].name, &layout[0].config, &layout[0].rpc);
+    restarted.wait_ready(Duration::from_secs(60));
+    let target = rpc(1).head().expect("head");
+    wait_until(
+        "the restarted validator to catch up",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || (restarted.rpc.head().ok()? >= target).then_some(()),
+    );
+    // Ctrl-C stops the testnet's nodes and leaves none behind.
+    // SAFETY: kill(2) on the child this test spawned.
+    unsafe {
+        libc::kill(testnet.id() as i32, libc::SIGTERM);
+    }
+    let status = wait_until(
+        "the testnet to stop",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || testnet.try_wait().expect("try_wait"),
+    );
+    assert!(status.success(), "testnet exited with {status}");
+    for (pid, cmd) in &children {
+        assert!(!alive(*pid), "{cmd} ({pid}) still runs after Ctrl-C");
+    }
+    let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    assert!(text.contains("stopping 3 nodes"), "{text}");
+    let stdout = reader.join().expect("stdout reader");
+    assert!(stdout.contains("all 4 nodes are up"), "{stdout}");
+}

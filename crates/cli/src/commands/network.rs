@@ -89,8 +89,12 @@ pub(crate) struct Children(pub(crate) Vec<(String, Child)>);
 impl Drop for Children {
     fn drop(&mut self) {
         for (_, child) in &mut self.0 {
-            // SAFETY: kill(2) with a pid we spawned and a valid signal number has no memory
-            // effects; at worst the process is already gone and it returns ESRCH.
+            // A child already reaped is skipped: its pid may belong to another process now.
+            if !matches!(child.try_wait(), Ok(None)) {
+                continue;
+            }
+            // SAFETY: kill(2) with the pid of a child we spawned and have not reaped, and a
+            // valid signal number, has no memory effects.
             unsafe {
                 libc::kill(child.id() as i32, libc::SIGTERM);
             }
@@ -129,7 +133,7 @@ pub(crate) fn testnet(args: TestnetArgs, json: bool) -> anyhow::Result<()> {
             layout.nodes.len()
         );
     }
-    wait_for_signal_or_exit(&mut children)
+    wait_for_signal_or_exit(&mut children, &layout)
 }
 
 /// Register every node of a local testnet in the node registry (run by dev account 0) unless it
@@ -217,7 +221,11 @@ pub(crate) fn wait_for_rpc(url: &str, children: &mut Children, name: &str) -> an
     Ok(())
 }
 
-fn wait_for_signal_or_exit(children: &mut Children) -> anyhow::Result<()> {
+/// Run until Ctrl-C (or SIGTERM), then stop every node. A node that exits meanwhile (it
+/// crashed, or someone stopped it to see the others carry on, as a BFT network should) is
+/// reported with the command that restarts it, and the others keep running; once every node
+/// has exited there is nothing left to run.
+fn wait_for_signal_or_exit(children: &mut Children, layout: &TestnetLayout) -> anyhow::Result<()> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static STOP: AtomicBool = AtomicBool::new(false);
     extern "C" fn on_signal(_: libc::c_int) {
@@ -228,15 +236,36 @@ fn wait_for_signal_or_exit(children: &mut Children) -> anyhow::Result<()> {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
     }
+    let mut gone = vec![false; children.0.len()];
     while !STOP.load(Ordering::SeqCst) {
-        for (name, child) in &mut children.0 {
-            if let Ok(Some(status)) = child.try_wait() {
-                bail!("{name} exited with {status}; stopping the others");
+        for (i, (name, child)) in children.0.iter_mut().enumerate() {
+            if gone[i] {
+                continue;
             }
+            if let Ok(Some(status)) = child.try_wait() {
+                gone[i] = true;
+                let running = gone.iter().filter(|g| !**g).count();
+                let config = layout
+                    .nodes
+                    .iter()
+                    .find(|n| n.name == *name)
+                    .map(|n| n.config.display().to_string())
+                    .unwrap_or_else(|| format!("<dir>/{name}/config.toml"));
+                eprintln!(
+                    "{name} exited ({status}); {running} of {} nodes keep running. Its log: {}; \
+                     restart it with: lightstreams node --config {config}",
+                    gone.len(),
+                    Path::new(&config).with_file_name("node.log").display(),
+                );
+            }
+        }
+        if gone.iter().all(|g| *g) {
+            bail!("every node has exited; see their logs (<dir>/<node>/node.log)");
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    eprintln!("stopping {} nodes", children.0.len());
+    let running = gone.iter().filter(|g| !**g).count();
+    eprintln!("stopping {running} nodes");
     Ok(())
 }
 
