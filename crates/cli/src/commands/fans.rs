@@ -25,15 +25,20 @@ fn show(posts: &[Received]) -> String {
                 .as_ref()
                 .map(|o| {
                     format!(
-                        "\n    offer: {}% off, until unix {}",
+                        "\n    offer: {}% off, until {}",
                         f64::from(o.discount_bps) / 100.0,
-                        o.expiry
+                        super::when(o.expiry)
                     )
                 })
                 .unwrap_or_default();
             format!(
                 "{} {} #{} from {} at {}:\n    {}{offer}",
-                p.item, arrow, p.n, p.post.from, p.post.sent, p.post.text
+                p.item,
+                arrow,
+                p.n,
+                p.post.from,
+                super::when(p.post.sent),
+                p.post.text
             )
         })
         .collect::<Vec<_>>()

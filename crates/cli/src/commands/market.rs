@@ -288,9 +288,10 @@ pub(crate) fn run(command: MarketCommand, json: bool) -> anyhow::Result<()> {
                         .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))?;
                     super::print(json, &serde_json::to_value(&signed)?, || {
                         format!(
-                            "offer of {}% off {item} written to {} (valid until unix {expiry})",
+                            "offer of {}% off {item} written to {} (valid until {})",
                             f64::from(discount) / 100.0,
-                            path.display()
+                            path.display(),
+                            super::when(expiry)
                         )
                     });
                 }

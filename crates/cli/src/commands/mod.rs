@@ -45,11 +45,30 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// A unix time for humans: `2026-12-03 07:50:12 UTC` (`--json` output keeps the number).
+pub(crate) fn when(unix_secs: u64) -> String {
+    i64::try_from(unix_secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| format!("unix time {unix_secs}"))
+}
+
 /// Print `value` as JSON, or `text` for humans.
 pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -> String) {
     if json {
         println!("{value}");
     } else {
         println!("{}", text());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unix_times_read_as_utc_dates() {
+        assert_eq!(super::when(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(super::when(1_796_283_705), "2026-12-03 07:41:45 UTC");
+        assert_eq!(super::when(u64::MAX), format!("unix time {}", u64::MAX));
     }
 }

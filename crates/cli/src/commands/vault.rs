@@ -324,7 +324,7 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                 format!(
                     "granted {level_name} on {item} to {grantee}{}",
                     expiry
-                        .map(|e| format!(" until unix time {e}"))
+                        .map(|e| format!(" until {}", super::when(e)))
                         .unwrap_or_default()
                 )
             });
@@ -422,7 +422,11 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                     .map(|v| {
                         format!(
                             "{:>3}  epoch {:>2}  {}  by {}  at {}",
-                            v.index, v.epoch, v.manifest, v.author, v.timestamp
+                            v.index,
+                            v.epoch,
+                            v.manifest,
+                            v.author,
+                            super::when(v.timestamp)
                         )
                     })
                     .collect::<Vec<_>>()
