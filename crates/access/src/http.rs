@@ -132,10 +132,15 @@ impl Ledger for RpcLedger {
             .sign_transaction_sync(&mut tx)
             .map_err(|e| ProtocolError::Crypto(e.to_string()))?;
         let raw = tx.into_signed(signature).encoded_2718();
-        let hash = self.rpc(
-            "eth_sendRawTransaction",
-            json!([format!("0x{}", hex::encode(raw))]),
-        )?;
+        let hash = self
+            .rpc(
+                "eth_sendRawTransaction",
+                json!([format!("0x{}", hex::encode(raw))]),
+            )
+            .map_err(|e| match e {
+                ProtocolError::Chain(m) => crate::protocol::send_refused(from, m),
+                other => other,
+            })?;
         let hash: B256 = serde_json::from_value(hash.clone()).map_err(|e| {
             ProtocolError::Chain(format!("eth_sendRawTransaction returned {hash}: {e}"))
         })?;

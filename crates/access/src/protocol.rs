@@ -34,6 +34,19 @@ use crate::envelope::{locator, open_envelope, seal_envelope};
 use crate::keys::EncryptionKeyPair;
 use crate::request::{ObjectRef, RequestKind, SignedRequest};
 
+/// A chain's refusal of a transaction from `from`, as a [`ProtocolError::Chain`]; one for want of
+/// PHT says how to fund the account.
+pub fn send_refused(from: Address, message: String) -> ProtocolError {
+    if message.contains("insufficient funds") {
+        ProtocolError::Chain(format!(
+            "{message}. The account {from} pays for gas in PHT: send it some first \
+             (lightstreams send --to {from} --value 1pht)"
+        ))
+    } else {
+        ProtocolError::Chain(message)
+    }
+}
+
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -531,6 +531,18 @@ fn public_items_and_bad_input() {
     );
     assert_eq!(items(alice), before);
 
+    // An account without PHT is told to fund itself, and how.
+    let broke = PrivateKeySigner::random();
+    let input = dir.path().join("broke.txt");
+    std::fs::write(&input, b"no gas money").expect("write input");
+    failed_with(
+        &vault(&rpc, &broke, &["add", input.to_str().expect("utf-8")]),
+        &format!(
+            "send it some first (lightstreams send --to {}",
+            broke.address()
+        ),
+    );
+
     // Bad ids and arguments: clear errors.
     failed_with(&vault(&rpc, alice, &["get", "0x1234"]), "not an item id");
     failed_with(
@@ -683,7 +695,7 @@ fn custodial_http_api() {
     let rpc = node.rpc.url.clone();
     let funder = &dev_accounts(1)[0];
 
-    // An account in the node's keystore, funded for gas.
+    // An account in the node's keystore (funded for gas below).
     let password = dir.path().join("password");
     std::fs::write(&password, "pw\n").expect("write");
     let created = Command::new(exe())
@@ -698,22 +710,6 @@ fn custodial_http_api() {
         .expect("address")
         .parse()
         .expect("address parses");
-    let sent = Command::new(exe())
-        .args([
-            "send",
-            "--json",
-            "--rpc",
-            &rpc,
-            "--to",
-            &account.to_string(),
-            "--value",
-            "10pht",
-            "--private-key",
-            &key_hex(funder),
-        ])
-        .output()
-        .expect("send");
-    ok_json(&sent);
 
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -740,6 +736,35 @@ fn custodial_http_api() {
         .send(&b"x"[..])
         .expect("http");
     assert_eq!(r.status().as_u16(), 401);
+
+    // Before the account holds PHT, an upload is refused (409) with how to fund it.
+    let mut r = agent
+        .post(format!("{rpc}/v1/files?name=early.txt"))
+        .header("Authorization", &bearer)
+        .send(&b"too early"[..])
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 409);
+    let text = r.body_mut().read_to_string().expect("body");
+    assert!(
+        text.contains(&format!("lightstreams send --to {account}")),
+        "{text}"
+    );
+    let sent = Command::new(exe())
+        .args([
+            "send",
+            "--json",
+            "--rpc",
+            &rpc,
+            "--to",
+            &account.to_string(),
+            "--value",
+            "10pht",
+            "--private-key",
+            &key_hex(funder),
+        ])
+        .output()
+        .expect("send");
+    ok_json(&sent);
 
     // Raw upload, streamed; the node encrypts. No plaintext lands on disk.
     let marker: [u8; 32] = rand::random();

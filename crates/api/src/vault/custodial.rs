@@ -97,7 +97,7 @@ impl Ledger for LocalLedger {
         let hash = self
             .chain
             .submit_raw(&raw)
-            .map_err(|e| ProtocolError::Chain(e.to_string()))?;
+            .map_err(|e| lightstreams_access::protocol::send_refused(from, e.to_string()))?;
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some((receipt, _)) = self
@@ -496,16 +496,24 @@ fn content_of(
     headers: &HeaderMap,
 ) -> Content {
     let name = query.name.clone().or(form_name).unwrap_or_default();
+    // A body's or form field's type that says nothing about the file (curl's default for
+    // `--data-binary`, a browser's for an unknown file) gives way to a guess from the name.
+    let specific = |t: &String| {
+        let essence = t.split(';').next().unwrap_or_default().trim();
+        !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            && !essence.eq_ignore_ascii_case("application/octet-stream")
+            && !essence.to_ascii_lowercase().starts_with("multipart/")
+    };
     let media_type = query
         .media_type
         .clone()
-        .or(form_type)
+        .or(form_type.filter(specific))
         .or_else(|| {
             headers
                 .get(header::CONTENT_TYPE)
                 .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.starts_with("multipart/"))
                 .map(str::to_owned)
+                .filter(specific)
         })
         .unwrap_or_else(|| {
             mime_guess::from_path(&name)
@@ -800,4 +808,70 @@ pub(super) fn router() -> Router<Arc<Vault>> {
         .route("/v1/items/{item}/grants", post(grant))
         .route("/v1/items/{item}/grants/{account}", delete(revoke))
         .route("/v1/items/{item}/public", put(set_public))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn media_type(
+        query_type: Option<&str>,
+        name: &str,
+        form_type: Option<&str>,
+        header: Option<&str>,
+    ) -> String {
+        let query = UploadQuery {
+            name: Some(name.into()),
+            media_type: query_type.map(Into::into),
+            ..Default::default()
+        };
+        let mut headers = HeaderMap::new();
+        if let Some(h) = header {
+            headers.insert(header::CONTENT_TYPE, h.parse().expect("header value"));
+        }
+        content_of(&query, None, form_type.map(Into::into), &headers).media_type
+    }
+
+    #[test]
+    fn a_media_type_that_says_nothing_gives_way_to_the_name() {
+        // curl --data-binary's default, a browser's for unknown files, a multipart body.
+        for generic in [
+            "application/x-www-form-urlencoded",
+            "application/octet-stream",
+            "Application/Octet-Stream; charset=binary",
+            "multipart/form-data; boundary=x",
+        ] {
+            assert_eq!(
+                media_type(None, "song.mp3", None, Some(generic)),
+                "audio/mpeg"
+            );
+            assert_eq!(
+                media_type(None, "song.mp3", Some(generic), None),
+                "audio/mpeg"
+            );
+        }
+        // Anything specific is kept; the query wins over all.
+        assert_eq!(
+            media_type(None, "clip", None, Some("video/mp4")),
+            "video/mp4"
+        );
+        assert_eq!(
+            media_type(None, "x.mp3", Some("image/png"), None),
+            "image/png"
+        );
+        assert_eq!(
+            media_type(
+                Some("text/plain"),
+                "x.mp3",
+                Some("image/png"),
+                Some("video/mp4")
+            ),
+            "text/plain"
+        );
+        // Nothing known: bytes.
+        assert_eq!(
+            media_type(None, "", None, Some("application/x-www-form-urlencoded")),
+            "application/octet-stream"
+        );
+    }
 }
