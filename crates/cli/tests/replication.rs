@@ -649,8 +649,35 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         wait_intact(file, &format!("{} healed", file.display()));
     }
 
-    // Stop node C: the item reads completely through the others; repair restores three live
-    // copies among the three nodes left.
+    // Stop any one node: the item reads completely through each of the others at the first
+    // attempt (a reader's node fails over from the stopped replica by itself); then it is
+    // started again.
+    for (stopped, node) in nodes.iter_mut().enumerate() {
+        node.stop();
+        for (i, rpc) in rpcs.iter().enumerate().filter(|(i, _)| *i != stopped) {
+            let _ = std::fs::remove_file(&out);
+            let got = cli(
+                "vault",
+                rpc,
+                Some(bob),
+                &["get", &item, "-o", out.to_str().expect("utf-8")],
+            );
+            assert!(
+                got.status.success(),
+                "get via node {i} with node {stopped} stopped: {}",
+                String::from_utf8_lossy(&got.stderr)
+            );
+            assert!(
+                std::fs::read(&out).ok() == Some(data.clone()),
+                "read via node {i} with node {stopped} stopped"
+            );
+        }
+        node.start();
+        node.wait_ready(Duration::from_secs(60));
+    }
+
+    // Stop node C for good: the item reads completely through the others; repair restores
+    // three live copies among the three nodes left.
     let down = if victim == 2 { 1 } else { 2 };
     nodes[down].stop();
     for (i, rpc) in rpcs.iter().enumerate().filter(|(i, _)| *i != down) {
