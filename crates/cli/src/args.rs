@@ -360,6 +360,10 @@ pub(crate) enum VaultCommand {
         /// The name readers see (default: the file's name; `stdin` for `-`).
         #[arg(long)]
         name: Option<String>,
+        /// Return once the node has stored it, without waiting for its copies on the other
+        /// nodes (they follow within a repair round).
+        #[arg(long = "no-wait")]
+        no_wait: bool,
         #[command(flatten)]
         who: IdentityArgs,
     },
@@ -393,6 +397,10 @@ pub(crate) enum VaultCommand {
         /// The name readers see (default: the file's name; for `-`, the latest version's).
         #[arg(long)]
         name: Option<String>,
+        /// Return once the node has stored it, without waiting for its copies on the other
+        /// nodes (they follow within a repair round).
+        #[arg(long = "no-wait")]
+        no_wait: bool,
         #[command(flatten)]
         who: IdentityArgs,
     },

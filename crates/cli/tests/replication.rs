@@ -228,7 +228,14 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         &["add", input.to_str().expect("utf-8")],
     ));
     let item = added["item"].as_str().expect("item id").to_string();
-    let h = wait_replicated(&rpcs[0], alice, &item, 3);
+    // The add returned once every object had its three live copies.
+    assert_eq!(
+        (added["copies"].as_u64(), added["copies_wanted"].as_u64()),
+        (Some(3), Some(3)),
+        "{added}"
+    );
+    let h = health(&rpcs[0], alice, &item);
+    assert!(h["min_copies"].as_u64() >= Some(3), "{h}");
     assert_eq!(h["under_replicated"], 0, "{h}");
     // Node A, which took the upload, deletes what falls outside its placement: every chunk
     // and manifest ends up on exactly three nodes' disks.

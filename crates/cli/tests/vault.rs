@@ -125,6 +125,11 @@ fn story_and_security_invariants() {
     let item_text = added["item"].as_str().expect("item id").to_string();
     let item: ItemId = item_text.parse().expect("item id parses");
     assert_eq!(added["size"], 2 * 1024 * 1024 + 4321);
+    // A lone dev node is the whole network: one copy is all there is to wait for.
+    assert_eq!(
+        (&added["copies"], &added["copies_wanted"]),
+        (&1.into(), &1.into())
+    );
 
     // No plaintext anywhere under the node's data directory.
     assert_no_marker(&data, &marker);
@@ -430,8 +435,14 @@ fn public_items_and_bad_input() {
     let added = ok_json(&vault(
         &rpc,
         alice,
-        &["add", input.to_str().expect("utf-8"), "--public"],
+        &[
+            "add",
+            input.to_str().expect("utf-8"),
+            "--public",
+            "--no-wait",
+        ],
     ));
+    assert!(added.get("copies").is_none(), "--no-wait: {added}");
     let item = added["item"].as_str().expect("item").to_string();
     let out = dir.path().join("got.txt");
     ok_json(&vault(

@@ -88,6 +88,49 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
 
 /// A progress bar on stderr (none for `--json` or when stderr is not a terminal); for an input
 /// of unknown length (`len` `None`: stdin, a pipe), a counter of bytes and rate.
+/// How long `vault add` and `update` wait for an item's copies on the other nodes.
+const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// After an upload, wait (unless `no_wait`) for the item's copies on the other nodes; record
+/// them in `value` (`copies`, `copies_wanted`) and return a line for humans ("" where there is
+/// one node, or nothing to say). Replication that is slow or cannot be checked is a warning,
+/// not a failure: the upload is stored and the nodes go on replicating by themselves.
+fn replication(
+    who: &IdentityArgs,
+    item: ItemId,
+    no_wait: bool,
+    json: bool,
+    value: &mut serde_json::Value,
+) -> String {
+    if no_wait {
+        return String::new();
+    }
+    match super::vault_nodes::wait_replicated(who, item, json, REPLICATION_WAIT) {
+        Ok(r) => {
+            value["copies"] = r.copies.into();
+            value["copies_wanted"] = r.wanted.into();
+            if !r.done() {
+                eprintln!(
+                    "warning: after {} s some objects are on {} of {} nodes; the nodes go on \
+                     replicating (see `lightstreams vault health {item}`)",
+                    REPLICATION_WAIT.as_secs(),
+                    r.copies,
+                    r.wanted
+                );
+            }
+            if r.wanted > 1 {
+                format!("\non {} of {} nodes", r.copies, r.wanted)
+            } else {
+                String::new()
+            }
+        }
+        Err(e) => {
+            eprintln!("warning: stored, but the node cannot say how far it is replicated: {e}");
+            String::new()
+        }
+    }
+}
+
 fn bar(len: Option<u64>, json: bool, what: &str) -> ProgressBar {
     if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return ProgressBar::hidden();
@@ -170,6 +213,7 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             public,
             media_type,
             name,
+            no_wait,
             who,
         } => {
             let input = open_input(&file, name, media_type)?;
@@ -180,10 +224,11 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                 .add(input.reader, &content, public, |n| progress.inc(n))
                 .map_err(|e| anyhow!("{e}"))?;
             progress.finish_and_clear();
-            let value = serde_json::to_value(&published)?;
+            let mut value = serde_json::to_value(&published)?;
+            let copies = replication(&who, published.item, no_wait, json, &mut value);
             super::print(json, &value, || {
                 format!(
-                    "added {} ({} bytes, {} chunks{})\nitem {}",
+                    "added {} ({} bytes, {} chunks{})\nitem {}{copies}",
                     content.name,
                     published.size,
                     published.chunks,
@@ -197,6 +242,7 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             file,
             media_type,
             name,
+            no_wait,
             who,
         } => {
             let item = parse_item(&id)?;
@@ -217,10 +263,11 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                 .update(item, input.reader, &input.content, |n| progress.inc(n))
                 .map_err(|e| anyhow!("{e}"))?;
             progress.finish_and_clear();
-            let value = serde_json::to_value(&published)?;
+            let mut value = serde_json::to_value(&published)?;
+            let copies = replication(&who, published.item, no_wait, json, &mut value);
             super::print(json, &value, || {
                 format!(
-                    "published version {} of {} ({} bytes, epoch {})",
+                    "published version {} of {} ({} bytes, epoch {}){copies}",
                     published.version, published.item, published.size, published.epoch
                 )
             });

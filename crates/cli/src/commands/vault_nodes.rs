@@ -197,3 +197,62 @@ pub(crate) fn health(id: &str, who: &IdentityArgs, json: bool) -> anyhow::Result
     });
     Ok(())
 }
+
+/// How far an item's replication got when `vault add` or `update` stopped waiting for it.
+pub(crate) struct Replicated {
+    /// The fewest live copies any object of the item has.
+    pub(crate) copies: u64,
+    /// Copies wanted of each: R, or every live node where fewer are up.
+    pub(crate) wanted: u64,
+}
+
+impl Replicated {
+    pub(crate) fn done(&self) -> bool {
+        self.copies >= self.wanted
+    }
+}
+
+/// Wait until every object of `item` has as many live copies as the network wants (R, or one
+/// on every live node where fewer are up), showing progress unless `quiet`; after `limit` (or
+/// if the node cannot say), return what there is: the nodes go on replicating by themselves.
+pub(crate) fn wait_replicated(
+    who: &IdentityArgs,
+    item: lightstreams_vault::ItemId,
+    quiet: bool,
+    limit: std::time::Duration,
+) -> anyhow::Result<Replicated> {
+    let signer = signer_of(who)?;
+    let remote = HttpRemote::connect(&who.rpc).map_err(|e| anyhow!("{e}"))?;
+    let spinner = if quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new_spinner()
+    };
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let health = remote.health(&signer, item).map_err(|e| anyhow!("{e}"))?;
+        let live = health["nodes"]
+            .as_array()
+            .map_or(1, |nodes| {
+                nodes
+                    .iter()
+                    .filter(|n| n["live"].as_bool() == Some(true))
+                    .count()
+            })
+            .max(1) as u64;
+        let last = Replicated {
+            copies: health["min_copies"].as_u64().unwrap_or(0),
+            wanted: health["wanted"].as_u64().unwrap_or(1).min(live).max(1),
+        };
+        if last.done() || std::time::Instant::now() >= deadline {
+            spinner.finish_and_clear();
+            return Ok(last);
+        }
+        spinner.set_message(format!(
+            "replicating: every object on {} of {} nodes so far",
+            last.copies, last.wanted
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
