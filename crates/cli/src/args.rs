@@ -422,6 +422,10 @@ pub(crate) enum VaultCommand {
         /// Expire after this long (e.g. 30s, 10m, 2h, 7d).
         #[arg(long)]
         expires: Option<String>,
+        /// Return once the node has stored the grantee's key envelope, without waiting for its
+        /// copies on the other nodes (they follow within a repair round).
+        #[arg(long = "no-wait")]
+        no_wait: bool,
         #[command(flatten)]
         who: IdentityArgs,
     },
@@ -431,6 +435,10 @@ pub(crate) enum VaultCommand {
         id: String,
         /// The account.
         address: String,
+        /// Return once the node has stored the re-keyed version and envelopes, without waiting
+        /// for their copies on the other nodes (they follow within a repair round).
+        #[arg(long = "no-wait")]
+        no_wait: bool,
         #[command(flatten)]
         who: IdentityArgs,
     },

@@ -257,12 +257,14 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     // Bob is granted read and reads through every node, holding the item or not. (Any vault
     // command registers his encryption key first.)
     ok_json(&cli("vault", &rpcs[0], Some(bob), &["ls"]));
-    ok_json(&cli(
+    let granted = ok_json(&cli(
         "vault",
         &rpcs[0],
         Some(alice),
         &["grant", &item, &format!("{:#x}", bob.address()), "--read"],
     ));
+    // The grant returned once Bob's key envelope, like every object, had three live copies.
+    assert_eq!(granted["copies"].as_u64(), Some(3), "{granted}");
     let out = dir.path().join("out.bin");
     for rpc in &rpcs {
         assert!(

@@ -88,10 +88,12 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
 
 /// A progress bar on stderr (none for `--json` or when stderr is not a terminal); for an input
 /// of unknown length (`len` `None`: stdin, a pipe), a counter of bytes and rate.
-/// How long `vault add` and `update` wait for an item's copies on the other nodes.
+/// How long `vault add`, `update`, `grant` and `revoke` wait for an item's copies on the other
+/// nodes.
 const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
-/// After an upload, wait (unless `no_wait`) for the item's copies on the other nodes; record
+/// After a write (an upload, an envelope), wait (unless `no_wait`) until every object of the
+/// item has its copies on the other nodes; record
 /// them in `value` (`copies`, `copies_wanted`) and return a line for humans ("" where there is
 /// one node, or nothing to say). Replication that is slow or cannot be checked is a warning,
 /// not a failure: the upload is stored and the nodes go on replicating by themselves.
@@ -339,6 +341,7 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             write,
             admin,
             expires,
+            no_wait,
             who,
         } => {
             let item = parse_item(&id)?;
@@ -366,23 +369,30 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             } else {
                 "read"
             };
-            let value = json!({"item": item.to_string(), "account": grantee, "level": level_name, "expiry": expiry, "transaction": tx});
+            let mut value = json!({"item": item.to_string(), "account": grantee, "level": level_name, "expiry": expiry, "transaction": tx});
+            let copies = replication(&who, item, no_wait, json, &mut value);
             super::print(json, &value, || {
                 format!(
-                    "granted {level_name} on {item} to {grantee}{}",
+                    "granted {level_name} on {item} to {grantee}{}{copies}",
                     expiry
                         .map(|e| format!(" until {}", super::when(e)))
                         .unwrap_or_default()
                 )
             });
         }
-        VaultCommand::Revoke { id, address, who } => {
+        VaultCommand::Revoke {
+            id,
+            address,
+            no_wait,
+            who,
+        } => {
             let item = parse_item(&id)?;
             let revoked = parse_address(&address)?;
             let client = client(&who)?;
             let rekeyed = client.revoke(item, revoked).map_err(|e| anyhow!("{e}"))?;
-            let value =
+            let mut value =
                 json!({"item": item.to_string(), "revoked": revoked, "rekeyed_version": rekeyed});
+            let copies = replication(&who, item, no_wait, json, &mut value);
             super::print(json, &value, || {
                 let mut text = format!("revoked {revoked} on {item}; new key epoch started");
                 if let Some(p) = &rekeyed {
@@ -391,6 +401,7 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                         p.version, p.epoch
                     ));
                 }
+                text.push_str(&copies);
                 text
             });
         }
