@@ -800,6 +800,11 @@ fn custodial_http_api() {
     let published: Value = r.body_mut().read_json().expect("json");
     let item = published["item"].as_str().expect("item").to_string();
     assert_eq!(published["size"], content.len());
+    // Answered once replicated: a lone dev node holds the one copy wanted.
+    assert_eq!(
+        (&published["copies"], &published["copies_wanted"]),
+        (&1.into(), &1.into())
+    );
     assert_no_marker(&data, &marker);
 
     // Download: whole, and a Range answered 206 with the right bytes.
@@ -853,7 +858,7 @@ fn custodial_http_api() {
     form.extend_from_slice(b"multipart body");
     form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let mut r = agent
-        .post(format!("{rpc}/v1/files"))
+        .post(format!("{rpc}/v1/files?wait=false"))
         .header("Authorization", &bearer)
         .header(
             "Content-Type",
@@ -868,6 +873,7 @@ fn custodial_http_api() {
         r.body_mut().read_to_string().unwrap_or_default()
     );
     let mp: Value = r.body_mut().read_json().expect("json");
+    assert!(mp.get("copies").is_none(), "wait=false: {mp}");
     let mut r = agent
         .get(format!(
             "{rpc}/v1/items/{}",

@@ -340,7 +340,29 @@ struct UploadQuery {
     media_type: Option<String>,
     #[serde(default)]
     public: bool,
+    /// Answer only once the item's objects have their copies on the other nodes (default).
+    wait: Option<bool>,
     token: Option<String>,
+}
+
+/// How long an upload's answer waits for the item's copies on the other nodes.
+const REPLICATION_WAIT: Duration = Duration::from_secs(120);
+
+/// `published` as JSON, with how far the item is replicated once every object has its live
+/// copies (or [`REPLICATION_WAIT`] passed) unless the query said `wait=false`.
+fn published_json(
+    vault: &Vault,
+    query: &UploadQuery,
+    published: &lightstreams_access::protocol::Published,
+) -> Result<serde_json::Value, Refused> {
+    let mut value =
+        serde_json::to_value(published).map_err(|e| ApiError::internal(e.to_string()))?;
+    if query.wait != Some(false) {
+        let (copies, wanted) = vault.wait_replicated(&published.item, REPLICATION_WAIT);
+        value["copies"] = copies.into();
+        value["copies_wanted"] = wanted.into();
+    }
+    Ok(value)
 }
 
 /// A blocking `Read` over chunks sent from the async side.
@@ -481,9 +503,10 @@ async fn add_file(
     let content = content_of(&query, form_name, form_type, &headers);
     let public = query.public;
     let published = blocking(move || {
-        client(&vault, signer)
+        let published = client(&vault, signer)
             .add(reader, &content, public, |_| {})
-            .map_err(protocol_error)
+            .map_err(protocol_error)?;
+        published_json(&vault, &query, &published)
     })
     .await?;
     Ok((StatusCode::CREATED, axum::Json(published)).into_response())
@@ -536,9 +559,10 @@ async fn update_file(
     let (reader, form_name, form_type) = pump(upload).await?;
     let content = content_of(&query, form_name, form_type, &headers);
     let published = blocking(move || {
-        client(&vault, signer)
+        let published = client(&vault, signer)
             .update(item, reader, &content, |_| {})
-            .map_err(protocol_error)
+            .map_err(protocol_error)?;
+        published_json(&vault, &query, &published)
     })
     .await?;
     Ok(axum::Json(published).into_response())

@@ -45,6 +45,8 @@ pub(super) fn spec() -> Value {
          "schema": {"type": "string"}}
     ]);
     let bearer = json!([{"bearer": []}]);
+    let wait_param = json!({"name": "wait", "in": "query", "schema": {"type": "boolean", "default": true},
+        "description": "Answer once every object of the item has its live copies on the vault nodes (at most 120 s); false: once this node stored it"});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -66,7 +68,9 @@ pub(super) fn spec() -> Value {
                         "to": {"type": "string"}, "bps": {"type": "integer"}}}}}},
                 "Published": {"type": "object", "properties": {
                     "item": {"type": "string"}, "version": {"type": "integer"}, "epoch": {"type": "integer"},
-                    "manifest": {"type": "string"}, "size": {"type": "integer"}, "chunks": {"type": "integer"}}},
+                    "manifest": {"type": "string"}, "size": {"type": "integer"}, "chunks": {"type": "integer"},
+                    "copies": {"type": "integer", "description": "Fewest live copies of any object of the item when the node answered (absent with wait=false)"},
+                    "copies_wanted": {"type": "integer", "description": "Copies wanted of each object: R, or one per live node where fewer are up"}}},
                 "ItemInfo": {"type": "object", "properties": {
                     "item": {"type": "string"}, "owner": {"type": "string"}, "public": {"type": "boolean"},
                     "epoch": {"type": "integer"}, "policy": {"type": ["string", "null"]},
@@ -172,7 +176,8 @@ pub(super) fn spec() -> Value {
                 "parameters": [
                     {"name": "name", "in": "query", "schema": {"type": "string"}},
                     {"name": "media_type", "in": "query", "schema": {"type": "string"}},
-                    {"name": "public", "in": "query", "schema": {"type": "boolean"}}],
+                    {"name": "public", "in": "query", "schema": {"type": "boolean"}},
+                    wait_param.clone()],
                 "requestBody": {"required": true, "content": {
                     "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
                     "multipart/form-data": {"schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}},
@@ -188,7 +193,7 @@ pub(super) fn spec() -> Value {
                         "400": bad, "401": unauthorized, "404": not_found, "416": error_response("Range outside the file")}},
                 "put": {"summary": "Publish a new version (needs WRITE)",
                     "security": bearer,
-                    "parameters": [id_param("item", "Item id")],
+                    "parameters": [id_param("item", "Item id"), wait_param.clone()],
                     "requestBody": {"required": true, "content": {"application/octet-stream": {}, "multipart/form-data": {}}},
                     "responses": {"200": {"description": "Published", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Published"}}}},
                         "400": bad, "401": unauthorized, "404": not_found, "409": error_response("The chain refused")}}

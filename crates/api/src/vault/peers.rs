@@ -940,6 +940,28 @@ impl Vault {
     }
 
     /// How many live copies each object of `item` has, as this node sees the network.
+    /// Wait until every object of `item` has the live copies the network wants (R, or one on
+    /// every live node where fewer are up) or `limit` passes; returns the fewest copies any
+    /// object has and the copies wanted.
+    pub(crate) fn wait_replicated(&self, item: &ItemId, limit: Duration) -> (u64, u64) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let health = self.health(item);
+            let live = health["nodes"]
+                .as_array()
+                .map_or(1, |nodes| {
+                    nodes.iter().filter(|n| n["live"] == true).count()
+                })
+                .max(1) as u64;
+            let wanted = health["wanted"].as_u64().unwrap_or(1).clamp(1, live);
+            let copies = health["min_copies"].as_u64().unwrap_or(0);
+            if copies >= wanted || std::time::Instant::now() >= deadline {
+                return (copies, wanted);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     pub(crate) fn health(&self, item: &ItemId) -> Value {
         let Some(net) = self.peers.as_ref() else {
             let held = self
