@@ -75,17 +75,45 @@ fn wait_intact(file: &Path, what: &str) {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .expect("name");
-    wait_until(
-        what,
-        Duration::from_secs(60),
-        Duration::from_millis(200),
-        || {
-            std::fs::read(file)
-                .ok()
-                .filter(|b| blake3::hash(b).to_hex().as_str() == name)
-                .map(|_| ())
-        },
-    );
+    let intact = || {
+        std::fs::read(file)
+            .ok()
+            .is_some_and(|b| blake3::hash(&b).to_hex().as_str() == name)
+    };
+    let limit = Duration::from_secs(60);
+    let started = std::time::Instant::now();
+    while !intact() {
+        if started.elapsed() > limit {
+            // Before failing, what every node said about damaged copies and repairs (the
+            // logs sit next to each node's config, under the network directory).
+            let net = file
+                .ancestors()
+                .find(|a| a.file_name().is_some_and(|n| n == "net"))
+                .expect("the network directory");
+            for entry in std::fs::read_dir(net).into_iter().flatten().flatten() {
+                let log =
+                    std::fs::read_to_string(entry.path().join("node.log")).unwrap_or_default();
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|l| {
+                        l.contains("damaged")
+                            || l.contains("repair")
+                            || l.contains("replicat")
+                            || l.contains("prove")
+                    })
+                    .collect();
+                eprintln!(
+                    "----- {}: {} relevant log lines, the last 30 -----\n{}",
+                    entry.path().display(),
+                    lines.len(),
+                    lines[lines.len().saturating_sub(30)..].join("\n")
+                );
+            }
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("waited {:.1?} of {limit:?} for {what}", started.elapsed());
 }
 
 /// How many of the nodes (by config path) hold each blob of `item` on disk, by file name.
@@ -246,6 +274,69 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         copies.len() >= 5 && copies.values().all(|c| *c == 3),
         "every blob on exactly three disks: {copies:?}"
     );
+
+    // The custodial API answers an upload once it is replicated too: an account in node B's
+    // keystore uploads through node B, and every blob is on three disks when the answer comes.
+    let keystore = validators[1]
+        .config
+        .parent()
+        .expect("dir")
+        .join("data/keystore");
+    let password = dir.path().join("custodial-password");
+    std::fs::write(&password, "pw\n").expect("write password");
+    let created = std::process::Command::new(exe())
+        .args(["account", "new", "--json", "--keystore"])
+        .arg(&keystore)
+        .arg("--password-file")
+        .arg(&password)
+        .output()
+        .expect("account new");
+    let account = ok_json(&created)["address"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    ok_json(&cli(
+        "send",
+        &rpcs[1],
+        Some(alice),
+        &["--to", &account, "--value", "10pht"],
+    ));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(format!("{}/v1/session", rpcs[1]))
+        .send_json(serde_json::json!({"account": account, "password": "pw"}))
+        .expect("session");
+    assert_eq!(r.status().as_u16(), 200);
+    let token = r.body_mut().read_json::<Value>().expect("json")["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let mut r = agent
+        .post(format!("{}/v1/files?name=custodial.bin", rpcs[1]))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send(&vec![7u8; 3 * 1024 * 1024 + 5][..])
+        .expect("upload");
+    let body = r.body_mut().read_to_string().expect("body");
+    assert_eq!(r.status().as_u16(), 201, "{body}");
+    let published: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        (
+            published["copies"].as_u64(),
+            published["copies_wanted"].as_u64()
+        ),
+        (Some(3), Some(3)),
+        "{published}"
+    );
+    let custodial = published["item"].as_str().expect("item");
+    let on_disk = blob_copies(&configs, custodial);
+    assert!(
+        on_disk.len() >= 4 && on_disk.values().all(|c| *c >= 3),
+        "every blob of the custodial upload on three disks when answered: {on_disk:?}"
+    );
+
     let holding: Vec<usize> = (0..4)
         .filter(|i| !walk(&item_dir(&validators[*i].config, &item).join("blobs")).is_empty())
         .collect();
