@@ -96,10 +96,9 @@ fn wait_intact(file: &Path, what: &str) {
                 let lines: Vec<&str> = log
                     .lines()
                     .filter(|l| {
-                        l.contains("damaged")
-                            || l.contains("repair")
-                            || l.contains("replicat")
-                            || l.contains("prove")
+                        ["damaged", "repair", "replicat", "prove", "panic", "scrub"]
+                            .iter()
+                            .any(|w| l.contains(w))
                     })
                     .collect();
                 eprintln!(

@@ -190,9 +190,12 @@ pub(crate) fn spawn_replicator(vault: &Arc<Vault>) {
 }
 
 /// Run `round` on a thread of its own until the vault is dropped. The thread holds the vault
-/// for one round only: once the server is gone, the next upgrade fails and the thread ends.
+/// for one round only: once the server is gone, the next upgrade fails and the thread ends. A
+/// round that panics is logged and the loop goes on after a pause: a replicator thread that
+/// died quietly would leave the node serving but never repairing again.
 fn spawn_loop(vault: &Arc<Vault>, name: &str, round: fn(&Vault, &PeerNet)) {
     let weak: Weak<Vault> = Arc::downgrade(vault);
+    let thread = name.to_string();
     let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
@@ -201,7 +204,18 @@ fn spawn_loop(vault: &Arc<Vault>, name: &str, round: fn(&Vault, &PeerNet)) {
                 let Some(net) = vault.peers.as_ref() else {
                     return;
                 };
-                round(&vault, net);
+                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    round(&vault, net);
+                }));
+                if let Err(panic) = ran {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    tracing::error!(thread = %thread, panic = %message, "a vault replicator round panicked; going on after a pause");
+                    std::thread::sleep(net.interval);
+                }
             }
         });
     if let Err(e) = spawned {
