@@ -333,5 +333,9 @@ fn the_testnet_command_outlives_one_node_and_stops_the_rest_on_ctrl_c() {
     }
     let text = std::fs::read_to_string(&stderr_path).unwrap_or_default();
     assert!(text.contains("stopping 3 nodes"), "{text}");
+    // Node logs are files: plain text, no terminal color codes.
+    let log = std::fs::read_to_string(layout[1].config.with_file_name("node.log")).expect("log");
+    assert!(log.contains("INFO"), "{log}");
+    assert!(!log.contains('\x1b'), "color codes in a log file");
     reader.join().expect("stdout reader");
 }

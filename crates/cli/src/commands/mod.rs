@@ -18,11 +18,21 @@ use tracing_subscriber::EnvFilter;
 
 use crate::args::{Cli, Command};
 
-/// Send logs to stderr, filtered by `--log` / RUST_LOG.
+/// Send logs to stderr, filtered by `--log` / RUST_LOG; colored only on a terminal (not in a
+/// log file such as `testnet` writes) and never with `NO_COLOR` set.
 pub(crate) fn init_logging(cli: &Cli) {
-    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&cli.log).unwrap_or_else(|e| {
+        eprintln!(
+            "warning: --log {:?} is not a log filter ({e}); logging at info. Example: --log info,lightstreams_api=debug",
+            cli.log
+        );
+        EnvFilter::new("info")
+    });
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color)
         .with_writer(std::io::stderr)
         .try_init();
 }
