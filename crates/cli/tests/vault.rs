@@ -179,6 +179,18 @@ fn story_and_security_invariants() {
     let listed = ok_json(&vault(&rpc, bob, &["ls"]));
     assert_eq!(listed[0]["item"], item_text.as_str());
     assert_eq!(listed[0]["level"], "read");
+    // Readers see what the item is: its latest name and size, in `ls` and `info`.
+    assert_eq!(listed[0]["name"], "song.mp3");
+    assert_eq!(listed[0]["size"], 2 * 1024 * 1024 + 4321);
+    let about = ok_json(&vault(&rpc, bob, &["info", &item_text]));
+    assert_eq!(
+        (&about["name"], &about["media_type"], &about["size"]),
+        (
+            &"song.mp3".into(),
+            &"audio/mpeg".into(),
+            &(2 * 1024 * 1024 + 4321).into()
+        )
+    );
 
     // Bob keeps the epoch-0 key he was given, and a chunk address he was allowed to fetch.
     let bob_client = library_client(&rpc, bob);

@@ -25,14 +25,14 @@ pub(crate) fn run(args: RpcArgs, json: bool) -> anyhow::Result<()> {
     });
     super::print(json, &value, || {
         format!(
-            "node      {}\nclient    {}\nchain id  {}\nhead      #{} {} ({} txs, timestamp {})\npeers     {}\nsyncing   {}",
+            "node      {}\nclient    {}\nchain id  {}\nhead      #{} {} ({} txs, {})\npeers     {}\nsyncing   {}",
             args.rpc,
             client.as_str().unwrap_or_default(),
             chain_id,
             number,
             head["hash"].as_str().unwrap_or_default(),
             value["head"]["transactions"],
-            timestamp,
+            super::when(timestamp as u64),
             peers,
             syncing
         )

@@ -88,6 +88,22 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
 
 /// A progress bar on stderr (none for `--json` or when stderr is not a terminal); for an input
 /// of unknown length (`len` `None`: stdin, a pipe), a counter of bytes and rate.
+/// A byte count for humans: `12 B`, `3.4 MiB`, `1.0 GiB`.
+fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
 /// How long `vault add`, `update`, `grant` and `revoke` wait for an item's copies on the other
 /// nodes.
 const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -230,10 +246,11 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             let copies = replication(&who, published.item, no_wait, json, &mut value);
             super::print(json, &value, || {
                 format!(
-                    "added {} ({} bytes, {} chunks{})\nitem {}{copies}",
+                    "added {} ({} bytes, {} chunk{}{})\nitem {}{copies}",
                     content.name,
                     published.size,
                     published.chunks,
+                    if published.chunks == 1 { "" } else { "s" },
                     if public { ", public" } else { "" },
                     published.item
                 )
@@ -422,20 +439,42 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
         VaultCommand::Ls { who } => {
             let client = client(&who)?;
             let items = client.list().map_err(|e| anyhow!("{e}"))?;
-            let value = serde_json::to_value(&items)?;
+            // Each item's latest name and size, from its manifest (for those this account can
+            // open now; `null` for the others, such as items whose grant expired).
+            let latest: Vec<Option<(String, u64)>> = items
+                .iter()
+                .map(|i| {
+                    client
+                        .open(i.item, None)
+                        .ok()
+                        .map(|o| (o.manifest.name, o.manifest.size))
+                })
+                .collect();
+            let mut value = serde_json::to_value(&items)?;
+            if let Some(rows) = value.as_array_mut() {
+                for (row, latest) in rows.iter_mut().zip(&latest) {
+                    row["name"] = json!(latest.as_ref().map(|l| &l.0));
+                    row["size"] = json!(latest.as_ref().map(|l| l.1));
+                }
+            }
             super::print(json, &value, || {
                 if items.is_empty() {
                     return "no items".to_string();
                 }
                 items
                     .iter()
-                    .map(|i| {
+                    .zip(&latest)
+                    .map(|(i, latest)| {
                         format!(
-                            "{}  {:<5}  {} version(s){}",
+                            "{}  {:<5}  {} version(s){}  {}",
                             i.item,
                             i.level,
                             i.versions,
-                            if i.public { "  public" } else { "" }
+                            if i.public { "  public" } else { "" },
+                            latest.as_ref().map_or_else(
+                                || "(cannot be opened by this account now)".to_string(),
+                                |(name, size)| format!("{name} ({})", human_size(*size))
+                            )
                         )
                     })
                     .collect::<Vec<_>>()
@@ -447,22 +486,41 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             let client = client(&who)?;
             let info = client.info(item).map_err(|e| anyhow!("{e}"))?;
             let latest = info.versions.last().cloned();
+            // What the latest version holds, if this account can open it now.
+            let manifest = client.open(item, None).ok().map(|o| o.manifest);
             let mut value = serde_json::to_value(&info)?;
             if let Some(map) = value.as_object_mut() {
                 map.remove("versions");
                 map.insert("version_count".into(), json!(info.versions.len()));
                 map.insert("latest".into(), serde_json::to_value(&latest)?);
+                if let Some(m) = &manifest {
+                    map.insert("name".into(), json!(m.name));
+                    map.insert("media_type".into(), json!(m.media_type));
+                    map.insert("size".into(), json!(m.size));
+                }
             }
             super::print(json, &value, || {
-                let mut text = format!(
-                    "item     {}\nowner    {}\nyou      {}\npublic   {}\nepoch    {}\nversions {}",
-                    info.item,
+                let mut text = format!("item     {}", info.item);
+                if let Some(m) = &manifest {
+                    text.push_str(&format!(
+                        "\nname     {}\ntype     {}\nsize     {} ({} bytes)",
+                        m.name,
+                        m.media_type,
+                        human_size(m.size),
+                        m.size
+                    ));
+                }
+                text.push_str(&format!(
+                    "\nowner    {}\nyou      {}\npublic   {}\nepoch    {}\nversions {}",
                     info.owner,
                     info.level,
                     info.public,
                     info.epoch,
                     info.versions.len()
-                );
+                ));
+                if let Some(latest) = &latest {
+                    text.push_str(&format!("\nupdated  {}", super::when(latest.timestamp)));
+                }
                 if let Some(policy) = info.policy {
                     text.push_str(&format!("\npolicy   {policy}"));
                 }
@@ -584,4 +642,16 @@ fn parse_range(text: &str, size: u64) -> anyhow::Result<(u64, u64)> {
         return Err(bad());
     }
     Ok((start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(super::human_size(0), "0 B");
+        assert_eq!(super::human_size(1023), "1023 B");
+        assert_eq!(super::human_size(1024), "1.0 KiB");
+        assert_eq!(super::human_size(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
+        assert_eq!(super::human_size(u64::MAX), "16777216.0 TiB");
+    }
 }
