@@ -121,13 +121,7 @@ fn garbage_on_every_port_neither_stops_nor_stalls_a_node() {
     let _serial = serial();
     let dir = tempdir("ls-e2e-hostile");
     let layout = init_fast(&dir.path().join("net"), 2, 0);
-    let mut nodes: Vec<Node> = layout
-        .iter()
-        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
-        .collect();
-    for node in &mut nodes {
-        node.wait_ready(Duration::from_secs(60));
-    }
+    let mut nodes = start_nodes(&layout);
     let mut targets: Vec<(String, SocketAddr)> = Vec::new();
     for entry in &layout {
         targets.push((format!("{} consensus", entry.name), addr(&entry.p2p)));

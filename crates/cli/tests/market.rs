@@ -314,10 +314,7 @@ fn sell_buy_offers_supply_and_keepers_on_one_node() {
 
     // The node's HTTP API shows the listing too (no account needed); an unknown item gets the
     // uniform not-found.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut response = agent
         .get(format!("{rpc}/v1/market/listings/{id}"))
         .call()
@@ -421,13 +418,7 @@ fn creator_offline_one_keeper_down_on_four_validators() {
         peer.as_table_mut().expect("a peer").remove("rpc");
     }
     std::fs::write(carols_config, toml::to_string(&table).expect("toml")).expect("write config");
-    let mut nodes: Vec<Node> = layout
-        .iter()
-        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
-        .collect();
-    for node in &mut nodes {
-        node.wait_ready(Duration::from_secs(60));
-    }
+    let mut nodes = start_nodes(&layout);
     let validators: Vec<usize> = (0..layout.len()).filter(|i| layout[*i].validator).collect();
     let carols = (0..layout.len())
         .find(|i| !layout[*i].validator)
@@ -568,10 +559,7 @@ fn custodial_buy_and_fan_channel_over_http() {
         &["list", &id, "--price", "1pht"],
     ));
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let buy_url = format!("{rpc}/v1/market/listings/{id}/buy");
     // No session: 401.
     let r = agent.post(&buy_url).send(&b""[..]).expect("http");

@@ -168,13 +168,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         set_table(&entry.config, "vault", &[("replicas", 3)]);
     }
     let (validators, fifth): (Vec<_>, Vec<_>) = layout.iter().cloned().partition(|e| e.validator);
-    let mut nodes: Vec<Node> = validators
-        .iter()
-        .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
-        .collect();
-    for node in &mut nodes {
-        node.wait_ready(Duration::from_secs(60));
-    }
+    let mut nodes = start_nodes(&validators);
     let rpcs: Vec<String> = validators
         .iter()
         .map(|e| format!("http://{}", e.rpc))
@@ -300,10 +294,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         Some(alice),
         &["--to", &account, "--value", "10pht"],
     ));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut r = agent
         .post(format!("{}/v1/session", rpcs[1]))
         .send_json(serde_json::json!({"account": account, "password": "pw"}))
@@ -914,10 +905,7 @@ fn parse32(hex_id: &str) -> [u8; 32] {
 
 /// GET `/v1/peer/{item}/{path}` with `auth`: (status, body).
 fn peer_get(rpc: &str, item: &str, path: &str, auth: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut response = agent
         .get(format!("{rpc}/v1/peer/{item}/{path}"))
         .header("Authorization", auth)
@@ -932,10 +920,7 @@ fn peer_get(rpc: &str, item: &str, path: &str, auth: &str) -> (u16, String) {
 
 /// POST a batch request `body` to `/v1/peer/{item}/batch` with `auth`: (status, body).
 fn peer_post(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut response = agent
         .post(format!("{rpc}/v1/peer/{item}/batch"))
         .header("Authorization", auth)
@@ -952,10 +937,7 @@ fn peer_post(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, String) {
 
 /// POST a client batch read `body` to `/v1/raw/{item}/batch` with `auth`: (status, body bytes).
 fn raw_batch(rpc: &str, item: &str, auth: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut response = agent
         .post(format!("{rpc}/v1/raw/{item}/batch"))
         .header("Authorization", auth)

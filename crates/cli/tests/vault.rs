@@ -17,8 +17,8 @@ use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
 use lightstreams_vault::{ItemId, open_manifest};
 use serde_json::Value;
 use util::{
-    Node, dev_accounts, exe, failed_with, key_hex, marked_file, ok_json, raw_get, serial, tempdir,
-    walk,
+    Node, dev_accounts, exe, failed_with, http_agent, key_hex, marked_file, ok_json, raw_get,
+    serial, tempdir, walk,
 };
 
 const NOT_FOUND: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
@@ -596,10 +596,7 @@ fn public_items_and_bad_input() {
         "--range",
     );
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     // A malformed id in a raw path: 400 naming the problem.
     let mut r = agent
         .get(format!("{rpc}/v1/raw/0x12/chunks/0x34"))
@@ -734,10 +731,7 @@ fn custodial_http_api() {
         .parse()
         .expect("address parses");
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     // Wrong password: 401.
     let r = agent
         .post(format!("{rpc}/v1/session"))
@@ -1001,10 +995,7 @@ fn batch_put_as(
 ) -> (u16, String) {
     let mut body = lightstreams_network::batch::upload_prefix(list);
     body.extend_from_slice(frames);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut response = agent
         .put(format!("{rpc}/v1/raw/0x{}/batch", hex::encode(item)))
         .header("Authorization", auth)

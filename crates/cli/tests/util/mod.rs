@@ -680,10 +680,7 @@ pub fn raw_get(
 ) -> (u16, String) {
     let (kind, id) = object.path_parts();
     let url = format!("{rpc}/v1/raw/0x{}/{kind}/{id}", hex::encode(item));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http_agent();
     let mut request = agent.get(&url);
     if let Some(auth) = auth {
         request = request.header("Authorization", auth);
@@ -708,7 +705,11 @@ pub fn init_fast(dir: &Path, validators: usize, full_nodes: usize) -> Vec<NodeEn
 /// `lightstreams init` a network of `validators` validators in `dir/net` with fast timing, start
 /// every node and wait until each answers.
 pub fn start_validators(dir: &Path, validators: usize) -> Vec<Node> {
-    let layout = init_fast(&dir.join("net"), validators, 0);
+    start_nodes(&init_fast(&dir.join("net"), validators, 0))
+}
+
+/// Start every node of `layout` (`lightstreams node --config`) and wait until each answers.
+pub fn start_nodes(layout: &[NodeEntry]) -> Vec<Node> {
     let mut nodes: Vec<Node> = layout
         .iter()
         .map(|e| Node::from_config(&e.name, &e.config, &e.rpc))
@@ -717,6 +718,14 @@ pub fn start_validators(dir: &Path, validators: usize) -> Vec<Node> {
         node.wait_ready(Duration::from_secs(60));
     }
     nodes
+}
+
+/// An HTTP client that returns every status as a response (tests check them).
+pub fn http_agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
 }
 
 /// Set keys of a table (e.g. `[vault]`) of a node's config.toml.
