@@ -953,7 +953,6 @@ impl Vault {
             .map_err(|e| e.to_string())
     }
 
-    /// How many live copies each object of `item` has, as this node sees the network.
     /// Wait until every object of `item` has the live copies the network wants (R, or one on
     /// every live node where fewer are up) or `limit` passes; returns the fewest copies any
     /// object has and the copies wanted.
@@ -976,6 +975,7 @@ impl Vault {
         }
     }
 
+    /// How many live copies each object of `item` has, as this node sees the network.
     pub(crate) fn health(&self, item: &ItemId) -> Value {
         let Some(net) = self.peers.as_ref() else {
             let held = self
