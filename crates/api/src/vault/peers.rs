@@ -204,16 +204,8 @@ fn spawn_loop(vault: &Arc<Vault>, name: &str, round: fn(&Vault, &PeerNet)) {
                 let Some(net) = vault.peers.as_ref() else {
                     return;
                 };
-                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    round(&vault, net);
-                }));
-                if let Err(panic) = ran {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(thread = %thread, panic = %message, "a vault replicator round panicked; going on after a pause");
+                if let Err(panic) = guarded(|| round(&vault, net)) {
+                    tracing::error!(thread = %thread, panic = %panic, "a vault replicator round panicked; going on after a pause");
                     std::thread::sleep(net.interval);
                 }
             }
@@ -221,6 +213,17 @@ fn spawn_loop(vault: &Arc<Vault>, name: &str, round: fn(&Vault, &PeerNet)) {
     if let Err(e) = spawned {
         tracing::error!(error = %e, thread = name, "cannot start a vault replicator thread");
     }
+}
+
+/// Run `round`, catching a panic: `Err` with its message (empty if it carried none).
+fn guarded(round: impl FnOnce()) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(round)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default()
+    })
 }
 
 impl Vault {
@@ -1080,4 +1083,29 @@ fn inventories(net: &PeerNet, peers: &[Peer], item: &ItemId) -> HashMap<NodeId, 
             })
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// A round that panics is reported with its message, and the next round still runs.
+    #[test]
+    fn a_panicking_round_is_caught_and_the_next_one_runs() {
+        let mut rounds = 0;
+        let outcomes: Vec<Result<(), String>> = (0..3)
+            .map(|i| {
+                super::guarded(|| {
+                    rounds += 1;
+                    assert!(i != 1, "round {i} failed");
+                })
+            })
+            .collect();
+        assert_eq!(rounds, 3);
+        assert_eq!(outcomes[0], Ok(()));
+        assert_eq!(outcomes[1], Err("round 1 failed".to_string()));
+        assert_eq!(outcomes[2], Ok(()));
+        assert_eq!(
+            super::guarded(|| std::panic::panic_any(7u8)),
+            Err(String::new())
+        );
+    }
 }
