@@ -80,7 +80,21 @@ pub fn public_key_hex(key: &lightstreams_consensus::PrivateKey) -> String {
 /// A free port on `host`. Its listener goes into `held`, which the caller keeps until every
 /// port of the network is chosen: a port released at once could be handed out again to the
 /// next node of the same network (seen as two nodes sharing an RPC port).
+///
+/// The port comes from below the system's ephemeral range (where the kernel picks the local
+/// ports of outgoing connections) when there is room: the nodes bind their ports only when
+/// they start, maybe much later, and meanwhile any outgoing connection on the machine (a
+/// kept-alive HTTP connection, say) could hold an ephemeral one. Seen in the end-to-end tests
+/// as a node that started late failing with "Address already in use".
 fn free_port(host: IpAddr, held: &mut Vec<TcpListener>) -> Result<u16, ConfigError> {
+    if let Some(listener) = below_ephemeral(host) {
+        let port = listener
+            .local_addr()
+            .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?
+            .port();
+        held.push(listener);
+        return Ok(port);
+    }
     let listener = TcpListener::bind((host, 0))
         .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?;
     let port = listener
@@ -89,6 +103,26 @@ fn free_port(host: IpAddr, held: &mut Vec<TcpListener>) -> Result<u16, ConfigErr
         .port();
     held.push(listener);
     Ok(port)
+}
+
+/// Lowest port [`below_ephemeral`] hands out (clear of the well-known and most registered
+/// service ports).
+const LOW_PORT: u16 = 20_000;
+
+/// A listener on a free port between [`LOW_PORT`] and the start of the system's ephemeral
+/// range (Linux: `/proc/sys/net/ipv4/ip_local_port_range`), tried from a random point; `None`
+/// where the range is unknown, too small, or full.
+fn below_ephemeral(host: IpAddr) -> Option<TcpListener> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let first_ephemeral: u16 = range.split_whitespace().next()?.parse().ok()?;
+    let span = first_ephemeral
+        .checked_sub(LOW_PORT)
+        .filter(|s| *s >= 1000)?;
+    let start = rand::random::<u16>() % span;
+    (0..256u16).find_map(|k| {
+        let port = LOW_PORT + (start + k.wrapping_mul(97)) % span;
+        TcpListener::bind((host, port)).ok()
+    })
 }
 
 fn port(
@@ -215,6 +249,34 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ports chosen for nodes that start later sit below the ephemeral range, which outgoing
+    /// connections draw from, and are distinct.
+    #[test]
+    fn free_ports_avoid_the_ephemeral_range() {
+        let host = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let mut held = Vec::new();
+        let ports: Vec<u16> = (0..20)
+            .map(|_| free_port(host, &mut held).expect("a free port"))
+            .collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+        if let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") {
+            let first: u16 = range
+                .split_whitespace()
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("range");
+            if first >= LOW_PORT + 1000 {
+                assert!(
+                    ports.iter().all(|p| (LOW_PORT..first).contains(p)),
+                    "{ports:?} not all in {LOW_PORT}..{first}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn writes_a_consistent_network() {
