@@ -721,6 +721,8 @@ impl Vault {
         // Each with the live peers of its placement, which must prove they hold it first.
         let mut extra: Vec<(lightstreams_vault::Address, Vec<Peer>)> = Vec::new();
         let mut placement_incomplete = false;
+        // Objects short of copies as this node sees them (whoever is to push them).
+        let mut short_here = 0usize;
         for (kind, id) in objects {
             let name = object_label(kind, &id);
             let holders: HashSet<NodeId> = std::iter::once(net.me)
@@ -760,6 +762,7 @@ impl Vault {
             if need == 0 {
                 continue;
             }
+            short_here += 1;
             // The best-ranked holder pushes; the others leave it to it.
             if ranked.iter().find(|n| holders.contains(n)) != Some(&net.me) {
                 continue;
@@ -773,6 +776,7 @@ impl Vault {
                 jobs.push(((kind, id), need, candidates));
             }
         }
+        tracing::debug!(item = %item, known = known.len(), wanted, short = short_here, pushing = jobs.len(), extra = extra.len(), "repair check");
         self.drop_extra_copies(net, item, &extra, placement_incomplete);
         if jobs.is_empty() {
             return Ok(());

@@ -27,7 +27,7 @@ use serde_json::{Value, json};
 /// Chain id of `dev` and of `init` networks.
 pub const CHAIN_ID: u64 = 161;
 /// Default log filter for spawned nodes (quiet dependencies, our crates at info).
-pub const LOG: &str = "info,commonware_consensus=warn,commonware_p2p=warn,commonware_storage=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn";
+pub const LOG: &str = "info,lightstreams_api::vault::peers=debug,commonware_consensus=warn,commonware_p2p=warn,commonware_storage=warn,commonware_runtime=warn,commonware_broadcast=warn,commonware_resolver=warn";
 
 /// The binary under test.
 pub fn exe() -> PathBuf {
