@@ -87,16 +87,11 @@ pub fn public_key_hex(key: &lightstreams_consensus::PrivateKey) -> String {
 /// kept-alive HTTP connection, say) could hold an ephemeral one. Seen in the end-to-end tests
 /// as a node that started late failing with "Address already in use".
 fn free_port(host: IpAddr, held: &mut Vec<TcpListener>) -> Result<u16, ConfigError> {
-    if let Some(listener) = below_ephemeral(host) {
-        let port = listener
-            .local_addr()
-            .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?
-            .port();
-        held.push(listener);
-        return Ok(port);
-    }
-    let listener = TcpListener::bind((host, 0))
-        .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?;
+    let listener = match below_ephemeral(host) {
+        Some(listener) => listener,
+        None => TcpListener::bind((host, 0))
+            .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?,
+    };
     let port = listener
         .local_addr()
         .map_err(|e| ConfigError::Invalid(format!("no free port on {host}: {e}")))?
@@ -113,9 +108,7 @@ const LOW_PORT: u16 = 20_000;
 /// range (Linux: `/proc/sys/net/ipv4/ip_local_port_range`), tried from a random point; `None`
 /// where the range is unknown, too small, or full.
 fn below_ephemeral(host: IpAddr) -> Option<TcpListener> {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    let first_ephemeral: u16 = range.split_whitespace().next()?.parse().ok()?;
-    let span = first_ephemeral
+    let span = first_ephemeral_port()?
         .checked_sub(LOW_PORT)
         .filter(|s| *s >= 1000)?;
     let start = rand::random::<u16>() % span;
@@ -123,6 +116,12 @@ fn below_ephemeral(host: IpAddr) -> Option<TcpListener> {
         let port = LOW_PORT + (start + k.wrapping_mul(97)) % span;
         TcpListener::bind((host, port)).ok()
     })
+}
+
+/// The first port of the system's ephemeral range, where it can be read (Linux).
+fn first_ephemeral_port() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
 }
 
 fn port(
@@ -263,18 +262,13 @@ mod tests {
         distinct.sort_unstable();
         distinct.dedup();
         assert_eq!(distinct.len(), ports.len(), "{ports:?}");
-        if let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") {
-            let first: u16 = range
-                .split_whitespace()
-                .next()
-                .and_then(|p| p.parse().ok())
-                .expect("range");
-            if first >= LOW_PORT + 1000 {
-                assert!(
-                    ports.iter().all(|p| (LOW_PORT..first).contains(p)),
-                    "{ports:?} not all in {LOW_PORT}..{first}"
-                );
-            }
+        if let Some(first) = first_ephemeral_port()
+            && first >= LOW_PORT + 1000
+        {
+            assert!(
+                ports.iter().all(|p| (LOW_PORT..first).contains(p)),
+                "{ports:?} not all in {LOW_PORT}..{first}"
+            );
         }
     }
 

@@ -967,13 +967,7 @@ impl Vault {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let health = self.health(item);
-            let live = health["nodes"]
-                .as_array()
-                .map_or(1, |nodes| {
-                    nodes.iter().filter(|n| n["live"] == true).count()
-                })
-                .max(1) as u64;
-            let wanted = health["wanted"].as_u64().unwrap_or(1).clamp(1, live);
+            let wanted = health["wanted_live"].as_u64().unwrap_or(1);
             let copies = health["min_copies"].as_u64().unwrap_or(0);
             if copies >= wanted || std::time::Instant::now() >= deadline {
                 return (copies, wanted);
@@ -991,7 +985,7 @@ impl Vault {
                 .map(|i| i.objects().len())
                 .unwrap_or(0);
             return json!({
-                "item": item.to_string(), "replicas": 1, "wanted": 1, "objects": held,
+                "item": item.to_string(), "replicas": 1, "wanted": 1, "wanted_live": 1, "objects": held,
                 "min_copies": if held > 0 { 1 } else { 0 }, "max_blob_copies": if held > 0 { 1 } else { 0 },
                 "under_replicated": 0,
                 "nodes": [{"id": self.node_id, "live": true, "objects": held}],
@@ -1033,10 +1027,13 @@ impl Vault {
                 "live": held.is_some(), "objects": held.unwrap_or(0),
             }));
         }
+        // What replication can reach now: R, or one copy per live node where fewer are up.
+        let live = nodes.iter().filter(|n| n["live"] == true).count();
         json!({
             "item": item.to_string(),
             "replicas": net.replicas,
             "wanted": wanted,
+            "wanted_live": wanted.min(live),
             "objects": copies.len(),
             "min_copies": min,
             "max_blob_copies": max_blob,

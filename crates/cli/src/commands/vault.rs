@@ -86,8 +86,6 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow!("duration {text:?} is too long"))
 }
 
-/// A progress bar on stderr (none for `--json` or when stderr is not a terminal); for an input
-/// of unknown length (`len` `None`: stdin, a pipe), a counter of bytes and rate.
 /// A byte count for humans: `12 B`, `3.4 MiB`, `1.0 GiB`.
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -109,9 +107,8 @@ fn human_size(bytes: u64) -> String {
 const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// After a write (an upload, an envelope), wait (unless `no_wait`) until every object of the
-/// item has its copies on the other nodes; record
-/// them in `value` (`copies`, `copies_wanted`) and return a line for humans ("" where there is
-/// one node, or nothing to say). Replication that is slow or cannot be checked is a warning,
+/// item has its copies on the other nodes; record them in `value` (`copies`, `copies_wanted`)
+/// and return a line for humans ("" where there is one node, or nothing to say). Replication that is slow or cannot be checked is a warning,
 /// not a failure: the upload is stored and the nodes go on replicating by themselves.
 fn replication(
     who: &IdentityArgs,
@@ -149,6 +146,8 @@ fn replication(
     }
 }
 
+/// A progress bar on stderr (none for `--json` or when stderr is not a terminal); for an input
+/// of unknown length (`len` `None`: stdin, a pipe), a counter of bytes and rate.
 fn bar(len: Option<u64>, json: bool, what: &str) -> ProgressBar {
     if json || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
         return ProgressBar::hidden();

@@ -198,11 +198,13 @@ pub(crate) fn health(id: &str, who: &IdentityArgs, json: bool) -> anyhow::Result
     Ok(())
 }
 
-/// How far an item's replication got when `vault add` or `update` stopped waiting for it.
+/// How far an item's replication got when `vault add`, `update`, `grant` or `revoke` stopped
+/// waiting for it.
 pub(crate) struct Replicated {
     /// The fewest live copies any object of the item has.
     pub(crate) copies: u64,
-    /// Copies wanted of each: R, or every live node where fewer are up.
+    /// Copies wanted of each: R, or one per live node where fewer are up (health's
+    /// `wanted_live`).
     pub(crate) wanted: u64,
 }
 
@@ -232,18 +234,9 @@ pub(crate) fn wait_replicated(
     let deadline = std::time::Instant::now() + limit;
     loop {
         let health = remote.health(&signer, item).map_err(|e| anyhow!("{e}"))?;
-        let live = health["nodes"]
-            .as_array()
-            .map_or(1, |nodes| {
-                nodes
-                    .iter()
-                    .filter(|n| n["live"].as_bool() == Some(true))
-                    .count()
-            })
-            .max(1) as u64;
         let last = Replicated {
             copies: health["min_copies"].as_u64().unwrap_or(0),
-            wanted: health["wanted"].as_u64().unwrap_or(1).min(live).max(1),
+            wanted: health["wanted_live"].as_u64().unwrap_or(1),
         };
         if last.done() || std::time::Instant::now() >= deadline {
             spinner.finish_and_clear();
