@@ -61,11 +61,17 @@ fn wait_replicated(rpc: &str, who: &PrivateKeySigner, item: &str, copies: u64) -
     })
 }
 
-/// Wait until `rpc` reports at most three copies of every chunk and manifest of `item` (the
-/// extra copies collected) and at least three of every object.
+/// Wait until `rpc` reports every object of `item` on every node of its placement, at most
+/// three copies of every chunk and manifest (the extra copies collected) and at least three of
+/// every object. Three copies alone are not enough: while objects move to a node that joined,
+/// one can still sit on a node outside its placement, which drops its copy once the node that
+/// joined holds one (a test that damaged that copy would wait for a repair that never comes:
+/// the placement does not want it back).
 fn wait_collected(rpc: &str, who: &PrivateKeySigner, item: &str) -> Value {
     wait_health(rpc, who, item, "extra copies collected", 60, |h| {
-        h["min_copies"].as_u64() >= Some(3) && h["max_blob_copies"].as_u64() == Some(3)
+        h["min_copies"].as_u64() >= Some(3)
+            && h["max_blob_copies"].as_u64() == Some(3)
+            && h["misplaced"].as_u64() == Some(0)
     })
 }
 
@@ -826,7 +832,8 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         "every blob on exactly three live disks after the fifth node joined: {copies:?}"
     );
     // A damaged copy that nobody reads is found by its node's scrubber, deleted, and pushed
-    // back intact by a node that holds one.
+    // back intact by a node that holds one (every copy is on its placement now, so the copy
+    // damaged is one the placement wants back).
     let rotten = live
         .iter()
         .flat_map(|config| walk(&item_dir(config, &item).join("blobs")))

@@ -987,7 +987,7 @@ impl Vault {
             return json!({
                 "item": item.to_string(), "replicas": 1, "wanted": 1, "wanted_live": 1, "objects": held,
                 "min_copies": if held > 0 { 1 } else { 0 }, "max_blob_copies": if held > 0 { 1 } else { 0 },
-                "under_replicated": 0,
+                "under_replicated": 0, "misplaced": 0,
                 "nodes": [{"id": self.node_id, "live": true, "objects": held}],
             });
         };
@@ -1006,6 +1006,28 @@ impl Vault {
             *copies.entry(name).or_default() += 1;
         }
         let min = copies.values().copied().min().unwrap_or(0);
+        // Objects not yet on every node of their placement, as the repair rounds compute it:
+        // the best R of this node and the live peers that take the item.
+        let mut known: Vec<NodeId> = vec![net.me];
+        known.extend(
+            theirs
+                .iter()
+                .filter(|(_, h)| !h.declined)
+                .map(|(id, _)| *id),
+        );
+        let misplaced = misplaced(
+            item,
+            &known,
+            net.replicas,
+            copies.keys().copied(),
+            |node, name| {
+                if *node == net.me {
+                    mine.contains(name)
+                } else {
+                    theirs.get(node).is_some_and(|h| h.contains(name))
+                }
+            },
+        );
         // Extra copies of blobs are collected (envelopes and posts are kept everywhere).
         let max_blob = copies
             .iter()
@@ -1038,9 +1060,36 @@ impl Vault {
             "min_copies": min,
             "max_blob_copies": max_blob,
             "under_replicated": under,
+            "misplaced": misplaced,
             "nodes": nodes,
         })
     }
+}
+
+/// How many of the objects `names` (labels `kind/id`) some node of their placement lacks: the
+/// best `replicas` of `known` by rendezvous rank, as the repair rounds place them. Copies
+/// elsewhere are moved there and then collected, so until this is 0 a copy may sit on a node
+/// that is about to drop it.
+fn misplaced<'a>(
+    item: &ItemId,
+    known: &[NodeId],
+    replicas: usize,
+    names: impl IntoIterator<Item = &'a String>,
+    holds: impl Fn(&NodeId, &String) -> bool,
+) -> usize {
+    let placed = replicas.min(known.len());
+    names
+        .into_iter()
+        .filter(|name| {
+            let Some((kind, id)) = name.split_once('/') else {
+                return false;
+            };
+            placement::rank(known, &placement_key(&item.0, kind, id))
+                .iter()
+                .take(placed)
+                .any(|n| !holds(n, name))
+        })
+        .count()
 }
 
 /// The address of a blob named `0x<hex>` in a peer path.
@@ -1088,6 +1137,30 @@ fn inventories(net: &PeerNet, peers: &[Peer], item: &ItemId) -> HashMap<NodeId, 
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// An object counts as misplaced while any node of its placement lacks it, whatever other
+    /// copies exist; once the placement holds it, copies elsewhere do not matter.
+    #[test]
+    fn an_object_off_its_placement_is_misplaced_until_the_placement_holds_it() {
+        let item = ItemId([7; 32]);
+        let nodes: Vec<NodeId> = (1..=5).map(|i| NodeId([i; 32])).collect();
+        let name = object_label("chunks", &format!("0x{}", hex::encode([9u8; 32])));
+        let ranked = placement::rank(&nodes, &placement_key(&item.0, "chunks", &name[7..]));
+        let count =
+            |holders: &[NodeId]| misplaced(&item, &nodes, 3, [&name], |n, _| holders.contains(n));
+        // Three copies, one of them outside the placement: misplaced.
+        assert_eq!(count(&[ranked[0], ranked[1], ranked[3]]), 1);
+        assert_eq!(count(&[ranked[2], ranked[3], ranked[4]]), 1);
+        // The placement holds it (with or without an extra copy): in place.
+        assert_eq!(count(&[ranked[0], ranked[1], ranked[2]]), 0);
+        assert_eq!(count(&ranked), 0);
+        // Fewer nodes than R: every node is the placement.
+        let two = &nodes[..2];
+        assert_eq!(misplaced(&item, two, 3, [&name], |n, _| n == &two[0]), 1);
+        assert_eq!(misplaced(&item, two, 3, [&name], |_, _| true), 0);
+    }
+
     /// A round that panics is reported with its message, and the next round still runs.
     #[test]
     fn a_panicking_round_is_caught_and_the_next_one_runs() {

@@ -173,13 +173,14 @@ pub(crate) fn health(id: &str, who: &IdentityArgs, json: bool) -> anyhow::Result
     let value = remote.health(&signer, item).map_err(|e| anyhow!("{e}"))?;
     super::print(json, &value, || {
         let mut text = format!(
-            "item {}\n{} object(s), {} wanted copies each, fewest copies {}, most copies of a chunk {}, {} under-replicated",
+            "item {}\n{} object(s), {} wanted copies each, fewest copies {}, most copies of a chunk {}, {} under-replicated, {} not yet on their placement",
             value["item"].as_str().unwrap_or_default(),
             value["objects"],
             value["wanted"],
             value["min_copies"],
             value["max_blob_copies"],
             value["under_replicated"],
+            value["misplaced"],
         );
         for node in value["nodes"].as_array().into_iter().flatten() {
             text.push_str(&format!(
