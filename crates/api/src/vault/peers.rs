@@ -704,14 +704,7 @@ impl Vault {
             return Ok(());
         }
         let theirs = inventories(net, &m.live, item);
-        // The nodes that may hold the item: this one and the peers that answered and take it.
-        let mut known: Vec<NodeId> = vec![net.me];
-        known.extend(
-            theirs
-                .iter()
-                .filter(|(_, i)| !i.declined)
-                .map(|(id, _)| *id),
-        );
+        let known = placeable(net.me, &theirs);
         // R copies, or one per node where there are fewer nodes than R.
         let wanted = net.replicas.min(known.len());
         // Per object short of copies: how many more it needs and the nodes to try, best first.
@@ -1006,15 +999,8 @@ impl Vault {
             *copies.entry(name).or_default() += 1;
         }
         let min = copies.values().copied().min().unwrap_or(0);
-        // Objects not yet on every node of their placement, as the repair rounds compute it:
-        // the best R of this node and the live peers that take the item.
-        let mut known: Vec<NodeId> = vec![net.me];
-        known.extend(
-            theirs
-                .iter()
-                .filter(|(_, h)| !h.declined)
-                .map(|(id, _)| *id),
-        );
+        // Objects not yet on every node of their placement, as the repair rounds compute it.
+        let known = placeable(net.me, &theirs);
         let misplaced = misplaced(
             item,
             &known,
@@ -1064,6 +1050,19 @@ impl Vault {
             "nodes": nodes,
         })
     }
+}
+
+/// The nodes an item's objects are placed on: this one (`me`) and the peers whose inventories
+/// answered and that take the item (a node whose operator lost READ declines it).
+fn placeable(me: NodeId, theirs: &HashMap<NodeId, Held>) -> Vec<NodeId> {
+    std::iter::once(me)
+        .chain(
+            theirs
+                .iter()
+                .filter(|(_, held)| !held.declined)
+                .map(|(id, _)| *id),
+        )
+        .collect()
 }
 
 /// How many of the objects `names` (labels `kind/id`) some node of their placement lacks: the
