@@ -108,8 +108,9 @@ const REPLICATION_WAIT: std::time::Duration = std::time::Duration::from_secs(120
 
 /// After a write (an upload, an envelope), wait (unless `no_wait`) until every object of the
 /// item has its copies on the other nodes; record them in `value` (`copies`, `copies_wanted`)
-/// and return a line for humans ("" where there is one node, or nothing to say). Replication that is slow or cannot be checked is a warning,
-/// not a failure: the upload is stored and the nodes go on replicating by themselves.
+/// and return a line for humans ("" where there is one node, or nothing to say). Replication
+/// that is slow or cannot be checked is a warning, not a failure: the upload is stored and the
+/// nodes go on replicating by themselves.
 fn replication(
     who: &IdentityArgs,
     item: ItemId,
