@@ -709,4 +709,40 @@ mod tests {
         );
         assert!(text.contains("keeper 0"), "{text}");
     }
+
+    /// Some n keepers and a threshold t of them.
+    fn n_and_t() -> impl proptest::strategy::Strategy<Value = (usize, usize)> {
+        use proptest::prelude::*;
+        (1usize..=6).prop_flat_map(|n| (Just(n), 1..=n))
+    }
+
+    /// The keeper indexes 0..6 in any order.
+    fn any_order() -> impl proptest::strategy::Strategy<Value = Vec<usize>> {
+        use proptest::prelude::*;
+        Just((0..6).collect::<Vec<usize>>()).prop_shuffle()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+        /// For any t of n, any t distinct shares in any order rebuild the key, and any t - 1
+        /// of them do not.
+        #[test]
+        fn any_t_distinct_shares_and_no_fewer_rebuild_the_key(
+            (n, t) in n_and_t(),
+            order in any_order(),
+        ) {
+            let buyer = EncryptionKeyPair::generate();
+            let (key, record, shares) = setup(n, t, 1, &buyer);
+            let chosen: Vec<Share> = order
+                .iter()
+                .filter(|&&i| i < n)
+                .take(t)
+                .map(|&i| shares[i].clone())
+                .collect();
+            proptest::prop_assert_eq!(chosen.len(), t);
+            proptest::prop_assert_eq!(combine(&record, &chosen).unwrap(), key);
+            proptest::prop_assert!(combine(&record, &chosen[..t - 1]).is_err());
+        }
+    }
 }

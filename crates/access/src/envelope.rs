@@ -140,4 +140,41 @@ mod tests {
         assert_ne!(a, locator(&wrapper, &reader.public_bytes(), &item, 1));
         assert_ne!(a, locator(&wrapper, &reader.public_bytes(), &[2u8; 32], 0));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any key sealed for any item and epoch opens to itself for its reader, and only for
+        /// that item and epoch.
+        #[test]
+        fn any_key_round_trips_for_its_item_and_epoch(
+            key: [u8; 32],
+            item: [u8; 32],
+            epoch: u64,
+            other_epoch: u64,
+        ) {
+            let reader = EncryptionKeyPair::from_secret_bytes([7; 32]);
+            let env = seal_envelope(&reader.public_bytes(), &item, epoch, &key).unwrap();
+            proptest::prop_assert_eq!(open_envelope(&reader, &item, epoch, &env).unwrap(), key);
+            if other_epoch != epoch {
+                proptest::prop_assert!(open_envelope(&reader, &item, other_epoch, &env).is_err());
+            }
+        }
+
+        /// Bytes that are not an envelope sealed to this reader never open (never a panic), and
+        /// an envelope with any byte changed does not open either.
+        #[test]
+        fn anything_else_is_refused(
+            garbage in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            at in 0..ENVELOPE_LEN,
+            flip in 1u8..=255,
+        ) {
+            let reader = EncryptionKeyPair::from_secret_bytes([7; 32]);
+            let item = [1u8; 32];
+            proptest::prop_assert!(open_envelope(&reader, &item, 0, &garbage).is_err());
+            let mut env = seal_envelope(&reader.public_bytes(), &item, 0, &[3; 32]).unwrap();
+            env[at] ^= flip;
+            proptest::prop_assert!(open_envelope(&reader, &item, 0, &env).is_err(), "byte {} changed", at);
+        }
+    }
 }

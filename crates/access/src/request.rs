@@ -415,4 +415,57 @@ mod tests {
         );
         assert_eq!(guard.len(), 1);
     }
+
+    proptest::proptest! {
+        /// Any header text parses or is refused by name, never a panic; whatever parses reads
+        /// back the same from what `to_header` writes for it. (One request may be written in
+        /// more than one way, e.g. `v` as 27 or 0; the replay guard keys on the signed nonce,
+        /// so no spelling of a request is accepted twice.)
+        #[test]
+        fn any_header_parses_or_is_refused(
+            header in proptest::prop_oneof![
+                "\\PC{0,600}",
+                "Lightstreams-Sig v1 ts=[0-9]{1,22},nonce=[0-9a-fA-F]{30,34},sig=0x[0-9a-f]{128,132}",
+            ],
+        ) {
+            match SignedRequest::parse_header(&header) {
+                Ok((ts, nonce, signature)) => {
+                    let (_, req) = signed();
+                    let again = SignedRequest { ts, nonce, signature, ..req }.to_header();
+                    proptest::prop_assert_eq!(
+                        SignedRequest::parse_header(&again).ok(),
+                        Some((ts, nonce, signature))
+                    );
+                }
+                Err(e) => proptest::prop_assert!(e.to_string().contains("malformed Authorization header")),
+            }
+        }
+
+        /// An exact request is never accepted twice while it is fresh, whatever the order of
+        /// requests and timestamps; and a fresh request with a nonce never used is accepted.
+        #[test]
+        fn no_request_is_accepted_twice(
+            steps in proptest::collection::vec((0u64..40, -70i64..=70, 0u8..6), 1..200),
+        ) {
+            let guard = ReplayGuard::default();
+            let mut now = 10_000u64;
+            let mut accepted = std::collections::HashSet::new();
+            for (advance, offset, nonce) in steps {
+                now += advance;
+                let ts = now.saturating_add_signed(offset);
+                let nonce = [nonce; 16];
+                let answer = guard.check(now, ts, nonce);
+                if now.abs_diff(ts) > MAX_SKEW {
+                    proptest::prop_assert_eq!(answer, Err(Refusal::Stale));
+                } else if accepted.contains(&(ts, nonce)) {
+                    proptest::prop_assert_eq!(answer, Err(Refusal::Replayed), "a replay at {} of ts {}", now, ts);
+                } else if !accepted.iter().any(|&(_, n)| n == nonce) {
+                    proptest::prop_assert_eq!(answer, Ok(()));
+                }
+                if answer.is_ok() {
+                    accepted.insert((ts, nonce));
+                }
+            }
+        }
+    }
 }

@@ -264,4 +264,71 @@ mod tests {
         assert!(parse_frame_header([7, 0, 0, 0, 0]).is_err());
         assert!(parse_frame_header([ABSENT, 1, 0, 0, 0]).is_err());
     }
+
+    proptest::proptest! {
+        /// Any list of objects a node can name decodes back to itself.
+        #[test]
+        fn any_list_round_trips(
+            objects in proptest::collection::vec(("[a-z]{1,12}", "[0-9a-zA-Z.]{0,140}"), 1..64),
+        ) {
+            let names: Vec<ObjectName> = objects
+                .iter()
+                .map(|(kind, id)| (&*kind.clone().leak(), id.clone()))
+                .collect();
+            let back = decode_request(&encode_request(&names)).expect("decodes");
+            proptest::prop_assert_eq!(back, objects);
+        }
+
+        /// Any bytes as a list: objects or an error naming what is wrong, never a panic, and
+        /// never more than MAX_BATCH objects.
+        #[test]
+        fn any_list_bytes_decode_or_are_named(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            match decode_request(&body) {
+                Ok(objects) => proptest::prop_assert!((1..=MAX_BATCH).contains(&objects.len())),
+                Err(e) => proptest::prop_assert!(!e.is_empty()),
+            }
+            let mut reader = &body[..];
+            match read_list(&mut reader, "a test") {
+                Ok(list) => {
+                    proptest::prop_assert!((1..=MAX_REQUEST).contains(&list.len()));
+                    proptest::prop_assert_eq!(&body[4..4 + list.len()], &list[..]);
+                }
+                Err(e) => proptest::prop_assert!(e.contains("a test")),
+            }
+        }
+
+        /// Frame headers round trip; any other five bytes are refused by name.
+        #[test]
+        fn any_frame_header_round_trips_or_is_refused(len: Option<u32>, header: [u8; 5]) {
+            let written = frame_header(len.map(|l| l as usize));
+            proptest::prop_assert_eq!(parse_frame_header(written), Ok(len));
+            match parse_frame_header(header) {
+                Ok(len) => proptest::prop_assert_eq!(frame_header(len.map(|l| l as usize)), header),
+                Err(e) => proptest::prop_assert!(e.contains("bad batch frame")),
+            }
+        }
+
+        /// Whatever a peer sends, a frame read gives an object no longer than allowed, an
+        /// absent one, or an error: never a panic, never a buffer past the limit.
+        #[test]
+        fn any_bytes_read_as_frames_stay_within_the_limit(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            max in 0u64..300,
+        ) {
+            let mut reader = &bytes[..];
+            let mut buf = vec![9u8; 3];
+            let mut seen = 0;
+            match read_frame(&mut reader, max, &mut buf, |piece| seen += piece.len()) {
+                Ok(true) => {
+                    proptest::prop_assert!(buf.len() as u64 <= max);
+                    proptest::prop_assert_eq!(seen, buf.len());
+                    proptest::prop_assert_eq!(&bytes[5..5 + buf.len()], &buf[..]);
+                }
+                Ok(false) => proptest::prop_assert!(buf.is_empty()),
+                Err(e) => proptest::prop_assert!(!e.is_empty()),
+            }
+        }
+    }
 }

@@ -146,4 +146,34 @@ mod tests {
         assert!(verify("LS-Peer garbage", &target(b.id())).is_none());
         assert!(verify("", &target(b.id())).is_none());
     }
+
+    proptest::proptest! {
+        /// A header verifies only for the request it was signed for: any other text, and a
+        /// signed header with any one byte changed, is refused (never a panic).
+        #[test]
+        fn only_the_signed_header_verifies(
+            garbage in "\\PC{0,300}",
+            at: proptest::sample::Index,
+            byte in 0x20u8..0x7f,
+        ) {
+            let a = NodeKey::from_seed([1; 32]);
+            let b = NodeKey::from_seed([2; 32]);
+            let t = target(b.id());
+            proptest::prop_assert!(verify(&garbage, &t).is_none());
+            let with_scheme = format!("{SCHEME} {garbage}");
+            proptest::prop_assert!(verify(&with_scheme, &t).is_none());
+            let header = sign(&a, &t, Address::repeat_byte(7), 1000);
+            let mut bytes = header.clone().into_bytes();
+            let i = at.index(bytes.len());
+            bytes[i] = byte;
+            let changed = String::from_utf8(bytes).expect("ASCII");
+            // Hex digits are read case-blind: such a change is the same header.
+            if !changed.eq_ignore_ascii_case(&header) {
+                proptest::prop_assert!(
+                    verify(&changed, &t).is_none(),
+                    "byte {} changed to {:?} still verifies: {}", i, byte as char, changed
+                );
+            }
+        }
+    }
 }

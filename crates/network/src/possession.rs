@@ -115,4 +115,20 @@ mod tests {
         assert_eq!(seen.len(), 2);
         assert_ne!(seen[0], seen[1]);
     }
+
+    proptest::proptest! {
+        /// Proof request ids round trip; any other text is refused, never a panic.
+        #[test]
+        fn proof_ids_round_trip_and_others_are_refused(
+            address: [u8; 32],
+            challenge: [u8; 32],
+            garbage in "\\PC{0,160}",
+        ) {
+            let id = request_id(&address, &challenge);
+            proptest::prop_assert_eq!(parse_request_id(&id), Some((address, challenge)));
+            if let Some((a, c)) = parse_request_id(&garbage) {
+                proptest::prop_assert!(garbage.eq_ignore_ascii_case(&request_id(&a, &c)));
+            }
+        }
+    }
 }

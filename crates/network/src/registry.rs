@@ -180,4 +180,18 @@ mod tests {
         assert!(check_url("http://").is_err());
         assert!(check_url("http://a b").is_err());
     }
+
+    proptest::proptest! {
+        /// Any announced URL is accepted only if it is http(s) with a host and no spaces.
+        #[test]
+        fn any_url_is_checked_without_panicking(url in "\\PC{0,300}") {
+            if check_url(&url).is_ok() {
+                let rest = url
+                    .strip_prefix("http://")
+                    .or_else(|| url.strip_prefix("https://"));
+                proptest::prop_assert!(rest.is_some_and(|r| !r.is_empty() && r.len() <= 240));
+                proptest::prop_assert!(!url.chars().any(char::is_whitespace));
+            }
+        }
+    }
 }

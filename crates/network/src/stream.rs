@@ -358,4 +358,93 @@ mod tests {
         assert!(read_status(&mut &[9u8][..]).is_err());
         assert!(read_status(&mut &[][..]).is_err());
     }
+
+    /// Anything a connection sends: bytes split at random points, some of them a valid
+    /// request's, so the reader is driven both through garbage and deep into real requests.
+    fn wire() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let request = (
+            any::<bool>(),
+            any::<[u8; 32]>(),
+            "[ -~]{1,64}",
+            proptest::collection::vec(any::<u8>(), 1..64),
+        )
+            .prop_map(|(write, item, header, list)| {
+                let mut wire = Vec::new();
+                let request = Request {
+                    write,
+                    item,
+                    header,
+                    list,
+                };
+                write_request(&mut wire, &request).unwrap_or_else(|_| unreachable!("a Vec"));
+                wire
+            });
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..256),
+            request.clone(),
+            (request, any::<proptest::sample::Index>(), any::<u8>()).prop_map(
+                |(mut wire, at, byte)| {
+                    let at = at.index(wire.len());
+                    wire[at] = byte;
+                    wire
+                }
+            ),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any request the client can form arrives as itself, even followed by another.
+        #[test]
+        fn any_request_round_trips(
+            write: bool,
+            item: [u8; 32],
+            header in "\\PC{1,200}",
+            list in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..2048),
+        ) {
+            let request = Request { write, item, header, list };
+            let mut wire = Vec::new();
+            write_request(&mut wire, &request).expect("write");
+            write_request(&mut wire, &sample()).expect("write");
+            let mut input = &wire[..];
+            proptest::prop_assert_eq!(read_request(&mut input), Ok(Some(request)));
+            proptest::prop_assert_eq!(read_request(&mut input), Ok(Some(sample())));
+            proptest::prop_assert_eq!(read_request(&mut input), Ok(None));
+        }
+
+        /// Whatever arrives is a request, the end of the connection or a named error, never a
+        /// panic; a request read is exactly the bytes it consumed, and bytes cut short are
+        /// never taken for a request.
+        #[test]
+        fn any_bytes_are_a_request_or_a_named_error(bytes in wire(), cut: proptest::sample::Index) {
+            let mut input = &bytes[..];
+            match read_request(&mut input) {
+                Ok(Some(request)) => {
+                    let mut again = Vec::new();
+                    write_request(&mut again, &request).expect("write");
+                    proptest::prop_assert_eq!(&again[..], &bytes[..bytes.len() - input.len()]);
+                    let short = &again[..cut.index(again.len())];
+                    let read = read_request(&mut &short[..]);
+                    proptest::prop_assert!(
+                        matches!(read, Ok(None) | Err(_)),
+                        "a request cut at {} of {} bytes was read", short.len(), again.len()
+                    );
+                }
+                Ok(None) => proptest::prop_assert!(bytes.len() < 4),
+                Err(e) => proptest::prop_assert!(!e.is_empty()),
+            }
+        }
+
+        /// An answer's status from any bytes: frames, the refusal, or an error, never a panic.
+        #[test]
+        fn any_answer_status_is_read_or_named(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+        ) {
+            match read_status(&mut &bytes[..]) {
+                Ok(true) => proptest::prop_assert_eq!(bytes[0], OK),
+                Ok(false) => proptest::prop_assert_eq!(bytes[0], NOT_FOUND),
+                Err(e) => proptest::prop_assert!(!e.is_empty()),
+            }
+        }
+    }
 }
