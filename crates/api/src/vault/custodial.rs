@@ -253,6 +253,7 @@ pub(crate) fn protocol_error(e: ProtocolError) -> Refused {
             "no_encryption_key",
             e.to_string(),
         )),
+        ProtocolError::Input(m) => Refused::Api(ApiError::bad_request(m)),
         ProtocolError::Integrity(m) => {
             Refused::Api(ApiError::new(StatusCode::BAD_GATEWAY, "integrity", m))
         }
@@ -638,8 +639,7 @@ async fn download_file(
     };
     let (start, end) = range.unwrap_or((0, size.saturating_sub(1)));
     let length = if size == 0 { 0 } else { end - start + 1 };
-    let media_type = opened.manifest.media_type.clone();
-    let name = opened.manifest.name.clone();
+    let served = Served::new(&opened.manifest.name, &opened.manifest.media_type);
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     if length > 0 {
         tokio::task::spawn_blocking(move || {
@@ -650,16 +650,14 @@ async fn download_file(
         });
     }
     let mut response = Response::builder()
-        .header(header::CONTENT_TYPE, media_type)
+        .header(header::CONTENT_TYPE, served.content_type)
         .header(header::CONTENT_LENGTH, length)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(
-            header::CONTENT_DISPOSITION,
-            format!(
-                "inline; filename=\"{}\"",
-                name.replace(['"', '\\', '\r', '\n'], "_")
-            ),
-        );
+        .header(header::CONTENT_DISPOSITION, served.disposition)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if served.sandbox {
+        response = response.header(header::CONTENT_SECURITY_POLICY, "sandbox");
+    }
     response = if range.is_some() {
         response
             .status(StatusCode::PARTIAL_CONTENT)
@@ -670,6 +668,59 @@ async fn download_file(
     response
         .body(super::stream_body(rx))
         .map_err(|e| ApiError::internal(e.to_string()).into())
+}
+
+/// How a downloaded file is labelled. The name and media type come from the manifest, which
+/// whoever published the version wrote, and the response comes from this node's origin, where
+/// session tokens live (`?token=` in the very URL). So a file is shown inline only if browsers
+/// display its type passively (audio, video, raster images, plain text, PDF); anything else
+/// (HTML, SVG, XML, scripts, unknown types) is offered as an attachment, every answer forbids
+/// type sniffing, and all but PDFs (which Chromium will not render in a sandbox) run in a CSP
+/// sandbox: an opaque origin with no scripts, so a hostile file cannot read the token.
+#[derive(Debug, PartialEq, Eq)]
+struct Served {
+    content_type: String,
+    disposition: String,
+    sandbox: bool,
+}
+
+impl Served {
+    fn new(name: &str, media_type: &str) -> Self {
+        let content_type = if lightstreams_vault::check_media_type(media_type).is_ok() {
+            media_type.to_string()
+        } else {
+            "application/octet-stream".to_string()
+        };
+        let essence = lightstreams_vault::media_essence(&content_type);
+        let passive = matches!(essence.split_once('/'), Some(("audio" | "video", _)))
+            || (essence.starts_with("image/") && essence != "image/svg+xml")
+            || essence == "text/plain"
+            || essence == "application/pdf";
+        // An ASCII fallback, and the exact name as RFC 8187 UTF-8 for clients that read it.
+        let ascii: String = name
+            .chars()
+            .map(|c| match c {
+                ' '..='~' if c != '"' && c != '\\' => c,
+                _ => '_',
+            })
+            .collect();
+        let mut encoded = String::new();
+        for b in name.bytes() {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                encoded.push(b as char);
+            } else {
+                encoded.push_str(&format!("%{b:02X}"));
+            }
+        }
+        Self {
+            content_type,
+            disposition: format!(
+                "{}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}",
+                if passive { "inline" } else { "attachment" }
+            ),
+            sandbox: essence != "application/pdf",
+        }
+    }
 }
 
 /// A blocking `Write` that sends its bytes to the async response body.
@@ -854,6 +905,51 @@ mod tests {
             headers.insert(header::CONTENT_TYPE, h.parse().expect("header value"));
         }
         content_of(&query, None, form_type.map(Into::into), &headers).media_type
+    }
+
+    #[test]
+    fn downloads_are_labelled_so_a_hostile_file_cannot_run_on_this_origin() {
+        let song = Served::new("Été.mp3", "audio/mpeg");
+        assert_eq!(song.content_type, "audio/mpeg");
+        assert_eq!(
+            song.disposition,
+            "inline; filename=\"_t_.mp3\"; filename*=UTF-8''%C3%89t%C3%A9.mp3"
+        );
+        assert!(song.sandbox);
+        for active in [
+            "text/html",
+            "image/svg+xml",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/javascript",
+            "x/unknown",
+        ] {
+            let served = Served::new("a.html", active);
+            assert!(served.disposition.starts_with("attachment;"), "{active}");
+            assert!(served.sandbox, "{active}");
+        }
+        let pdf = Served::new("book.pdf", "application/pdf");
+        assert!(pdf.disposition.starts_with("inline;") && !pdf.sandbox);
+        // Not a media type (a client-encrypted manifest can say anything): bytes, attached.
+        let odd = Served::new("x\r\nSet-Cookie: a=b\"", "text/html\r\nX: y");
+        assert_eq!(odd.content_type, "application/octet-stream");
+        assert!(
+            odd.disposition
+                .starts_with("attachment; filename=\"x__Set-Cookie: a=b_\";")
+        );
+        for value in [&odd.content_type, &odd.disposition] {
+            assert!(header::HeaderValue::from_str(value).is_ok(), "{value:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any name and media type a manifest can hold make valid header values.
+        #[test]
+        fn any_manifest_labels_make_valid_headers(name in "\\PC{0,80}", media_type in "\\PC{0,40}") {
+            let served = Served::new(&name, &media_type);
+            proptest::prop_assert!(header::HeaderValue::from_str(&served.content_type).is_ok());
+            proptest::prop_assert!(header::HeaderValue::from_str(&served.disposition).is_ok());
+        }
     }
 
     #[test]

@@ -185,6 +185,7 @@ pub(super) fn spec() -> Value {
                     "400": bad, "401": unauthorized, "409": error_response("The chain refused")}}},
             "/v1/files/{item}": {
                 "get": {"summary": "Download (decrypted for the session's account); supports Range",
+                    "description": "Audio, video, raster images, plain text and PDF are served inline; any other type as an attachment. Every answer carries X-Content-Type-Options: nosniff and, except PDF, Content-Security-Policy: sandbox (the name and media type come from whoever published the version).",
                     "security": bearer,
                     "parameters": [id_param("item", "Item id"),
                         {"name": "version", "in": "query", "schema": {"type": "integer", "minimum": 0}},

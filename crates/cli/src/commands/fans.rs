@@ -38,7 +38,12 @@ fn show(posts: &[Received]) -> String {
                 p.n,
                 p.post.from,
                 super::when(p.post.sent),
-                p.post.text
+                p.post
+                    .text
+                    .split('\n')
+                    .map(super::shown)
+                    .collect::<Vec<_>>()
+                    .join("\n    ")
             )
         })
         .collect::<Vec<_>>()

@@ -55,6 +55,29 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Text another party wrote (a file name, a media type, a fan message), made safe to print on
+/// a terminal: control characters (which could move the cursor, recolour or retitle the
+/// terminal) and bidirectional overrides (which could make one name read as another) are shown
+/// escaped, as `\u{1b}`.
+pub(crate) fn shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if deceptive(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A character that must not reach a terminal as it is: a control character or a
+/// bidirectional formatting mark.
+pub(crate) fn deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A unix time for humans: `2026-12-03 07:50:12 UTC` (`--json` output keeps the number).
 pub(crate) fn when(unix_secs: u64) -> String {
     i64::try_from(unix_secs)
@@ -75,6 +98,16 @@ pub(crate) fn print(json: bool, value: &serde_json::Value, text: impl FnOnce() -
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn text_from_others_cannot_drive_the_terminal() {
+        use super::shown;
+        assert_eq!(shown("song.mp3"), "song.mp3");
+        assert_eq!(shown("Été 🎵"), "Été 🎵");
+        assert_eq!(shown("a\u{1b}]0;owned\u{7}b"), "a\\u{1b}]0;owned\\u{7}b");
+        assert_eq!(shown("evil\u{202e}3pm.exe"), "evil\\u{202e}3pm.exe");
+        assert_eq!(shown("two\nlines"), "two\\u{a}lines");
+    }
+
     #[test]
     fn unix_times_read_as_utc_dates() {
         assert_eq!(super::when(0), "1970-01-01 00:00:00 UTC");

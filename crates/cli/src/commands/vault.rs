@@ -309,12 +309,17 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             let length = if size == 0 { 0 } else { end - start + 1 };
             let to_stdout = output.as_deref() == Some(Path::new("-"));
             let own_name = || PathBuf::from(safe_name(&opened.manifest.name, item));
-            let path = match output {
+            // A path named with -o is the user's choice; one made from the item's name (which
+            // whoever published it chose) never replaces a file that is already there.
+            let (path, named) = match output {
                 // Into a directory: under the item's own name there (as `cp` does).
-                Some(dir) if dir.is_dir() => dir.join(own_name()),
-                Some(path) => path,
-                None => own_name(),
+                Some(dir) if dir.is_dir() => (dir.join(own_name()), false),
+                Some(path) => (path, true),
+                None => (own_name(), false),
             };
+            if !named && !to_stdout && std::fs::symlink_metadata(&path).is_ok() {
+                return Err(exists(&path, &opened.manifest.name));
+            }
             let progress = bar(Some(length), json || to_stdout, "decrypting");
             if to_stdout {
                 let mut out = BufWriter::new(std::io::stdout().lock());
@@ -334,7 +339,13 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                     .map_err(|e| anyhow!("{e}"))?;
                 out.flush()?;
             }
-            output.finish(&path)?;
+            output.finish(&path, !named).map_err(|e| {
+                if !named && std::fs::symlink_metadata(&path).is_ok() {
+                    exists(&path, &opened.manifest.name)
+                } else {
+                    e
+                }
+            })?;
             progress.finish_and_clear();
             let value = json!({
                 "item": item.to_string(), "version": opened.manifest.version,
@@ -345,7 +356,7 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                 format!(
                     "wrote {} bytes of {} (version {}) to {}",
                     length,
-                    opened.manifest.name,
+                    super::shown(&opened.manifest.name),
                     opened.manifest.version,
                     path.display()
                 )
@@ -473,7 +484,9 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                             if i.public { "  public" } else { "" },
                             latest.as_ref().map_or_else(
                                 || "(cannot be opened by this account now)".to_string(),
-                                |(name, size)| format!("{name} ({})", human_size(*size))
+                                |(name, size)| {
+                                    format!("{} ({})", super::shown(name), human_size(*size))
+                                }
                             )
                         )
                     })
@@ -504,8 +517,8 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
                 if let Some(m) = &manifest {
                     text.push_str(&format!(
                         "\nname     {}\ntype     {}\nsize     {} ({} bytes)",
-                        m.name,
-                        m.media_type,
+                        super::shown(&m.name),
+                        super::shown(&m.media_type),
                         human_size(m.size),
                         m.size
                     ));
@@ -588,12 +601,17 @@ impl Download {
         }
     }
 
-    /// Put a complete download in place (a special file already has every byte).
-    fn finish(self, path: &Path) -> anyhow::Result<()> {
+    /// Put a complete download in place (a special file already has every byte); with
+    /// `keep_existing`, never over a file that is there already.
+    fn finish(self, path: &Path, keep_existing: bool) -> anyhow::Result<()> {
         match self {
             Self::Staged(tmp) => {
-                tmp.persist(path)
-                    .map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
+                let persisted = if keep_existing {
+                    tmp.persist_noclobber(path)
+                } else {
+                    tmp.persist(path)
+                };
+                persisted.map_err(|e| anyhow!("cannot write {}: {}", path.display(), e.error))?;
             }
             Self::Direct(_) => {}
         }
@@ -608,13 +626,34 @@ fn now() -> u64 {
         .unwrap_or(0)
 }
 
-/// A file name that cannot escape the current directory.
+/// Why a download made from the item's name stops before writing.
+fn exists(path: &Path, name: &str) -> anyhow::Error {
+    anyhow!(
+        "{} already exists (the item is named {}); nothing was written: choose where to write \
+         with -o PATH (a file named with -o is replaced)",
+        path.display(),
+        super::shown(name)
+    )
+}
+
+/// A file name from an item's name (chosen by whoever published it) that cannot escape the
+/// current directory, hide itself or be a shell's start-up file: only its last component, with
+/// leading dots, control characters and bidirectional marks dropped; the item id if nothing is
+/// left.
 fn safe_name(name: &str, item: ItemId) -> String {
-    let base = Path::new(name)
+    let base: String = Path::new(name)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty() && n != "." && n != "..");
-    base.unwrap_or_else(|| format!("{item}"))
+        .unwrap_or_default()
+        .chars()
+        .filter(|&c| !super::deceptive(c))
+        .collect();
+    let base = base.trim_start_matches('.').trim();
+    if base.is_empty() {
+        format!("{item}")
+    } else {
+        base.to_string()
+    }
 }
 
 /// Parse `START-END` (inclusive), `START-` or `-SUFFIX` against a size.
@@ -646,6 +685,25 @@ fn parse_range(text: &str, size: u64) -> anyhow::Result<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_items_name_makes_a_plain_file_name_here() {
+        let item = lightstreams_vault::ItemId([0xab; 32]);
+        let id = format!("{item}");
+        for (name, safe) in [
+            ("song.mp3", "song.mp3"),
+            ("../../etc/passwd", "passwd"),
+            ("/home/bob/.bashrc", "bashrc"),
+            (".bash_aliases", "bash_aliases"),
+            ("...", &id),
+            ("..", &id),
+            ("", &id),
+            ("a\u{1b}[2Jb\u{202e}c.txt", "a[2Jbc.txt"),
+            ("Été 🎵.flac", "Été 🎵.flac"),
+        ] {
+            assert_eq!(super::safe_name(name, item), safe, "{name:?}");
+        }
+    }
+
     #[test]
     fn sizes_read_in_binary_units() {
         assert_eq!(super::human_size(0), "0 B");
