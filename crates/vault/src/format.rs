@@ -433,3 +433,142 @@ pub fn open_manifest(
         },
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seal `plain` as the manifest of `version` of `item`, whatever it holds (a writer with the
+    /// key can seal anything).
+    fn seal_raw_manifest(key: &ContentKey, item: ItemId, version: u64, plain: &[u8]) -> Vec<u8> {
+        let sealer = VersionSealer::new(key, item, version);
+        let mut body = plain.to_vec();
+        sealer.seal_buffer(MANIFEST_INDEX, &mut body).expect("seal");
+        let mut blob = sealer.salt.to_vec();
+        blob.extend_from_slice(&body);
+        blob
+    }
+
+    /// Manifest plaintexts a hostile writer might seal: its own JSON with any sizes and chunk
+    /// lists, behind a length prefix that may lie, padded to any length.
+    fn hostile_plaintext() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        // Each field is as an honest writer would make it 3 times in 4, so some open.
+        let manifest = (
+            prop_oneof![3 => Just(1u64), 1 => 0u64..3],
+            prop_oneof![1 => Just(u64::MAX), 3 => 0u64..(5 * CHUNK_SIZE as u64)],
+            prop_oneof![3 => Just(CHUNK_SIZE as u32), 1 => any::<u32>()],
+            prop_oneof![3 => Just(None), 1 => (0u64..7).prop_map(Some)],
+            "\\PC{0,20}",
+        )
+            .prop_map(|(version, size, chunk_size, chunks, name)| {
+                let honest = size.div_ceil(CHUNK_SIZE as u64).clamp(1, 7);
+                Manifest {
+                    version,
+                    epoch: 0,
+                    name,
+                    media_type: "x/y".into(),
+                    size,
+                    chunk_size,
+                    chunks: (0..chunks.unwrap_or(honest))
+                        .map(|i| Address([i as u8; 32]))
+                        .collect(),
+                    previous: None,
+                    created: 0,
+                }
+            });
+        (
+            manifest,
+            prop_oneof![3 => Just(None), 1 => any::<u32>().prop_map(Some)],
+            0usize..2048,
+        )
+            .prop_map(|(manifest, lie, pad)| {
+                let json = serde_json::to_vec(&manifest).expect("json");
+                let len = lie.unwrap_or(json.len() as u32);
+                let mut plain = len.to_le_bytes().to_vec();
+                plain.extend_from_slice(&json);
+                plain.resize(plain.len() + pad, 0);
+                plain
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// A manifest blob that is not one opens to nothing, never a panic.
+        #[test]
+        fn any_bytes_are_not_a_manifest(
+            blob in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+        ) {
+            let key = ContentKey::from_bytes([1; 32]);
+            proptest::prop_assert!(open_manifest(&key, ItemId([2; 32]), 0, &blob, None).is_err());
+        }
+
+        /// Whatever a writer seals as a manifest, it opens only if it is consistent (its
+        /// version, the one chunk size, as many chunks as its size needs); and the chunks of
+        /// one that opens are refused unless they are the listed, sealed ones: never a panic,
+        /// never bytes past the stated size.
+        #[test]
+        fn a_hostile_manifest_opens_only_if_consistent(
+            plain in hostile_plaintext(),
+            index in 0u64..8,
+            garbage_len in proptest::prop_oneof![proptest::strategy::Just(MIN_BUCKET + TAG), 0usize..9000],
+        ) {
+            let key = ContentKey::from_bytes([1; 32]);
+            let item = ItemId([2; 32]);
+            let blob = seal_raw_manifest(&key, item, 1, &plain);
+            let Ok((manifest, opener)) = open_manifest(&key, item, 1, &blob, Some(Address::of(&blob))) else {
+                return Ok(());
+            };
+            proptest::prop_assert_eq!(manifest.version, 1);
+            proptest::prop_assert_eq!(manifest.chunk_size as usize, CHUNK_SIZE);
+            proptest::prop_assert_eq!(
+                manifest.chunks.len() as u64,
+                manifest.size.div_ceil(CHUNK_SIZE as u64).max(1)
+            );
+            proptest::prop_assert!(manifest.chunk_len(index) <= CHUNK_SIZE);
+            let garbage = vec![0u8; garbage_len];
+            proptest::prop_assert!(opener.open_hashed_chunk(index, garbage.clone()).is_err());
+            let listed = manifest.chunks.get(index as usize).copied().unwrap_or(Address([9; 32]));
+            proptest::prop_assert!(opener.open_chunk(index, &garbage, &listed).is_err());
+        }
+
+        /// Any plaintext up to a chunk seals and opens back to itself at its index, and a
+        /// sealed chunk with any byte changed, or at another index, does not open.
+        #[test]
+        fn any_chunk_round_trips_and_any_change_is_caught(
+            len in proptest::prop_oneof![0usize..10_000, (CHUNK_SIZE - 5)..=CHUNK_SIZE],
+            seed: u8,
+            flip_at: proptest::sample::Index,
+            flip in 1u8..=255,
+        ) {
+            let key = ContentKey::from_bytes([3; 32]);
+            let item = ItemId([4; 32]);
+            let plain: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect();
+            let sealer = VersionSealer::new(&key, item, 0);
+            let chunk = sealer.seal_chunk(0, &plain).expect("seal");
+            let (_, blob) = {
+                let manifest = Manifest {
+                    version: 0,
+                    epoch: 0,
+                    name: "f".into(),
+                    media_type: "x/y".into(),
+                    size: len as u64,
+                    chunk_size: CHUNK_SIZE as u32,
+                    chunks: vec![chunk.address],
+                    previous: None,
+                    created: 0,
+                };
+                (manifest.clone(), sealer.seal_manifest(&manifest).expect("manifest"))
+            };
+            let (_, opener) = open_manifest(&key, item, 0, &blob.bytes, Some(blob.address)).expect("opens");
+            proptest::prop_assert_eq!(opener.open_chunk(0, &chunk.bytes, &chunk.address).expect("chunk"), plain);
+            let mut changed = chunk.bytes.clone();
+            let at = flip_at.index(changed.len());
+            changed[at] ^= flip;
+            proptest::prop_assert!(opener.open_chunk(0, &changed, &chunk.address).is_err());
+            proptest::prop_assert!(opener.open_hashed_chunk(0, changed).is_err(), "byte {} of {}", at, chunk.bytes.len());
+            proptest::prop_assert!(opener.open_hashed_chunk(1, chunk.bytes.clone()).is_err());
+        }
+    }
+}

@@ -943,6 +943,18 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any `Range` header against any size: the whole file, an unsatisfiable range, or
+        /// bytes that are all inside the file.
+        #[test]
+        fn any_range_header_stays_inside_the_file(
+            value in "bytes=[0-9]{0,21}-[0-9]{0,21}|\\PC{0,30}",
+            size in proptest::prop_oneof![0u64..10, proptest::prelude::any::<u64>()],
+        ) {
+            if let Ok(Some((start, end))) = parse_range(&value, size) {
+                proptest::prop_assert!(start <= end && end < size, "{} of {}: {}-{}", value, size, start, end);
+            }
+        }
+
         /// Any name and media type a manifest can hold make valid header values.
         #[test]
         fn any_manifest_labels_make_valid_headers(name in "\\PC{0,80}", media_type in "\\PC{0,40}") {

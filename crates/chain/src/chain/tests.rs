@@ -474,3 +474,72 @@ async fn clients_transactions_are_offered_for_relay_and_relayed_ones_are_not() {
         "the relayed transaction was not included"
     );
 }
+
+/// Raw transactions as a client might send them: any bytes, or a signed transfer (typed or
+/// legacy) with one byte changed or cut short.
+fn raw_transactions() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+    use alloy::eips::eip2718::Encodable2718;
+    use proptest::prelude::*;
+    let signed = (any::<bool>(), 0u64..3, any::<u64>()).prop_map(|(legacy, nonce, value)| {
+        let alice = &dev_accounts(1)[0];
+        let to = TxKind::Call(Address::repeat_byte(0xb0));
+        let tx: TxEnvelope = if legacy {
+            let mut tx = TxLegacy {
+                chain_id: Some(161),
+                nonce,
+                gas_price: 2_000_000_000,
+                gas_limit: 21_000,
+                to,
+                value: U256::from(value),
+                input: Bytes::new(),
+            };
+            let sig = alice.sign_transaction_sync(&mut tx).expect("sign");
+            tx.into_signed(sig).into()
+        } else {
+            sign(alice, nonce, to, u128::from(value), vec![], 21_000)
+        };
+        tx.encoded_2718()
+    });
+    prop_oneof![
+        proptest::collection::vec(any::<u8>(), 0..300),
+        signed.clone(),
+        (signed.clone(), any::<proptest::sample::Index>(), 1u8..=255).prop_map(
+            |(mut raw, at, flip)| {
+                let at = at.index(raw.len());
+                raw[at] ^= flip;
+                raw
+            }
+        ),
+        (signed, any::<proptest::sample::Index>())
+            .prop_map(|(raw, cut)| raw[..cut.index(raw.len())].to_vec()),
+    ]
+}
+
+/// Whatever bytes arrive as a raw transaction: a transaction that encodes back to exactly those
+/// bytes (so its hash is theirs), or an error; submitting them is refused or pooled, never a
+/// panic, and nothing that does not decode is pooled.
+#[test]
+fn any_raw_transaction_decodes_exactly_or_is_refused() {
+    use alloy::eips::eip2718::Encodable2718;
+    let dir = tempfile::tempdir().expect("tmp");
+    let chain = open(dir.path());
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 512,
+        failure_persistence: None,
+        ..Default::default()
+    });
+    runner
+        .run(&raw_transactions(), |raw| {
+            let decoded = decode_raw(&raw);
+            if let Ok(tx) = &decoded {
+                proptest::prop_assert_eq!(tx.encoded_2718(), raw.clone());
+            }
+            let submitted = chain.submit_raw(&raw);
+            proptest::prop_assert!(decoded.is_ok() || submitted.is_err());
+            if let Ok(hash) = submitted {
+                proptest::prop_assert_eq!(hash, alloy::primitives::keccak256(&raw));
+            }
+            Ok(())
+        })
+        .expect("property");
+}

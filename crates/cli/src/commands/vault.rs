@@ -704,6 +704,19 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any --range against any size is refused or lies inside the file.
+        #[test]
+        fn any_range_stays_inside_the_file(
+            text in "[0-9]{0,21}-[0-9]{0,21}|\\PC{0,30}",
+            size in proptest::prop_oneof![0u64..10, proptest::prelude::any::<u64>()],
+        ) {
+            if let Ok((start, end)) = super::parse_range(&text, size) {
+                proptest::prop_assert!(start <= end && end < size, "{} of {}: {}-{}", text, size, start, end);
+            }
+        }
+    }
+
     #[test]
     fn sizes_read_in_binary_units() {
         assert_eq!(super::human_size(0), "0 B");
