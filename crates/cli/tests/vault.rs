@@ -783,12 +783,26 @@ fn custodial_http_api() {
         .expect("address parses");
 
     let agent = http_agent();
-    // Wrong password: 401.
+    // Wrong password: 401; the account then waits before the next attempt (429 with
+    // Retry-After, even with the right password), so a web page cannot guess at speed.
     let r = agent
         .post(format!("{rpc}/v1/session"))
         .send_json(serde_json::json!({"account": account, "password": "wrong"}))
         .expect("http");
     assert_eq!(r.status().as_u16(), 401);
+    let r = agent
+        .post(format!("{rpc}/v1/session"))
+        .send_json(serde_json::json!({"account": account, "password": "pw"}))
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 429);
+    let wait: u64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    std::thread::sleep(std::time::Duration::from_secs(wait));
     let mut r = agent
         .post(format!("{rpc}/v1/session"))
         .send_json(serde_json::json!({"account": account, "password": "pw"}))

@@ -292,33 +292,64 @@ async fn open_session(
             "this node holds no keystore; encrypt on the client (`lightstreams vault`) instead",
         )
     })?;
-    let signer = blocking(move || {
+    // One attempt at a time per account, and a growing wait after each wrong password.
+    if let Err(wait) = vault.logins.begin(account, Instant::now()) {
+        let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+        let body = json!({"error": {"code": "too_many_attempts", "message": format!(
+            "too many wrong passwords for {account:#x} (or an attempt is still being checked): try again in {secs} s"
+        )}});
+        return Ok((
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, secs.to_string())],
+            axum::Json(body),
+        )
+            .into_response());
+    }
+    // Ok(Ok(signer)), Ok(Err(whether the keystore holds the account)), or Err: unreadable.
+    let unlocked = tokio::task::spawn_blocking(move || {
         let wanted = hex::encode(account);
         // No keystore directory yet (no account was ever added to it) holds no account.
         let entries = match std::fs::read_dir(&dir) {
             Ok(entries) => Some(entries),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(ApiError::internal(format!("cannot read keystore: {e}")).into());
-            }
+            Err(e) => return Err(format!("cannot read keystore: {e}")),
         };
+        let mut known = false;
         for entry in entries.into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().to_lowercase();
-            if name.ends_with(&wanted)
-                && let Ok(signer) = PrivateKeySigner::decrypt_keystore(entry.path(), &body.password)
-                && signer.address() == account
-            {
-                return Ok(signer);
+            if name.ends_with(&wanted) {
+                known = true;
+                if let Ok(signer) = PrivateKeySigner::decrypt_keystore(entry.path(), &body.password)
+                    && signer.address() == account
+                {
+                    return Ok(Ok(signer));
+                }
             }
         }
-        Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "bad_credentials",
-            "no such account in this node's keystore, or the wrong password",
-        )
-        .into())
+        Ok(Err(known))
     })
-    .await?;
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    let signer = match unlocked {
+        Ok(Ok(signer)) => {
+            vault.logins.succeeded(account);
+            signer
+        }
+        Ok(Err(known)) => {
+            vault.logins.failed(account, known, Instant::now());
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "bad_credentials",
+                "no such account in this node's keystore, or the wrong password",
+            )
+            .into());
+        }
+        Err(e) => {
+            vault.logins.succeeded(account);
+            return Err(ApiError::internal(e).into());
+        }
+    };
     let token = hex::encode(rand::random::<[u8; 32]>());
     vault.sessions.lock().insert(
         token.clone(),

@@ -17,6 +17,7 @@
 
 mod batch;
 mod custodial;
+mod login;
 mod market;
 mod openapi;
 mod peers;
@@ -179,6 +180,8 @@ pub(crate) struct Vault {
     node_id: String,
     guard: ReplayGuard,
     sessions: Mutex<HashMap<String, custodial::Session>>,
+    /// Waits between password attempts per account (`POST /v1/session`).
+    logins: login::LoginGuard,
     keystore: Option<PathBuf>,
     /// Whether this node is a validator, and the other validators' API URLs.
     validator: bool,
@@ -221,6 +224,7 @@ impl Vault {
             node_id: config.node_id.clone(),
             guard: ReplayGuard::default(),
             sessions: Mutex::new(HashMap::new()),
+            logins: login::LoginGuard::default(),
             keystore: config.keystore.clone(),
             acl_cache: Mutex::new((u64::MAX, HashMap::new())),
             validator: config.validator,

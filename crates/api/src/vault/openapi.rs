@@ -170,7 +170,8 @@ pub(super) fn spec() -> Value {
                     "required": ["account", "password"], "properties": {"account": {"type": "string", "pattern": ADDRESS}, "password": {"type": "string"}}}}}},
                 "responses": {"200": {"description": "Session", "content": {"application/json": {"schema": {"type": "object",
                     "properties": {"token": {"type": "string"}, "account": {"type": "string"}, "expires_in": {"type": "integer"}}}}}},
-                    "400": bad, "401": error_response("Unknown account or wrong password")}}},
+                    "400": bad, "401": error_response("Unknown account or wrong password"),
+                    "429": error_response("Wait before trying this account again (Retry-After, in seconds): one attempt at a time, and 1, 2, 4, ... up to 300 s after each wrong password in a row")}}},
             "/v1/files": {"post": {"summary": "Add a file: the node encrypts it for the session's account and publishes version 0",
                 "security": bearer,
                 "parameters": [
