@@ -685,7 +685,11 @@ async fn download_file(
         .header(header::CONTENT_LENGTH, length)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_DISPOSITION, served.disposition)
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        // Decrypted for one account: no shared cache keeps it, and the URL (which may carry
+        // the session token) is not sent on as a referrer.
+        .header(header::CACHE_CONTROL, "private")
+        .header(header::REFERRER_POLICY, "no-referrer");
     if served.sandbox {
         response = response.header(header::CONTENT_SECURITY_POLICY, "sandbox");
     }
