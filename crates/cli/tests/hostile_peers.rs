@@ -190,3 +190,47 @@ fn garbage_on_every_port_neither_stops_nor_stalls_a_node() {
     }
     drop(idle);
 }
+
+/// Anonymous batch uploads that send their headers and then stall, more of them than the node
+/// has threads for blocking work (512), leave the node answering other vault requests: an
+/// upload's list is read before a thread is taken, and an unsigned one never gets one.
+#[test]
+fn stalled_uploads_hold_no_thread_others_need() {
+    let _serial = serial();
+    let dir = tempdir("ls-e2e-stalled");
+    let layout = init_fast(&dir.path().join("net"), 1, 0);
+    let nodes = start_nodes(&layout);
+    let rpc = addr(&layout[0].rpc);
+    let item = format!("0x{}", "ab".repeat(32));
+    let request = format!(
+        "PUT /v1/raw/{item}/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n\x01"
+    );
+    let stalled: Vec<TcpStream> = (0..600)
+        .filter_map(|_| {
+            let mut conn = TcpStream::connect(rpc).ok()?;
+            conn.write_all(request.as_bytes()).ok()?;
+            Some(conn)
+        })
+        .collect();
+    assert!(stalled.len() >= 550, "only {} connections", stalled.len());
+    // Let the node take them all in.
+    std::thread::sleep(Duration::from_secs(2));
+    // A vault request that needs a thread for blocking work still gets its answer (the
+    // uniform not-found for an unsigned read) well within the 30 s the uploads may stall.
+    let agent = ureq::Agent::new_with_config(
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(15)))
+            .build(),
+    );
+    let answer = agent
+        .get(format!(
+            "http://{rpc}/v1/raw/{item}/chunks/0x{}",
+            "cd".repeat(32)
+        ))
+        .call()
+        .expect("an answer while 600 uploads stall");
+    assert_eq!(answer.status().as_u16(), 404);
+    drop(stalled);
+    drop(nodes);
+}

@@ -1043,6 +1043,20 @@ fn custodial_http_api() {
     // Grant through the API to a dev account; it reads with the CLI.
     let reader = &dev_accounts(2)[1];
     let _ = vault(&rpc, reader, &["ls"]); // registers the reader's encryption key
+    // An expiry past the end of time is refused by name, not wrapped into the past.
+    let mut r = agent
+        .post(format!("{rpc}/v1/items/{item}/grants"))
+        .header("Authorization", &bearer)
+        .send_json(serde_json::json!({"account": reader.address(), "level": "read", "expires_in": u64::MAX}))
+        .expect("http");
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.body_mut().read_json().expect("json");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expires_in")),
+        "{body}"
+    );
     let r = agent
         .post(format!("{rpc}/v1/items/{item}/grants"))
         .header("Authorization", &bearer)

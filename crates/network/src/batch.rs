@@ -77,12 +77,6 @@ pub fn upload_prefix(list: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Read the list at the start of an upload's body (at most [`MAX_REQUEST`] bytes; not yet
-/// decoded, as its signature is checked first).
-pub fn read_upload_list(reader: &mut impl std::io::Read) -> Result<Vec<u8>, String> {
-    read_list(reader, "an upload")
-}
-
 /// Read a list prefixed by its length (`u32` LE, 1 to [`MAX_REQUEST`] bytes); `what` names
 /// the message it starts or ends in errors.
 pub fn read_list(reader: &mut impl std::io::Read, what: &str) -> Result<Vec<u8>, String> {
@@ -231,25 +225,29 @@ mod tests {
         );
     }
 
+    fn read_upload(reader: &mut impl std::io::Read) -> Result<Vec<u8>, String> {
+        read_list(reader, "an upload")
+    }
+
     #[test]
     fn upload_lists_round_trip_and_bad_ones_are_named() {
         let list = encode_request(&[("chunks", "0xab".to_string())]);
         let mut body = upload_prefix(&list);
         body.extend_from_slice(b"rest");
         let mut reader = &body[..];
-        assert_eq!(read_upload_list(&mut reader).expect("list"), list);
+        assert_eq!(read_upload(&mut reader).expect("list"), list);
         assert_eq!(reader, b"rest");
 
         let empty = 0u32.to_le_bytes();
-        let err = read_upload_list(&mut &empty[..]).expect_err("empty list");
+        let err = read_upload(&mut &empty[..]).expect_err("empty list");
         assert!(err.contains("1 to"), "{err}");
         let huge = ((MAX_REQUEST + 1) as u32).to_le_bytes();
-        let err = read_upload_list(&mut &huge[..]).expect_err("huge list");
+        let err = read_upload(&mut &huge[..]).expect_err("huge list");
         assert!(err.contains("1 to"), "{err}");
         let short = upload_prefix(b"chunks/0xab\n");
-        let err = read_upload_list(&mut &short[..short.len() - 2]).expect_err("short");
+        let err = read_upload(&mut &short[..short.len() - 2]).expect_err("short");
         assert!(err.contains("cut short"), "{err}");
-        let err = read_upload_list(&mut &[1u8][..]).expect_err("no length");
+        let err = read_upload(&mut &[1u8][..]).expect_err("no length");
         assert!(err.contains("length"), "{err}");
     }
 

@@ -43,15 +43,30 @@ const WINDOW: usize = 16;
 
 type Frames = Sender<Result<Bytes, std::io::Error>>;
 
-/// Send one object's frame; `false` once the receiver has gone.
+/// Send one object's frame; `false` once the receiver has gone or stopped reading.
 fn send_frame(tx: &Frames, bytes: Option<Vec<u8>>) -> bool {
     let head = batch::frame_header(bytes.as_ref().map(Vec::len));
-    if tx.blocking_send(Ok(Bytes::copy_from_slice(&head))).is_err() {
+    if !send_within(tx, Bytes::copy_from_slice(&head)) {
         return false;
     }
     match bytes {
-        Some(bytes) => tx.blocking_send(Ok(bytes.into())).is_ok(),
+        Some(bytes) => send_within(tx, bytes.into()),
         None => true,
+    }
+}
+
+/// Hand `bytes` to a streamed response from a blocking thread: `false` if the client has gone,
+/// or has read nothing for [`STALL`] (a client that opens a response and never reads it must
+/// not hold the thread forever).
+pub(super) fn send_within(tx: &Frames, bytes: Bytes) -> bool {
+    match tx.try_send(Ok(bytes)) {
+        Ok(()) => true,
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => false,
+        Err(tokio::sync::mpsc::error::TrySendError::Full(item)) => {
+            tokio::runtime::Handle::current()
+                .block_on(tx.send_timeout(item, STALL))
+                .is_ok()
+        }
     }
 }
 
@@ -89,8 +104,6 @@ struct BlockingBody {
     current: Bytes,
     /// The piece last handed out.
     last: Bytes,
-    /// No piece is waited for past this instant (`None`: only [`STALL`] per piece).
-    deadline: Option<tokio::time::Instant>,
 }
 
 impl BlockingBody {
@@ -100,21 +113,68 @@ impl BlockingBody {
             stream: body.into_data_stream(),
             current: Bytes::new(),
             last: Bytes::new(),
-            deadline: None,
         }
     }
 }
 
+impl BlockingBody {
+    /// Read an upload's list (its length, then the list) on the async side, before any
+    /// blocking thread is taken: the sender is anonymous until its signature is checked, so the
+    /// list must arrive within [`LIST_DEADLINE`], and a sender that stalls holds only a task.
+    async fn read_list(&mut self) -> Result<Vec<u8>, String> {
+        let deadline = tokio::time::Instant::now() + LIST_DEADLINE;
+        let mut prefix = [0u8; 4];
+        self.fill(&mut prefix, deadline)
+            .await
+            .map_err(|e| format!("an upload has no list length: {e}"))?;
+        let len = u32::from_le_bytes(prefix) as usize;
+        if len == 0 || len > batch::MAX_REQUEST {
+            return Err(format!(
+                "an upload's list is 1 to {} bytes; this one says {len}",
+                batch::MAX_REQUEST
+            ));
+        }
+        let mut list = vec![0u8; len];
+        self.fill(&mut list, deadline)
+            .await
+            .map_err(|e| format!("an upload is cut short in its list: {e}"))?;
+        Ok(list)
+    }
+
+    /// Fill `out` from the body by `deadline`.
+    async fn fill(&mut self, out: &mut [u8], deadline: tokio::time::Instant) -> Result<(), String> {
+        use futures::StreamExt;
+        let mut at = 0;
+        while at < out.len() {
+            if self.current.is_empty() {
+                match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                    Err(_) => {
+                        return Err(format!(
+                            "it did not arrive within {} s",
+                            LIST_DEADLINE.as_secs()
+                        ));
+                    }
+                    Ok(Some(Ok(bytes))) => self.current = bytes,
+                    Ok(Some(Err(e))) => return Err(e.to_string()),
+                    Ok(None) => return Err("the body ended".into()),
+                }
+                continue;
+            }
+            let n = (out.len() - at).min(self.current.len());
+            out[at..at + n].copy_from_slice(&self.current.split_to(n));
+            at += n;
+        }
+        Ok(())
+    }
+}
+
 impl UploadSource for BlockingBody {
-    /// A sender that stalls (or misses the deadline) gets an error, so it cannot hold a
-    /// blocking thread forever.
+    /// A sender that stalls for [`STALL`] gets an error, so it cannot hold a blocking thread
+    /// forever.
     fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>> {
         use futures::StreamExt;
         while self.current.is_empty() {
-            let mut until = tokio::time::Instant::now() + STALL;
-            if let Some(deadline) = self.deadline {
-                until = until.min(deadline);
-            }
+            let until = tokio::time::Instant::now() + STALL;
             let next = self
                 .handle
                 .block_on(tokio::time::timeout_at(until, self.stream.next()))
@@ -166,19 +226,16 @@ pub(super) struct Upload {
 }
 
 impl Vault {
-    /// Store a client's batch upload as it arrives over HTTP: the list first, then each
-    /// object (see [`Vault::open_upload`] and [`Vault::store_upload`]).
+    /// Store a client's batch upload as it arrives over HTTP, once its list (read by the
+    /// caller) passed its checks (see [`Vault::open_upload`] and [`Vault::store_upload`]).
     fn receive_batch(
         &self,
         item: &ItemId,
         header: Option<&str>,
+        list: &[u8],
         body: &mut BlockingBody,
     ) -> Result<(), Refused> {
-        // Until the signature is checked the sender is anonymous: the list must come at once.
-        body.deadline = Some(tokio::time::Instant::now() + LIST_DEADLINE);
-        let list = batch::read_upload_list(body).map_err(ApiError::bad_request)?;
-        body.deadline = None;
-        let upload = self.open_upload(item, header, &list)?;
+        let upload = self.open_upload(item, header, list)?;
         self.store_upload(item, &upload, body)
     }
 
@@ -446,7 +503,8 @@ pub(super) async fn raw_batch_put(
 ) -> Result<Response, Refused> {
     let (item, header) = signed_item(&item, &headers)?;
     let mut body = BlockingBody::new(body);
-    blocking(move || vault.receive_batch(&item, header.as_deref(), &mut body)).await?;
+    let list = body.read_list().await.map_err(ApiError::bad_request)?;
+    blocking(move || vault.receive_batch(&item, header.as_deref(), &list, &mut body)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -765,9 +765,12 @@ struct ChannelWriter {
 
 impl std::io::Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.tx
-            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))?;
+        if !super::batch::send_within(&self.tx, bytes::Bytes::copy_from_slice(buf)) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client went away or stopped reading",
+            ));
+        }
         Ok(buf.len())
     }
 
@@ -841,7 +844,14 @@ async fn grant(
         ApiError::bad_request(format!("account {:?} is not an address: {e}", body.account))
     })?;
     let level = parse_level(&body.level)?;
-    let expiry = body.expires_in.map(|s| super::now_secs() + s);
+    let expiry = match body.expires_in {
+        None => None,
+        Some(s) => Some(super::now_secs().checked_add(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "expires_in {s} s lies past the end of time: give seconds from now, e.g. 86400 for a day"
+            ))
+        })?),
+    };
     let tx = blocking(move || {
         client(&vault, signer)
             .grant(item, who, level, expiry)
