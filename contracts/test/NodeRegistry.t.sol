@@ -11,9 +11,80 @@ contract NodeRegistryTest is Test {
     bytes32 internal constant ID2 = bytes32(uint256(0x22));
     address internal constant ALICE = address(0xA);
     address internal constant BOB = address(0xB);
+    address internal constant ADMIN = address(0xAD);
+    address internal constant MALLORY = address(0x666);
 
     function setUp() public {
         reg = new NodeRegistry();
+        // As genesis does: the admin in storage slot 2 (this also pins the storage layout).
+        vm.store(address(reg), bytes32(uint256(2)), bytes32(uint256(uint160(ADMIN))));
+        assertEq(reg.admin(), ADMIN, "admin read from slot 2");
+        vm.startPrank(ADMIN);
+        reg.approve(ALICE);
+        reg.approve(BOB);
+        vm.stopPrank();
+    }
+
+    function testOnlyApprovedOperatorsAnnounce() public {
+        vm.prank(MALLORY);
+        vm.expectRevert(NodeRegistry.NotApproved.selector);
+        reg.announce(ID1, "http://evil", proof(1));
+        // Mallory cannot approve herself, hand herself the admin role, or disapprove others.
+        vm.startPrank(MALLORY);
+        vm.expectRevert(NodeRegistry.NotAdmin.selector);
+        reg.approve(MALLORY);
+        vm.expectRevert(NodeRegistry.NotAdmin.selector);
+        reg.setAdmin(MALLORY);
+        vm.expectRevert(NodeRegistry.NotAdmin.selector);
+        reg.disapprove(ALICE);
+        vm.stopPrank();
+        // The admin may announce without approving itself.
+        vm.prank(ADMIN);
+        reg.announce(ID2, "http://authority", proof(2));
+        assertEq(reg.all().length, 1, "the admin's node");
+    }
+
+    function testADisapprovedOperatorsNodesLeaveTheList() public {
+        vm.prank(ALICE);
+        reg.announce(ID1, "http://a", proof(1));
+        vm.prank(BOB);
+        reg.announce(ID2, "http://b", proof(2));
+        assertEq(reg.all().length, 2, "both listed");
+        vm.prank(ADMIN);
+        reg.disapprove(ALICE);
+        NodeRegistry.Node[] memory all = reg.all();
+        assertEq(all.length, 1, "alice's node left");
+        assertEq(all[0].operator, BOB, "bob's remains");
+        vm.prank(ALICE);
+        vm.expectRevert(NodeRegistry.NotApproved.selector);
+        reg.announce(ID1, "http://a2", proof(3));
+        // Approved again: her entry is back, unchanged.
+        vm.prank(ADMIN);
+        reg.approve(ALICE);
+        assertEq(reg.all().length, 2, "back");
+    }
+
+    function testTheAdminRoleMovesOnlyByTheAdmin() public {
+        vm.prank(ADMIN);
+        reg.setAdmin(BOB);
+        assertEq(reg.admin(), BOB, "bob is admin");
+        vm.prank(ADMIN);
+        vm.expectRevert(NodeRegistry.NotAdmin.selector);
+        reg.approve(MALLORY);
+        vm.prank(BOB);
+        reg.approve(MALLORY);
+        assertTrue(reg.mayOperate(MALLORY), "approved by the new admin");
+        assertFalse(reg.mayOperate(address(0)), "the zero address never operates");
+    }
+
+    function testWithoutAnAdminNobodyAnnounces() public {
+        NodeRegistry open = new NodeRegistry();
+        vm.prank(ALICE);
+        vm.expectRevert(NodeRegistry.NotApproved.selector);
+        open.announce(ID1, "http://a", proof(1));
+        vm.prank(address(0));
+        vm.expectRevert(NodeRegistry.NotAdmin.selector);
+        open.approve(ALICE);
     }
 
     function proof(uint8 fill) internal pure returns (bytes memory p) {
@@ -91,6 +162,8 @@ contract NodeRegistryTest is Test {
     }
 
     function testBadInputRefused() public {
+        vm.prank(ADMIN);
+        reg.approve(address(this));
         vm.expectRevert(NodeRegistry.ZeroId.selector);
         reg.announce(bytes32(0), "http://a", proof(1));
         vm.expectRevert(NodeRegistry.BadUrl.selector);

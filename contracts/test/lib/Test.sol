@@ -16,6 +16,7 @@ interface Vm {
     function etch(address target, bytes calldata code) external;
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function addr(uint256 privateKey) external pure returns (address);
+    function store(address target, bytes32 slot, bytes32 value) external;
 }
 
 /// @notice A minimal test base: the cheatcode handle and assertions that revert with a message.

@@ -330,6 +330,18 @@ pub(crate) enum VaultCommand {
         #[command(flatten)]
         who: IdentityArgs,
     },
+    /// Let an account run vault nodes (announce them in the node registry), or stop it with
+    /// `--off`: only the registry's admin may (dev account 0 on `dev`, `init` and `testnet`
+    /// networks). A disapproved operator's nodes drop out of the registry at once.
+    Approve {
+        /// The operator account.
+        operator: String,
+        /// Withdraw the approval instead.
+        #[arg(long)]
+        off: bool,
+        #[command(flatten)]
+        who: IdentityArgs,
+    },
     /// The vault nodes in the node registry whose proofs check, and whether they answer.
     Nodes {
         /// Node URL (JSON-RPC).

@@ -182,6 +182,36 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let accounts = dev_accounts(6);
     let (alice, bob, stranger, operator) = (&accounts[0], &accounts[1], &accounts[2], &accounts[3]);
 
+    // Only operators the registry's admin (dev account 0, Alice here) approved may announce
+    // nodes: a stranger is refused by name before sending anything, and cannot approve itself.
+    failed_with(
+        &cli(
+            "vault",
+            &rpcs[0],
+            Some(stranger),
+            &[
+                "announce",
+                "--config",
+                validators[0].config.to_str().expect("utf-8"),
+            ],
+        ),
+        "may not run vault nodes on this network",
+    );
+    let stranger_address = format!("{:#x}", stranger.address());
+    failed_with(
+        &cli(
+            "vault",
+            &rpcs[0],
+            Some(stranger),
+            &["approve", &stranger_address],
+        ),
+        "only the node registry's admin",
+    );
+    for who in [operator, bob] {
+        let address = format!("{:#x}", who.address());
+        let approved = ok_json(&cli("vault", &rpcs[0], Some(alice), &["approve", &address]));
+        assert_eq!(approved["approved"], true, "{approved}");
+    }
     // Each node announces itself; node D is run by Bob, who will be a reader.
     for (i, entry) in validators.iter().enumerate() {
         let who = if i == 3 { bob } else { operator };

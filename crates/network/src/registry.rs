@@ -29,11 +29,19 @@ sol! {
         function withdraw(bytes32 id) external;
         function count() external view returns (uint256);
         function all() external view returns (Node[] memory);
+        function admin() external view returns (address);
+        function approved(address operator) external view returns (bool);
+        function mayOperate(address operator) external view returns (bool);
+        function approve(address operator) external;
+        function disapprove(address operator) external;
+        function setAdmin(address next) external;
 
         error ZeroId();
         error BadUrl();
         error BadProof();
         error NotAnnounced();
+        error NotAdmin();
+        error NotApproved();
     }
 }
 

@@ -121,21 +121,51 @@ impl Genesis {
             alloc,
             validators,
         };
-        genesis.add_system_contracts();
+        // Dev account 0 approves vault node operators: on a network of public dev keys that is
+        // anyone who reads the docs, which suits a development network; a real one names its
+        // own authority (storage slot 2 of the node registry, or `setAdmin` once started).
+        let admin = dev_accounts(1)
+            .first()
+            .map(|a| a.address())
+            .unwrap_or_default();
+        genesis.add_system_contracts(admin);
         genesis
     }
 
-    /// Place the system contracts (access registry, key registry) at their fixed addresses.
-    pub fn add_system_contracts(&mut self) {
+    /// Place the system contracts (access, key and node registries, marketplace) at their fixed
+    /// addresses, with `registry_admin` as the node registry's admin (who approves the operators
+    /// of vault nodes).
+    pub fn add_system_contracts(&mut self, registry_admin: Address) {
         for (address, code) in crate::system::contracts() {
+            let mut storage = BTreeMap::new();
+            if address == crate::system::NODE_REGISTRY {
+                storage.insert(
+                    B256::from(U256::from(crate::system::NODE_REGISTRY_ADMIN_SLOT)),
+                    registry_admin.into_word(),
+                );
+            }
             self.alloc.insert(
                 address,
                 GenesisAccount {
                     code: Some(code),
+                    storage,
                     ..Default::default()
                 },
             );
         }
+    }
+
+    /// The node registry's admin as this genesis sets it (zero: none).
+    pub fn registry_admin(&self) -> Address {
+        self.alloc
+            .get(&crate::system::NODE_REGISTRY)
+            .and_then(|a| {
+                a.storage.get(&B256::from(U256::from(
+                    crate::system::NODE_REGISTRY_ADMIN_SLOT,
+                )))
+            })
+            .map(|word| Address::from_word(*word))
+            .unwrap_or_default()
     }
 
     /// Read and validate a genesis JSON file.
@@ -199,6 +229,21 @@ impl Genesis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_dev_genesis_names_dev_account_0_the_registry_admin() {
+        let genesis = Genesis::dev(2, vec![]);
+        let admin = dev_accounts(1)[0].address();
+        assert_eq!(genesis.registry_admin(), admin);
+        let mut other = Genesis::dev(2, vec![]);
+        other.add_system_contracts(Address::repeat_byte(7));
+        assert_eq!(other.registry_admin(), Address::repeat_byte(7));
+        assert_ne!(
+            genesis.digest(),
+            other.digest(),
+            "the admin is part of the genesis"
+        );
+    }
 
     #[test]
     fn dev_genesis_round_trips_through_a_file() {

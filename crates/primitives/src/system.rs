@@ -2,7 +2,8 @@
 //!
 //! Their runtime bytecode is compiled from `contracts/src` by `contracts/build-artifacts.sh`
 //! and committed under `contracts/deployed/`; CI rebuilds it and fails on any difference.
-//! No contract has a constructor: genesis places the runtime code with empty storage.
+//! No contract has a constructor: genesis places the runtime code, with empty storage but for the
+//! node registry's admin.
 
 use alloy::primitives::{Address, Bytes, address};
 
@@ -14,6 +15,8 @@ pub const KEY_REGISTRY: Address = address!("0x4C53000000000000000000000000000000
 pub const MARKETPLACE: Address = address!("0x4C53000000000000000000000000000000000003");
 /// The node registry: vault storage nodes, their transport ids, URLs and operators.
 pub const NODE_REGISTRY: Address = address!("0x4C53000000000000000000000000000000000004");
+/// The node registry's storage slot holding its admin (who approves node operators).
+pub const NODE_REGISTRY_ADMIN_SLOT: u64 = 2;
 
 const ACCESS_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/AccessRegistry.hex");
 const KEY_REGISTRY_HEX: &str = include_str!("../../../contracts/deployed/KeyRegistry.hex");

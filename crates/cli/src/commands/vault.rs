@@ -445,6 +445,9 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
         VaultCommand::Announce { config, url, who } => {
             super::vault_nodes::announce(&config, url, &who, json)?;
         }
+        VaultCommand::Approve { operator, off, who } => {
+            super::vault_nodes::approve(&operator, !off, &who, json)?;
+        }
         VaultCommand::Nodes { rpc } => super::vault_nodes::nodes(&rpc, json)?,
         VaultCommand::Health { id, who } => super::vault_nodes::health(&id, &who, json)?,
         VaultCommand::Ls { who } => {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use alloy::primitives::{B256, Bytes, U256};
+use alloy::primitives::{Address, B256, Bytes, U256};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use anyhow::{Context, anyhow};
@@ -87,15 +87,85 @@ pub(crate) fn send_announcement(
             "the network at {rpc} has no node registry at {NODE_REGISTRY} (its genesis predates it): start a new network with `lightstreams init` or `testnet`"
         );
     }
+    let ledger = RpcLedger::new(rpc);
+    if !may_operate(&ledger, operator.address())? {
+        let admin = registry_admin(&ledger)?;
+        anyhow::bail!(
+            "{} may not run vault nodes on this network: the node registry's admin ({admin}) approves operators, with `lightstreams vault approve {}`",
+            operator.address(),
+            operator.address()
+        );
+    }
     let proof = registry::prove(key, chain_id, operator.address(), url);
     let call = NodeRegistry::announceCall {
         id: B256::from(key.id().0),
         url: url.to_string(),
         proof: Bytes::from(proof.to_vec()),
     };
-    RpcLedger::new(rpc)
+    ledger
         .transact_with_value(operator, NODE_REGISTRY, call.abi_encode(), U256::ZERO)
         .map_err(|e| anyhow!("announcing the node: {e}"))
+}
+
+/// Whether `operator` may announce vault nodes.
+fn may_operate(ledger: &RpcLedger, operator: Address) -> anyhow::Result<bool> {
+    let out = ledger
+        .call(
+            NODE_REGISTRY,
+            NodeRegistry::mayOperateCall { operator }.abi_encode(),
+        )
+        .map_err(|e| anyhow!("reading the node registry: {e}"))?;
+    NodeRegistry::mayOperateCall::abi_decode_returns(&out)
+        .map_err(|e| anyhow!("the node registry answered something unexpected: {e}"))
+}
+
+/// The node registry's admin.
+fn registry_admin(ledger: &RpcLedger) -> anyhow::Result<Address> {
+    let out = ledger
+        .call(NODE_REGISTRY, NodeRegistry::adminCall {}.abi_encode())
+        .map_err(|e| anyhow!("reading the node registry: {e}"))?;
+    NodeRegistry::adminCall::abi_decode_returns(&out)
+        .map_err(|e| anyhow!("the node registry answered something unexpected: {e}"))
+}
+
+/// Approve `operator` to run vault nodes (or withdraw the approval), as the registry's admin.
+pub(crate) fn approve(
+    operator: &str,
+    allow: bool,
+    who: &IdentityArgs,
+    json: bool,
+) -> anyhow::Result<()> {
+    let operator: Address = operator
+        .parse()
+        .map_err(|e| anyhow!("{operator:?} is not an account address (0x + 40 hex digits): {e}"))?;
+    let admin_signer = signer_of(who)?;
+    let ledger = RpcLedger::new(&who.rpc);
+    let admin = registry_admin(&ledger)?;
+    if admin != admin_signer.address() {
+        anyhow::bail!(
+            "only the node registry's admin ({admin}) approves operators; this account is {}",
+            admin_signer.address()
+        );
+    }
+    let data = if allow {
+        NodeRegistry::approveCall { operator }.abi_encode()
+    } else {
+        NodeRegistry::disapproveCall { operator }.abi_encode()
+    };
+    let tx = ledger
+        .transact_with_value(&admin_signer, NODE_REGISTRY, data, U256::ZERO)
+        .map_err(|e| anyhow!("{}: {e}", if allow { "approving" } else { "disapproving" }))?;
+    let value = json!({"operator": operator, "approved": allow, "tx": tx});
+    super::print(json, &value, || {
+        if allow {
+            format!("{operator} may now run vault nodes (tx {tx})")
+        } else {
+            format!(
+                "{operator} may no longer run vault nodes; its nodes left the registry (tx {tx})"
+            )
+        }
+    });
+    Ok(())
 }
 
 /// The registry's entries whose proofs check, read through the node at `rpc_url`.
