@@ -193,7 +193,8 @@ fn garbage_on_every_port_neither_stops_nor_stalls_a_node() {
 
 /// Anonymous batch uploads that send their headers and then stall, more of them than the node
 /// has threads for blocking work (512), leave the node answering other vault requests: an
-/// upload's list is read before a thread is taken, and an unsigned one never gets one.
+/// upload's list is read before a thread is taken, and an unsigned one never gets one. And an
+/// unsigned `PUT` is refused before its body is read.
 #[test]
 fn stalled_uploads_hold_no_thread_others_need() {
     let _serial = serial();
@@ -232,5 +233,25 @@ fn stalled_uploads_hold_no_thread_others_need() {
         .expect("an answer while 600 uploads stall");
     assert_eq!(answer.status().as_u16(), 404);
     drop(stalled);
+
+    // A PUT that is not signed by a writer is refused before its body is read: the node holds
+    // no 30 MB for it (the answer comes while the body has not been sent at all).
+    for path in [
+        format!("/v1/raw/{item}/manifests/0x{}", "ef".repeat(32)),
+        format!("/v1/peer/{item}/manifests/0x{}", "ef".repeat(32)),
+    ] {
+        let mut conn = TcpStream::connect(rpc).expect("connect");
+        conn.set_read_timeout(Some(Duration::from_secs(15)))
+            .expect("timeout");
+        write!(
+            conn,
+            "PUT {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Lightstreams-Sig v1 ts=1,nonce=00,sig=0x00\r\nContent-Length: 30000000\r\n\r\n"
+        )
+        .expect("send headers");
+        let mut answer = [0u8; 12];
+        conn.read_exact(&mut answer)
+            .unwrap_or_else(|e| panic!("{path}: no answer before the body: {e}"));
+        assert_eq!(&answer, b"HTTP/1.1 404", "{path}");
+    }
     drop(nodes);
 }

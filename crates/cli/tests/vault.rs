@@ -661,13 +661,40 @@ fn public_items_and_bad_input() {
             .unwrap_or_default()
             .contains("64 hex")
     );
-    // A body that does not hash to its address: 400, nothing stored.
+    // An unsigned PUT is refused with the uniform not-found before its body is read.
     let some = format!("0x{}", hex::encode([7u8; 32]));
     let r = agent
         .put(format!("{rpc}/v1/raw/{some}/chunks/{some}"))
         .send(&b"not the preimage"[..])
         .expect("http");
+    assert_eq!(r.status().as_u16(), 404);
+    // A writer's body that does not hash to its address: 400 naming it, nothing stored.
+    let item_id: [u8; 32] = item
+        .parse::<lightstreams_vault::ItemId>()
+        .expect("item id")
+        .0;
+    let node_id = HttpRemote::connect(&rpc).expect("connect").node_id();
+    let auth = SignedRequest::sign(
+        alice,
+        RequestKind::Put,
+        item_id,
+        ObjectRef::Chunk([7u8; 32]),
+        node_id,
+    )
+    .to_header();
+    let mut r = agent
+        .put(format!("{rpc}/v1/raw/{item}/chunks/{some}"))
+        .header("Authorization", &auth)
+        .send(&b"not the preimage"[..])
+        .expect("http");
     assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.body_mut().read_json().expect("json error");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("hashes to")),
+        "{body}"
+    );
     // Huge headers: refused with a 4xx, the node keeps serving.
     let r = agent
         .get(format!("{rpc}/v1"))

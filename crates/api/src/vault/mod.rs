@@ -246,6 +246,21 @@ impl Vault {
         object: &ObjectRef,
         header: Option<&str>,
     ) -> Option<Address> {
+        let (who, ts, nonce) = self.signer(method, item, object, header)?;
+        // Replays are checked only after the signature, so nobody can burn another's nonces.
+        self.guard.check(now_secs(), ts, nonce).ok()?;
+        Some(who)
+    }
+
+    /// The account that signed `header` for this exact request, with its timestamp and nonce,
+    /// if the signature is valid (freshness and replays are not checked here).
+    fn signer(
+        &self,
+        method: RequestKind,
+        item: &ItemId,
+        object: &ObjectRef,
+        header: Option<&str>,
+    ) -> Option<(Address, u64, [u8; 16])> {
         let (ts, nonce, signature) = SignedRequest::parse_header(header?).ok()?;
         let request = SignedRequest {
             method,
@@ -256,10 +271,31 @@ impl Vault {
             nonce,
             signature,
         };
-        let who = request.recover().ok()?;
-        // Replays are checked only after the signature, so nobody can burn another's nonces.
-        self.guard.check(now_secs(), ts, nonce).ok()?;
-        Some(who)
+        Some((request.recover().ok()?, ts, nonce))
+    }
+
+    /// Whether a `PUT` of `object` signed with `header` may go ahead, decided before its body
+    /// is read (the signature covers the object, not the body), so nobody who may not write
+    /// makes this node hold a body. The nonce is not spent here: [`Vault::serve_put`] checks
+    /// everything again, replays included, once the body is in.
+    pub(crate) fn may_put(&self, item: &ItemId, object: &ObjectRef, header: Option<&str>) -> bool {
+        let Some((who, ts, _)) = self.signer(RequestKind::Put, item, object, header) else {
+            return false;
+        };
+        now_secs().abs_diff(ts) <= lightstreams_access::request::MAX_SKEW
+            && self.put_allowed(item, object, who)
+    }
+
+    /// Whether `who` holds what a `PUT` of `object` needs: ADMIN for envelopes, key shares and
+    /// channel messages, READ for a reply, WRITE for chunks and manifests.
+    fn put_allowed(&self, item: &ItemId, object: &ObjectRef, who: Address) -> bool {
+        match object {
+            ObjectRef::Envelope(_) | ObjectRef::Share(_) | ObjectRef::Message(_) => {
+                self.level(item, who) >= 3
+            }
+            ObjectRef::Reply(_) => self.can_read(item, who),
+            _ => self.level(item, who) >= 2,
+        }
     }
 
     /// Run a view of the access registry at the latest finalised block.
@@ -459,24 +495,8 @@ impl Vault {
         let who = self
             .authenticate(RequestKind::Put, item, object, header)
             .ok_or(Refused::NotFound)?;
-        // Envelopes, key shares and channel messages need ADMIN; chunks and manifests WRITE;
-        // a reply needs only READ.
-        match object {
-            ObjectRef::Envelope(_) | ObjectRef::Share(_) | ObjectRef::Message(_) => {
-                if self.level(item, who) < 3 {
-                    return Err(Refused::NotFound);
-                }
-            }
-            ObjectRef::Reply(_) => {
-                if !self.can_read(item, who) {
-                    return Err(Refused::NotFound);
-                }
-            }
-            _ => {
-                if self.level(item, who) < 2 {
-                    return Err(Refused::NotFound);
-                }
-            }
+        if !self.put_allowed(item, object, who) {
+            return Err(Refused::NotFound);
         }
         let stored = match object {
             // The body was checked against its address above; the store does not hash again.
@@ -700,12 +720,56 @@ async fn raw_put(
     State(vault): State<Arc<Vault>>,
     Path((item, kind, id)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Result<Response, Refused> {
     let (item, header) = signed_item(&item, &headers)?;
     let object = object_of(&kind, &id)?;
+    let checker = vault.clone();
+    let (checked_object, checked_header) = (object.clone(), header.clone());
+    let allowed =
+        blocking(move || Ok(checker.may_put(&item, &checked_object, checked_header.as_deref())))
+            .await?;
+    if !allowed {
+        return Err(Refused::NotFound);
+    }
+    let body = read_body(body).await?;
     blocking(move || vault.serve_put(&item, &object, header.as_deref(), &body)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// How long a `PUT`'s body may take to arrive, once its request passed the checks.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Read a `PUT`'s body whole (at most the largest object, within [`BODY_DEADLINE`]).
+async fn read_body(body: Body) -> Result<Vec<u8>, Refused> {
+    use futures::StreamExt;
+    let limit = MAX_MANIFEST_BODY + 1024;
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut out = Vec::new();
+        while let Some(piece) = stream.next().await {
+            let piece =
+                piece.map_err(|e| ApiError::bad_request(format!("the body broke off: {e}")))?;
+            if out.len() + piece.len() > limit {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("a body is at most {limit} bytes"),
+                ));
+            }
+            out.extend_from_slice(&piece);
+        }
+        Ok(out)
+    };
+    tokio::time::timeout(BODY_DEADLINE, read)
+        .await
+        .map_err(|_| {
+            ApiError::bad_request(format!(
+                "the body did not arrive within {} s",
+                BODY_DEADLINE.as_secs()
+            ))
+        })?
+        .map_err(Refused::from)
 }
 
 async fn raw_delete(
@@ -766,10 +830,20 @@ async fn peer_put(
     State(vault): State<Arc<Vault>>,
     Path((item, kind, id)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Body,
 ) -> Result<Response, Refused> {
     let (item, header) = signed_item(&item, &headers)?;
     let object = object_of(&kind, &id)?;
+    let checker = vault.clone();
+    let (checked_kind, checked_id, checked_header) = (kind.clone(), id.clone(), header.clone());
+    let allowed = blocking(move || {
+        Ok(checker.may_peer_put(&item, &checked_kind, &checked_id, checked_header.as_deref()))
+    })
+    .await?;
+    if !allowed {
+        return Err(Refused::NotFound);
+    }
+    let body = read_body(body).await?;
     blocking(move || vault.serve_peer_put(&item, &kind, &id, &object, header.as_deref(), &body))
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -364,6 +364,40 @@ impl Vault {
     }
 
     /// Check a peer request: signed by a registered node, for this node, fresh, not replayed.
+    /// Whether a peer's `PUT` signed with `header` may go ahead, decided before its body is
+    /// read: signed by a registered node, fresh, for an item that exists here. The nonce is not
+    /// spent: [`Vault::serve_peer_put`] checks everything again once the body is in.
+    pub(crate) fn may_peer_put(
+        &self,
+        item: &ItemId,
+        kind: &str,
+        id: &str,
+        header: Option<&str>,
+    ) -> bool {
+        let Some(net) = self.peers.as_ref() else {
+            return false;
+        };
+        let target = self.target("PUT", item, kind, id);
+        let Some(verified) = header.and_then(|h| lightstreams_network::peer::verify(h, &target))
+        else {
+            return false;
+        };
+        let known = net
+            .membership
+            .read()
+            .registered
+            .iter()
+            .any(|e| e.id == verified.from);
+        known
+            && now_secs().abs_diff(verified.ts) <= lightstreams_access::request::MAX_SKEW
+            && self
+                .acl(AccessRegistry::existsCall {
+                    item: item.0.into(),
+                })
+                .unwrap_or(false)
+            && !self.declines(item)
+    }
+
     fn authenticate_peer(&self, target: &Target<'_>, header: Option<&str>) -> Option<Verified> {
         let net = self.peers.as_ref()?;
         let verified = lightstreams_network::peer::verify(header?, target)?;
