@@ -17,7 +17,7 @@
 //! nonce:<32 hex>
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use alloy::primitives::{Address, Signature};
@@ -31,7 +31,7 @@ use crate::Error;
 pub const MAX_SKEW: u64 = 60;
 /// How long a nonce is remembered (covers every timestamp still accepted).
 pub const REPLAY_WINDOW: u64 = 2 * MAX_SKEW;
-/// Most nonces remembered; beyond this, requests are refused rather than memory growing.
+/// Most nonces remembered; beyond this the guard forgets the oldest of the heaviest signer.
 pub const MAX_REMEMBERED: usize = 1_000_000;
 /// Longest accepted `Authorization` header.
 pub const MAX_HEADER: usize = 512;
@@ -266,25 +266,110 @@ pub enum Refusal {
     Stale,
     /// The nonce was already used.
     Replayed,
-    /// The guard is full.
-    Busy,
 }
 
-/// Remembers recent nonces to refuse replays; memory is bounded by the window and a cap.
-#[derive(Debug, Default)]
+/// Whoever signed a request, as the guard tells signers apart: an account's address or a
+/// node's id, zero-padded to 32 bytes.
+pub type Signer = [u8; 32];
+
+/// The guard's key for an account.
+pub fn account_signer(account: Address) -> Signer {
+    let mut out = [0u8; 32];
+    out[12..].copy_from_slice(account.as_slice());
+    out
+}
+
+/// Remembers recent nonces to refuse replays.
+///
+/// Memory is bounded by the window and a cap. When the cap is reached the guard does not refuse
+/// everyone (one signer flooding it would lock every client out); it forgets the oldest nonce of
+/// the signer that holds the most, so a flood only ever costs the flooder, and a signer holding
+/// no more than the heaviest keeps every nonce it sent within the window.
+#[derive(Debug)]
 pub struct ReplayGuard {
     inner: Mutex<Seen>,
+    capacity: usize,
+}
+
+impl Default for ReplayGuard {
+    fn default() -> Self {
+        Self::with_capacity(MAX_REMEMBERED)
+    }
 }
 
 #[derive(Debug, Default)]
 struct Seen {
-    by_nonce: HashMap<[u8; 16], u64>,
+    /// Each remembered nonce: when it was seen, and by whom.
+    by_nonce: HashMap<[u8; 16], (u64, Signer)>,
+    /// Every nonce in the order seen (entries the cap made the guard forget are skipped).
     order: VecDeque<(u64, [u8; 16])>,
+    /// Each signer's remembered nonces, oldest first.
+    by_signer: HashMap<Signer, VecDeque<(u64, [u8; 16])>>,
+    /// Signers by how many nonces they hold.
+    sizes: BTreeSet<(usize, Signer)>,
+}
+
+impl Seen {
+    /// Forget `nonce` if it is remembered as seen at `at`.
+    fn forget(&mut self, at: u64, nonce: &[u8; 16]) {
+        let Some(&(seen_at, signer)) = self.by_nonce.get(nonce) else {
+            return;
+        };
+        if seen_at != at {
+            return;
+        }
+        self.by_nonce.remove(nonce);
+        if let Some(own) = self.by_signer.get_mut(&signer) {
+            let before = own.len();
+            // Expiry takes each signer's nonces oldest first: almost always the front.
+            if own.front() == Some(&(at, *nonce)) {
+                own.pop_front();
+            } else {
+                own.retain(|(a, n)| !(*a == at && n == nonce));
+            }
+            self.resize(signer, before);
+        }
+    }
+
+    /// Re-rank `signer`, whose count was `before`.
+    fn resize(&mut self, signer: Signer, before: usize) {
+        self.sizes.remove(&(before, signer));
+        let now = self.by_signer.get(&signer).map_or(0, VecDeque::len);
+        if now == 0 {
+            self.by_signer.remove(&signer);
+        } else {
+            self.sizes.insert((now, signer));
+        }
+    }
+
+    /// Forget the oldest nonce of the signer holding the most.
+    fn shed(&mut self) {
+        let Some(&(count, heaviest)) = self.sizes.last() else {
+            return;
+        };
+        let oldest = self
+            .by_signer
+            .get_mut(&heaviest)
+            .and_then(VecDeque::pop_front);
+        if let Some((_, nonce)) = oldest {
+            self.by_nonce.remove(&nonce);
+        }
+        self.resize(heaviest, count);
+    }
 }
 
 impl ReplayGuard {
-    /// Accept `(ts, nonce)` once, if `ts` is within [`MAX_SKEW`] of `now`.
-    pub fn check(&self, now: u64, ts: u64, nonce: [u8; 16]) -> Result<(), Refusal> {
+    /// A guard remembering at most `capacity` nonces at once.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Seen::default()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Accept `(ts, nonce)` from `signer` once, if `ts` is within [`MAX_SKEW`] of `now`. `now`
+    /// should not go backwards.
+    pub fn check(&self, now: u64, ts: u64, nonce: [u8; 16], signer: Signer) -> Result<(), Refusal> {
         if now.abs_diff(ts) > MAX_SKEW {
             return Err(Refusal::Stale);
         }
@@ -294,16 +379,22 @@ impl ReplayGuard {
                 break;
             }
             seen.order.pop_front();
-            seen.by_nonce.remove(&old);
+            seen.forget(at, &old);
         }
         if seen.by_nonce.contains_key(&nonce) {
             return Err(Refusal::Replayed);
         }
-        if seen.by_nonce.len() >= MAX_REMEMBERED {
-            return Err(Refusal::Busy);
+        while seen.by_nonce.len() >= self.capacity {
+            seen.shed();
         }
-        seen.by_nonce.insert(nonce, now);
+        seen.by_nonce.insert(nonce, (now, signer));
         seen.order.push_back((now, nonce));
+        let before = seen.by_signer.get(&signer).map_or(0, VecDeque::len);
+        seen.by_signer
+            .entry(signer)
+            .or_default()
+            .push_back((now, nonce));
+        seen.resize(signer, before);
         Ok(())
     }
 
@@ -400,17 +491,58 @@ mod tests {
         }
     }
 
+    const A: Signer = [0xa; 32];
+
+    #[test]
+    fn a_flood_costs_only_the_flooder() {
+        let guard = ReplayGuard::with_capacity(100);
+        let (alice, mallory) = ([1u8; 32], [2u8; 32]);
+        let nonce = |who: u8, n: u32| {
+            let mut out = [who; 16];
+            out[..4].copy_from_slice(&n.to_le_bytes());
+            out
+        };
+        for n in 0..10 {
+            assert_eq!(guard.check(1000, 1000, nonce(1, n), alice), Ok(()));
+        }
+        // Mallory sends ten times the guard's capacity in fresh nonces: all accepted, the
+        // guard stays at its cap, and nobody is locked out.
+        for n in 0..1000 {
+            assert_eq!(guard.check(1001, 1001, nonce(2, n), mallory), Ok(()));
+            assert!(guard.len() <= 100);
+        }
+        assert_eq!(guard.check(1002, 1002, nonce(1, 10), alice), Ok(()));
+        // Every one of Alice's nonces is still remembered: her requests cannot be replayed.
+        for n in 0..=10 {
+            assert_eq!(
+                guard.check(1003, 1002, nonce(1, n), alice),
+                Err(Refusal::Replayed),
+                "alice's nonce {n}"
+            );
+        }
+        // Mallory's latest are remembered too; only her oldest were forgotten.
+        assert_eq!(
+            guard.check(1003, 1001, nonce(2, 999), mallory),
+            Err(Refusal::Replayed)
+        );
+    }
+
     #[test]
     fn replays_and_stale_requests_are_refused() {
         let guard = ReplayGuard::default();
-        assert_eq!(guard.check(1000, 1000, [1; 16]), Ok(()));
-        assert_eq!(guard.check(1001, 1000, [1; 16]), Err(Refusal::Replayed));
-        assert_eq!(guard.check(1000, 900, [2; 16]), Err(Refusal::Stale));
-        assert_eq!(guard.check(1000, 1100, [2; 16]), Err(Refusal::Stale));
-        assert_eq!(guard.check(1000, 1050, [2; 16]), Ok(()));
+        assert_eq!(guard.check(1000, 1000, [1; 16], A), Ok(()));
+        assert_eq!(guard.check(1001, 1000, [1; 16], A), Err(Refusal::Replayed));
+        assert_eq!(guard.check(1000, 900, [2; 16], A), Err(Refusal::Stale));
+        assert_eq!(guard.check(1000, 1100, [2; 16], A), Err(Refusal::Stale));
+        assert_eq!(guard.check(1000, 1050, [2; 16], A), Ok(()));
         // After the window the old nonces are forgotten (their timestamps are stale anyway).
         assert_eq!(
-            guard.check(1000 + REPLAY_WINDOW + 1, 1000 + REPLAY_WINDOW + 1, [3; 16]),
+            guard.check(
+                1000 + REPLAY_WINDOW + 1,
+                1000 + REPLAY_WINDOW + 1,
+                [3; 16],
+                A
+            ),
             Ok(())
         );
         assert_eq!(guard.len(), 1);
@@ -454,7 +586,7 @@ mod tests {
                 now += advance;
                 let ts = now.saturating_add_signed(offset);
                 let nonce = [nonce; 16];
-                let answer = guard.check(now, ts, nonce);
+                let answer = guard.check(now, ts, nonce, A);
                 if now.abs_diff(ts) > MAX_SKEW {
                     proptest::prop_assert_eq!(answer, Err(Refusal::Stale));
                 } else if accepted.contains(&(ts, nonce)) {

@@ -248,7 +248,14 @@ impl Vault {
     ) -> Option<Address> {
         let (who, ts, nonce) = self.signer(method, item, object, header)?;
         // Replays are checked only after the signature, so nobody can burn another's nonces.
-        self.guard.check(now_secs(), ts, nonce).ok()?;
+        self.guard
+            .check(
+                now_secs(),
+                ts,
+                nonce,
+                lightstreams_access::request::account_signer(who),
+            )
+            .ok()?;
         Some(who)
     }
 

@@ -411,7 +411,7 @@ impl Vault {
             return None;
         }
         self.guard
-            .check(now_secs(), verified.ts, verified.nonce)
+            .check(now_secs(), verified.ts, verified.nonce, verified.from.0)
             .ok()?;
         Some(verified)
     }
