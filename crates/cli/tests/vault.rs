@@ -403,6 +403,48 @@ fn story_and_security_invariants() {
         assert_eq!(answer, baseline, "{what} must get the uniform not-found");
     }
 
+    // A writer cannot delete what another account published: DELETE takes back only what the
+    // same account stored on that node lately (a failed upload's leftovers).
+    ok_json(&vault(
+        &rpc,
+        alice,
+        &["grant", &item_text, &carol_addr, "--write"],
+    ));
+    let published = alice_client.open(item, None).expect("open latest");
+    let target = ObjectRef::Chunk(published.manifest.chunks[0].0);
+    let delete = SignedRequest::sign(
+        carol,
+        RequestKind::Delete,
+        item.0,
+        target.clone(),
+        node_id.clone(),
+    );
+    let (kind, id) = target.path_parts();
+    let mut r = http_agent()
+        .delete(format!("{rpc}/v1/raw/{item_text}/{kind}/{id}"))
+        .header("Authorization", &delete.to_header())
+        .call()
+        .expect("http");
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default()
+        ),
+        (404, NOT_FOUND.to_string()),
+        "a writer deleting the owner's published chunk"
+    );
+    assert_eq!(
+        raw_get(
+            &rpc,
+            &item.0,
+            &target,
+            Some(&sign(alice, item.0, target.clone()))
+        )
+        .0,
+        200,
+        "the chunk is still there"
+    );
+
     // Tampering on the node's disk is detected and reported, never returned as data.
     let current = alice_client.open(item, None).expect("open latest");
     let hex = hex::encode(current.manifest.chunks[0].0);

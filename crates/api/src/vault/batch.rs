@@ -223,6 +223,8 @@ impl std::io::Read for BlockingBody {
 pub(super) struct Upload {
     names: Vec<(String, String)>,
     objects: Vec<([u8; 32], usize)>,
+    /// The account that signed it.
+    who: alloy::primitives::Address,
 }
 
 impl Vault {
@@ -267,7 +269,11 @@ impl Vault {
         if self.level(item, who) < 2 {
             return Err(Refused::NotFound);
         }
-        Ok(Upload { names, objects })
+        Ok(Upload {
+            names,
+            objects,
+            who,
+        })
     }
 
     /// Read, check and store each object of an accepted upload as it arrives, hashed and
@@ -285,6 +291,9 @@ impl Vault {
             .and_then(|()| source.end());
         match received {
             Ok(()) => {
+                for address in stored {
+                    self.remember_upload(item, address, upload.who);
+                }
                 if let Some(net) = &self.peers {
                     net.touch(*item);
                 }

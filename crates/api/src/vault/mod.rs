@@ -80,6 +80,11 @@ const MAX_CHUNK_BODY: usize = lightstreams_vault::CHUNK_SIZE + 64;
 const MAX_POST: usize = 64 * 1024;
 /// The largest sealed manifest (about 250,000 chunks of addresses).
 const MAX_MANIFEST_BODY: usize = 32 * 1024 * 1024;
+/// How long a node remembers who stored a chunk or manifest (so the uploader can take it back
+/// after a failed upload).
+const UPLOAD_MEMORY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Most uploads remembered at once.
+const MAX_UPLOADS_REMEMBERED: usize = 200_000;
 
 /// The one answer to everything refused or unknown.
 pub const NOT_FOUND_BODY: &str = r#"{"error":{"code":"not_found","message":"not found"}}"#;
@@ -173,6 +178,9 @@ impl IntoResponse for Refused {
     }
 }
 
+/// Who stored a chunk or manifest on this node, and when.
+type Uploaded = (Address, std::time::Instant);
+
 /// Shared state of the vault API.
 pub(crate) struct Vault {
     chain: Arc<Chain>,
@@ -182,6 +190,9 @@ pub(crate) struct Vault {
     sessions: Mutex<HashMap<String, custodial::Session>>,
     /// Waits between password attempts per account (`POST /v1/session`).
     logins: login::LoginGuard,
+    /// Who stored which chunk or manifest here, and when: a `DELETE` (a client cleaning up an
+    /// upload that failed) removes only what the same account stored within [`UPLOAD_MEMORY`].
+    uploads: Mutex<HashMap<(ItemId, [u8; 32]), Uploaded>>,
     keystore: Option<PathBuf>,
     /// Whether this node is a validator, and the other validators' API URLs.
     validator: bool,
@@ -225,6 +236,7 @@ impl Vault {
             guard: ReplayGuard::default(),
             sessions: Mutex::new(HashMap::new()),
             logins: login::LoginGuard::default(),
+            uploads: Mutex::new(HashMap::new()),
             keystore: config.keystore.clone(),
             acl_cache: Mutex::new((u64::MAX, HashMap::new())),
             validator: config.validator,
@@ -426,12 +438,36 @@ impl Vault {
         let who = self
             .authenticate(RequestKind::Delete, item, object, header)
             .ok_or(Refused::NotFound)?;
-        if self.level(item, who) < 2 {
+        // Only what this account stored here lately: a writer cannot remove a version someone
+        // else published (or its own, once it is an hour old).
+        if self.level(item, who) < 2 || !self.uploaded_by(item, &address.0, who) {
             return Err(Refused::NotFound);
         }
+        self.uploads.lock().remove(&(*item, address.0));
         self.stores
             .delete_blob(item, &address)
             .map_err(|e| ApiError::internal(format!("cannot delete: {e}")).into())
+    }
+
+    /// Remember that `who` stored the chunk or manifest `address` of `item` here just now.
+    pub(crate) fn remember_upload(&self, item: &ItemId, address: [u8; 32], who: Address) {
+        let now = std::time::Instant::now();
+        let mut uploads = self.uploads.lock();
+        if uploads.len() >= MAX_UPLOADS_REMEMBERED {
+            uploads.retain(|_, (_, at)| now.duration_since(*at) < UPLOAD_MEMORY);
+        }
+        // Still full: this one cannot be taken back (it stays, as any published object does).
+        if uploads.len() < MAX_UPLOADS_REMEMBERED {
+            uploads.insert((*item, address), (who, now));
+        }
+    }
+
+    /// Whether `who` stored `address` of `item` here within [`UPLOAD_MEMORY`].
+    fn uploaded_by(&self, item: &ItemId, address: &[u8; 32], who: Address) -> bool {
+        self.uploads
+            .lock()
+            .get(&(*item, *address))
+            .is_some_and(|(by, at)| *by == who && at.elapsed() < UPLOAD_MEMORY)
     }
 
     /// Store one object of a signed `PUT`.
@@ -507,10 +543,15 @@ impl Vault {
         }
         let stored = match object {
             // The body was checked against its address above; the store does not hash again.
-            ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => self
-                .stores
-                .put_blob(item, &lightstreams_vault::Address(*address), body)
-                .map_err(|e| e.to_string()),
+            ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => {
+                let blob = lightstreams_vault::Address(*address);
+                let new = matches!(self.stores.open_blob(item, &blob), Ok(None));
+                let put = self.stores.put_blob(item, &blob, body);
+                if put.is_ok() && new {
+                    self.remember_upload(item, *address, who);
+                }
+                put.map_err(|e| e.to_string())
+            }
             ObjectRef::Envelope(locator) => self
                 .stores
                 .put_envelope(item, locator, body)
