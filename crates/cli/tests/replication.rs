@@ -465,19 +465,69 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         .expect("clock")
         .as_secs();
     let path = format!("manifests/{path_id}");
-    let signed = lightstreams_network::peer::sign(&node_a, &target, alice.address(), now);
+    // A read for a reader carries the reader's own request to the asking node (any object of
+    // the item it asked that node for), which the serving node checks.
+    let asked = |who: &PrivateKeySigner, node: &str| {
+        let object = ObjectRef::Manifest(manifest.0);
+        let (kind, id) = object.path_parts();
+        let header = SignedRequest::sign(
+            who,
+            RequestKind::Get,
+            parse32(&item),
+            object,
+            node.to_string(),
+        )
+        .to_header();
+        lightstreams_network::peer::ForReader::new(who.address(), kind, &id, &header)
+    };
+    let a_id = node_a.id().to_string();
+    let alice_asked = asked(alice, &a_id);
+    let stranger_asked = asked(stranger, &a_id);
+    let signed = lightstreams_network::peer::sign(
+        &node_a,
+        &target,
+        alice.address(),
+        now,
+        Some(&alice_asked.vouch),
+    );
     let (status, _) = peer_get(&rpcs[holder], &item, &path, &signed);
     assert_eq!(
         status, 200,
-        "a registered node asking for a reader who may read"
+        "a registered node asking for a reader who may read, and asked it"
     );
+    // A registered node naming a reader who did not ask it: no request of the reader's, the
+    // reader's request to another node, or a request the reader did not sign.
+    for (what, vouch) in [
+        ("no request from the reader", None),
+        (
+            "the reader's request to another node",
+            Some(asked(alice, &b_id.to_string()).vouch),
+        ),
+        ("someone else's request", Some(stranger_asked.vouch.clone())),
+    ] {
+        let signed = lightstreams_network::peer::sign(
+            &node_a,
+            &target,
+            alice.address(),
+            now,
+            vouch.as_deref(),
+        );
+        let (status, body) = peer_get(&rpcs[holder], &item, &path, &signed);
+        assert_eq!((status, body.as_str()), (404, NOT_FOUND), "{what}");
+    }
     let (status, body) = peer_get(&rpcs[holder], &item, &path, &signed);
     assert_eq!(
         (status, body.as_str()),
         (404, NOT_FOUND),
         "replayed peer request"
     );
-    let for_stranger = lightstreams_network::peer::sign(&node_a, &target, stranger.address(), now);
+    let for_stranger = lightstreams_network::peer::sign(
+        &node_a,
+        &target,
+        stranger.address(),
+        now,
+        Some(&stranger_asked.vouch),
+    );
     let (status, body) = peer_get(&rpcs[holder], &item, &path, &for_stranger);
     assert_eq!(
         (status, body.as_str()),
@@ -485,14 +535,26 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         "peer request for a stranger"
     );
     let outsider = lightstreams_network::NodeKey::from_seed(rand::random());
-    let from_outsider = lightstreams_network::peer::sign(&outsider, &target, alice.address(), now);
+    let from_outsider = lightstreams_network::peer::sign(
+        &outsider,
+        &target,
+        alice.address(),
+        now,
+        Some(&alice_asked.vouch),
+    );
     let (status, body) = peer_get(&rpcs[holder], &item, &path, &from_outsider);
     assert_eq!(
         (status, body.as_str()),
         (404, NOT_FOUND),
         "unregistered node"
     );
-    let stale = lightstreams_network::peer::sign(&node_a, &target, alice.address(), now - 3600);
+    let stale = lightstreams_network::peer::sign(
+        &node_a,
+        &target,
+        alice.address(),
+        now - 3600,
+        Some(&alice_asked.vouch),
+    );
     let (status, body) = peer_get(&rpcs[holder], &item, &path, &stale);
     assert_eq!(
         (status, body.as_str()),
@@ -518,7 +580,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
             &b_peer,
             &parse32(&item),
             &names,
-            alice.address(),
+            &alice_asked,
             |i, bytes| got.push((i, bytes.map(|b| blake3::hash(b).to_hex().to_string()))),
         )
         .expect("batch served");
@@ -529,13 +591,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     );
     assert!(
         matches!(
-            peers.get_batch(
-                &b_peer,
-                &parse32(&item),
-                &names,
-                stranger.address(),
-                |_, _| {}
-            ),
+            peers.get_batch(&b_peer, &parse32(&item), &names, &stranger_asked, |_, _| {}),
             Err(lightstreams_network::PeerError::NotFound)
         ),
         "batch for a stranger"
@@ -586,7 +642,13 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         id: &batch_id,
         node: b_id,
     };
-    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    let signed = lightstreams_network::peer::sign(
+        &node_a,
+        &batch_target,
+        alice.address(),
+        now,
+        Some(&alice_asked.vouch),
+    );
     assert_eq!(peer_post(&rpcs[holder], &item, &signed, &body).0, 200);
     assert_eq!(
         peer_post(&rpcs[holder], &item, &signed, &body),
@@ -594,7 +656,13 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         "replayed batch"
     );
     let other_body = lightstreams_network::batch::encode_request(&names[..1]);
-    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    let signed = lightstreams_network::peer::sign(
+        &node_a,
+        &batch_target,
+        alice.address(),
+        now,
+        Some(&alice_asked.vouch),
+    );
     assert_eq!(
         peer_post(&rpcs[holder], &item, &signed, &other_body),
         (404, NOT_FOUND.to_string()),
@@ -618,7 +686,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
             &b_stream,
             &parse32(&item),
             &names,
-            alice.address(),
+            &alice_asked,
             |i, bytes| got.push((i, bytes.map(|b| blake3::hash(b).to_hex().to_string()))),
         )
         .expect("streamed batch served");
@@ -633,7 +701,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
                 &b_stream,
                 &parse32(&item),
                 &names,
-                stranger.address(),
+                &stranger_asked,
                 |_, _| {}
             ),
             Err(lightstreams_network::PeerError::NotFound)
@@ -655,19 +723,37 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         util::stream_ask(port, &wire)
     };
     let body = lightstreams_network::batch::encode_request(&names);
-    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    let signed = lightstreams_network::peer::sign(
+        &node_a,
+        &batch_target,
+        alice.address(),
+        now,
+        Some(&alice_asked.vouch),
+    );
     let answer = ask(&signed, &body);
     assert_eq!(answer.first(), Some(&lightstreams_network::stream::OK));
     assert_eq!(answer.get(1), Some(&lightstreams_network::batch::HERE));
     let refused = vec![lightstreams_network::stream::NOT_FOUND];
     assert_eq!(ask(&signed, &body), refused, "replayed streamed batch");
-    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, alice.address(), now);
+    let signed = lightstreams_network::peer::sign(
+        &node_a,
+        &batch_target,
+        alice.address(),
+        now,
+        Some(&alice_asked.vouch),
+    );
     assert_eq!(
         ask(&signed, &other_body),
         refused,
         "streamed list not the one signed"
     );
-    let signed = lightstreams_network::peer::sign(&node_a, &batch_target, stranger.address(), now);
+    let signed = lightstreams_network::peer::sign(
+        &node_a,
+        &batch_target,
+        stranger.address(),
+        now,
+        Some(&stranger_asked.vouch),
+    );
     assert_eq!(
         ask(&signed, &body),
         refused,
@@ -678,13 +764,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     assert!(String::from_utf8_lossy(&garbage).contains("LSV1"));
     assert!(
         peers
-            .get_batch(
-                &b_stream,
-                &parse32(&item),
-                &names,
-                alice.address(),
-                |_, _| {}
-            )
+            .get_batch(&b_stream, &parse32(&item), &names, &alice_asked, |_, _| {})
             .is_ok(),
         "the stream still serves"
     );

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch;
 use crate::identity::{NodeId, NodeKey};
-use crate::peer::{self, Target};
+use crate::peer::{self, ForReader, Target};
 use crate::stream;
 
 /// The largest object a peer sends (a sealed manifest of about 250,000 chunks).
@@ -183,7 +183,7 @@ impl PeerClient {
         item: &[u8; 32],
         kind: &str,
         id: &str,
-        reader: Address,
+        reader: Option<&ForReader>,
     ) -> String {
         let target = Target {
             method,
@@ -192,7 +192,13 @@ impl PeerClient {
             id,
             node: peer.id,
         };
-        peer::sign(&self.key, &target, reader, now_secs())
+        peer::sign(
+            &self.key,
+            &target,
+            reader.map_or(Address::ZERO, |r| r.address),
+            now_secs(),
+            reader.map(|r| r.vouch.as_str()),
+        )
     }
 
     fn read(
@@ -225,17 +231,17 @@ impl PeerClient {
         }
     }
 
-    /// One object from `peer`, asked for on behalf of `reader`. Blobs are verified against
-    /// their address here: a damaged copy is an error, never data.
+    /// One object from `peer`, asked for on behalf of `reader` (who asked this node for it).
+    /// Blobs are verified against their address here: a damaged copy is an error, never data.
     pub fn get(
         &self,
         peer: &Peer,
         item: &[u8; 32],
         kind: &str,
         id: &str,
-        reader: Address,
+        reader: &ForReader,
     ) -> Result<Vec<u8>, PeerError> {
-        let header = self.header("GET", peer, item, kind, id, reader);
+        let header = self.header("GET", peer, item, kind, id, Some(reader));
         let response = self
             .agent
             .get(Self::url(peer, item, kind, id))
@@ -263,7 +269,7 @@ impl PeerClient {
         peer: &Peer,
         item: &[u8; 32],
         objects: &[ObjectName],
-        reader: Address,
+        reader: &ForReader,
         mut each: impl FnMut(usize, Option<&[u8]>),
     ) -> Result<(), PeerError> {
         let body = batch::encode_request(objects);
@@ -274,7 +280,7 @@ impl PeerClient {
             let request = stream::Request {
                 write: false,
                 item: *item,
-                header: self.header("POST", peer, item, batch::KIND, &id, reader),
+                header: self.header("POST", peer, item, batch::KIND, &id, Some(reader)),
                 list: body,
             };
             stream::write_request(&mut conn, &request).map_err(|e| broken(&e))?;
@@ -286,7 +292,7 @@ impl PeerClient {
                 Err(e) => Err(broken(&e)),
             };
         }
-        let header = self.header("POST", peer, item, batch::KIND, &id, reader);
+        let header = self.header("POST", peer, item, batch::KIND, &id, Some(reader));
         let mut response = self
             .agent
             .post(Self::url(peer, item, batch::KIND, ""))
@@ -348,7 +354,7 @@ impl PeerClient {
         item: &[u8; 32],
         kind: &str,
         id: &str,
-        reader: Address,
+        reader: &ForReader,
     ) -> Option<Vec<u8>> {
         for peer in peers {
             match self.get(peer, item, kind, id, reader) {
@@ -371,7 +377,7 @@ impl PeerClient {
         id: &str,
         body: &[u8],
     ) -> Result<(), PeerError> {
-        let header = self.header("PUT", peer, item, kind, id, Address::ZERO);
+        let header = self.header("PUT", peer, item, kind, id, None);
         let response = self
             .agent
             .put(Self::url(peer, item, kind, id))
@@ -386,7 +392,7 @@ impl PeerClient {
 
     /// What `peer` holds of `item`.
     pub fn inventory(&self, peer: &Peer, item: &[u8; 32]) -> Result<Inventory, PeerError> {
-        let header = self.header("GET", peer, item, "inventory", "", Address::ZERO);
+        let header = self.header("GET", peer, item, "inventory", "", None);
         let response = self
             .control
             .get(Self::url(peer, item, "inventory", ""))
@@ -411,7 +417,7 @@ impl PeerClient {
         challenge: &[u8; 32],
     ) -> Result<[u8; 32], PeerError> {
         let id = crate::possession::request_id(address, challenge);
-        let header = self.header("GET", peer, item, "proof", &id, Address::ZERO);
+        let header = self.header("GET", peer, item, "proof", &id, None);
         let response = self
             .control
             .get(Self::url(peer, item, "proof", &id))

@@ -1,10 +1,16 @@
 //! The signed header of a node-to-node request.
 //!
-//! `Authorization: LS-Peer from=0x…;reader=0x…;ts=…;nonce=…;sig=…` where `sig` is the sending
-//! node's ed25519 signature over the method, item, object kind and id, the *target* node's id,
-//! the reader the request is made for, the timestamp and the nonce. Naming the target stops a
-//! request to one node from being replayed to another; the receiver also refuses stale
-//! timestamps and nonces it has seen, like any signed client request.
+//! `Authorization: LS-Peer from=0x…;reader=0x…;ts=…;nonce=…;sig=…[;vouch=…]` where `sig` is the
+//! sending node's ed25519 signature over the method, item, object kind and id, the reader's
+//! request it carries (if any), the *target* node's id, the reader the request is made for, the
+//! timestamp and the nonce. Naming the target stops a request to one node from being replayed
+//! to another; the receiver also refuses stale timestamps and nonces it has seen, like any
+//! signed client request.
+//!
+//! A read made for a reader also carries the reader's own signed request to the sending node
+//! (`;vouch=` + hex of `kind/id|<its Lightstreams-Sig header>`), which the receiver checks: a
+//! node can fetch from its peers only for a reader who really asked it, recently, for something
+//! of that very item, never by naming any reader it likes.
 
 use alloy::primitives::Address;
 use rand::RngCore as _;
@@ -42,14 +48,43 @@ pub struct Verified {
     pub ts: u64,
     /// Its nonce.
     pub nonce: [u8; 16],
+    /// The reader's own signed request, as `kind/id|header`, if the request carries one.
+    pub vouch: Option<String>,
 }
 
-fn message(target: &Target<'_>, reader: Address, ts: u64, nonce: &[u8; 16]) -> Vec<u8> {
+/// The reader a read is made for, with the request it signed for the fetching node
+/// (`kind/id|<Lightstreams-Sig header>`, the object or batch it named).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForReader {
+    /// The reader's account.
+    pub address: Address,
+    /// The reader's signed request to the fetching node.
+    pub vouch: String,
+}
+
+impl ForReader {
+    /// `address`'s request `header`, signed for object `kind`/`id` (as in a path).
+    pub fn new(address: Address, kind: &str, id: &str, header: &str) -> Self {
+        Self {
+            address,
+            vouch: format!("{kind}/{id}|{header}"),
+        }
+    }
+}
+
+fn message(
+    target: &Target<'_>,
+    reader: Address,
+    ts: u64,
+    nonce: &[u8; 16],
+    vouch: Option<&str>,
+) -> Vec<u8> {
     let mut m = Vec::with_capacity(160);
     for part in [
         target.method.as_bytes(),
         target.kind.as_bytes(),
         target.id.as_bytes(),
+        vouch.unwrap_or_default().as_bytes(),
     ] {
         m.extend_from_slice(&(part.len() as u32).to_le_bytes());
         m.extend_from_slice(part);
@@ -62,17 +97,29 @@ fn message(target: &Target<'_>, reader: Address, ts: u64, nonce: &[u8; 16]) -> V
     m
 }
 
-/// The `Authorization` header value for `target`, sent for `reader`, at `ts`.
-pub fn sign(key: &NodeKey, target: &Target<'_>, reader: Address, ts: u64) -> String {
+/// The `Authorization` header value for `target`, sent for `reader`, at `ts`; `vouch` is the
+/// reader's own signed request (see [`ForReader`]) for a read made on its behalf.
+pub fn sign(
+    key: &NodeKey,
+    target: &Target<'_>,
+    reader: Address,
+    ts: u64,
+    vouch: Option<&str>,
+) -> String {
     let mut nonce = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
-    let sig = key.sign(NAMESPACE, &message(target, reader, ts, &nonce));
-    format!(
+    let sig = key.sign(NAMESPACE, &message(target, reader, ts, &nonce, vouch));
+    let mut header = format!(
         "{SCHEME} from={};reader={reader:#x};ts={ts};nonce={};sig={}",
         key.id(),
         hex::encode(nonce),
         hex::encode(sig)
-    )
+    );
+    if let Some(vouch) = vouch {
+        header.push_str(";vouch=");
+        header.push_str(&hex::encode(vouch));
+    }
+    header
 }
 
 /// Check `header` for `target`; `None` for anything malformed or not signed by its sender.
@@ -80,6 +127,7 @@ pub fn sign(key: &NodeKey, target: &Target<'_>, reader: Address, ts: u64) -> Str
 pub fn verify(header: &str, target: &Target<'_>) -> Option<Verified> {
     let rest = header.strip_prefix(SCHEME)?.trim_start();
     let (mut from, mut reader, mut ts, mut nonce, mut sig) = (None, None, None, None, None);
+    let mut vouch = None;
     for part in rest.split(';') {
         let (name, value) = part.split_once('=')?;
         match name.trim() {
@@ -92,17 +140,23 @@ pub fn verify(header: &str, target: &Target<'_>) -> Option<Verified> {
                 nonce = Some(n);
             }
             "sig" => sig = hex::decode(value).ok(),
+            "vouch" => vouch = Some(String::from_utf8(hex::decode(value).ok()?).ok()?),
             _ => return None,
         }
     }
     let (from, reader, ts, nonce, sig) = (from?, reader?, ts?, nonce?, sig?);
-    from.verify(NAMESPACE, &message(target, reader, ts, &nonce), &sig)
-        .then_some(Verified {
-            from,
-            reader,
-            ts,
-            nonce,
-        })
+    from.verify(
+        NAMESPACE,
+        &message(target, reader, ts, &nonce, vouch.as_deref()),
+        &sig,
+    )
+    .then_some(Verified {
+        from,
+        reader,
+        ts,
+        nonce,
+        vouch,
+    })
 }
 
 #[cfg(test)]
@@ -125,7 +179,7 @@ mod tests {
         let b = NodeKey::from_seed([2; 32]);
         let c = NodeKey::from_seed([3; 32]);
         let reader = Address::repeat_byte(7);
-        let header = sign(&a, &target(b.id()), reader, 1000);
+        let header = sign(&a, &target(b.id()), reader, 1000, None);
         let ok = verify(&header, &target(b.id())).expect("verifies");
         assert_eq!((ok.from, ok.reader, ok.ts), (a.id(), reader, 1000));
         // Another target node, object, method or a tampered field: refused.
@@ -162,7 +216,7 @@ mod tests {
             proptest::prop_assert!(verify(&garbage, &t).is_none());
             let with_scheme = format!("{SCHEME} {garbage}");
             proptest::prop_assert!(verify(&with_scheme, &t).is_none());
-            let header = sign(&a, &t, Address::repeat_byte(7), 1000);
+            let header = sign(&a, &t, Address::repeat_byte(7), 1000, Some("chunks/0xab|x"));
             let mut bytes = header.clone().into_bytes();
             let i = at.index(bytes.len());
             bytes[i] = byte;

@@ -22,13 +22,13 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use alloy::primitives::Address;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lightstreams_access::request::{ObjectRef, RequestKind};
 use lightstreams_network::batch;
+use lightstreams_network::peer::ForReader;
 use lightstreams_vault::ItemId;
 use tokio::sync::mpsc::Sender;
 
@@ -384,11 +384,13 @@ impl Vault {
         item: &ItemId,
         header: Option<&str>,
         body: &[u8],
-    ) -> Result<(Address, Vec<[u8; 32]>), Refused> {
+    ) -> Result<(ForReader, Vec<[u8; 32]>), Refused> {
         let signed = ObjectRef::Batch(*blake3::hash(body).as_bytes());
         let who = self
             .authenticate(RequestKind::Get, item, &signed, header)
             .ok_or(Refused::NotFound)?;
+        let (kind, id) = signed.path_parts();
+        let reader = ForReader::new(who, kind, &id, header.unwrap_or_default());
         if !self.can_read(item, who) {
             return Err(Refused::NotFound);
         }
@@ -403,7 +405,7 @@ impl Vault {
                 .into()),
             })
             .collect::<Result<Vec<_>, Refused>>()?;
-        Ok((who, addresses))
+        Ok((reader, addresses))
     }
 
     /// Stream a client's batch: each blob from this node's disk, else from the replicas;
@@ -411,7 +413,7 @@ impl Vault {
     /// client checks every object against its address and asks for a damaged one on its own
     /// (a single `GET` verifies this node's copy and replaces it from a replica), so the
     /// common case is not hashed twice.
-    fn stream_batch(&self, item: &ItemId, addresses: &[[u8; 32]], reader: Address, tx: &Frames) {
+    fn stream_batch(&self, item: &ItemId, addresses: &[[u8; 32]], reader: &ForReader, tx: &Frames) {
         let sent = |sent: bool| if sent { Ok(()) } else { Err(()) };
         let _ = self.walk_client_batch(
             item,
@@ -434,7 +436,7 @@ impl Vault {
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],
-        reader: Address,
+        reader: &ForReader,
         mut sink: S,
         mut local: impl FnMut(&mut S, &lightstreams_vault::Address) -> Result<bool, E>,
         mut fetched: impl FnMut(&mut S, Option<Vec<u8>>) -> Result<(), E>,
@@ -461,7 +463,7 @@ impl Vault {
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],
-        reader: Address,
+        reader: &ForReader,
     ) -> Vec<Option<Vec<u8>>> {
         let mut out = Vec::with_capacity(addresses.len());
         let mut damaged = HashSet::new();
@@ -499,7 +501,7 @@ pub(super) async fn raw_batch(
     let (who, addresses) =
         blocking(move || opener.open_batch(&item, header.as_deref(), &body)).await?;
     Ok(framed(move |tx| {
-        vault.stream_batch(&item, &addresses, who, tx)
+        vault.stream_batch(&item, &addresses, &who, tx)
     }))
 }
 

@@ -44,6 +44,7 @@ use lightstreams_access::acl::{ACCESS_REGISTRY, AccessRegistry};
 use lightstreams_access::keeper::ShareDeposit;
 use lightstreams_access::request::{ObjectRef, ReplayGuard, RequestKind, SignedRequest};
 use lightstreams_chain::Chain;
+use lightstreams_network::peer::ForReader;
 use lightstreams_vault::ItemId;
 use parking_lot::Mutex;
 use serde_json::json;
@@ -403,10 +404,12 @@ impl Vault {
             _ => {}
         }
         // Replicated objects: this node's copy, else (or if damaged) a verified one from a
-        // replica, fetched for this reader.
+        // replica, fetched for this reader with the request it signed (the replica checks it).
+        let (kind, id) = object.path_parts();
+        let who = ForReader::new(who, kind, &id, header.unwrap_or_default());
         match self.local_object(item, object) {
             Ok(Some(bytes)) => Ok(Some(bytes)),
-            Ok(None) => Ok(self.fetch_from_peers(item, object, who, false)),
+            Ok(None) => Ok(self.fetch_from_peers(item, object, &who, false)),
             Err(e) => {
                 // Only a caller allowed to read the item gets this far, so saying so leaks nothing.
                 tracing::error!(item = %item, error = %e, "vault object unreadable; asking replicas");
@@ -415,7 +418,7 @@ impl Vault {
                         .stores
                         .delete_blob(item, &lightstreams_vault::Address(*a));
                 }
-                self.fetch_from_peers(item, object, who, true)
+                self.fetch_from_peers(item, object, &who, true)
                     .map(Some)
                     .ok_or_else(|| {
                         format!("the node's copy is damaged and no replica has an intact one: {e}")

@@ -40,9 +40,9 @@ use std::time::Duration;
 use alloy::primitives::Address;
 use alloy::sol_types::SolEvent;
 use lightstreams_access::acl::{ACCESS_REGISTRY, AccessRegistry};
-use lightstreams_access::request::ObjectRef;
+use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
 use lightstreams_network::client::{Inventory, ObjectName, Peer, object_label, placement_key};
-use lightstreams_network::peer::{Target, Verified};
+use lightstreams_network::peer::{ForReader, Target, Verified};
 use lightstreams_network::placement::Extra;
 use lightstreams_network::registry::{NODE_REGISTRY, NodeRegistry, valid_entries};
 use lightstreams_network::{Entry, NodeId, NodeKey, PeerClient, batch, placement};
@@ -288,7 +288,7 @@ impl Vault {
         &self,
         item: &ItemId,
         object: &ObjectRef,
-        reader: Address,
+        reader: &ForReader,
         heal: bool,
     ) -> Option<Vec<u8>> {
         let net = self.peers.as_ref()?;
@@ -319,7 +319,7 @@ impl Vault {
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],
-        reader: Address,
+        reader: &ForReader,
         out: &mut [Option<Vec<u8>>],
     ) {
         let Some(net) = self.peers.as_ref() else {
@@ -440,10 +440,50 @@ impl Vault {
         let Some(verified) = self.authenticate_peer(&target, header) else {
             return Ok(None);
         };
-        if !self.peer_may_fetch(item, verified.reader, object) {
+        if !self.vouched(item, &verified) || !self.peer_may_fetch(item, verified.reader, object) {
             return Ok(None);
         }
         self.copy_for_peer(item, object)
+    }
+
+    /// Whether a peer's read carries its named reader's own request to that peer: signed by
+    /// the reader, for this item, naming the sending node, fresh. A node can then fetch only
+    /// for a reader who really asked it, never by naming any reader it likes. (The request's
+    /// nonce was spent by the node it was sent to; the peer's own nonce guards this read.)
+    fn vouched(&self, item: &ItemId, verified: &Verified) -> bool {
+        let Some((label, header)) = verified.vouch.as_deref().and_then(|v| v.split_once('|'))
+        else {
+            return false;
+        };
+        let Some((kind, id)) = label.split_once('/') else {
+            return false;
+        };
+        let object = if kind == "batch" {
+            let mut hash = [0u8; 32];
+            if hex::decode_to_slice(id.trim_start_matches("0x"), &mut hash).is_err() {
+                return false;
+            }
+            ObjectRef::Batch(hash)
+        } else {
+            match super::object_of(kind, id) {
+                Ok(object) => object,
+                Err(_) => return false,
+            }
+        };
+        let Ok((ts, nonce, signature)) = SignedRequest::parse_header(header) else {
+            return false;
+        };
+        let request = SignedRequest {
+            method: RequestKind::Get,
+            item: item.0,
+            object,
+            node: verified.from.to_string(),
+            ts,
+            nonce,
+            signature,
+        };
+        now_secs().abs_diff(ts) <= lightstreams_access::request::MAX_SKEW
+            && request.recover().ok() == Some(verified.reader)
     }
 
     /// Whether a peer may be sent `object` for `reader`: a replicated kind the reader may fetch.
@@ -478,7 +518,7 @@ impl Vault {
         let verified = self
             .authenticate_peer(&target, header)
             .ok_or(Refused::NotFound)?;
-        if !self.can_read(item, verified.reader) {
+        if !self.vouched(item, &verified) || !self.can_read(item, verified.reader) {
             return Err(Refused::NotFound);
         }
         let names = batch::decode_request(body).map_err(ApiError::bad_request)?;

@@ -21,6 +21,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use lightstreams_access::request::ObjectRef;
+use lightstreams_network::peer::ForReader;
 use lightstreams_network::{batch, stream};
 use lightstreams_vault::ItemId;
 
@@ -145,7 +146,7 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
                 }
             }
             Opened::Client(reader, addresses) => {
-                vault.send_client_batch(&item, &addresses, reader, &mut out)?
+                vault.send_client_batch(&item, &addresses, &reader, &mut out)?
             }
         }
     }
@@ -235,8 +236,8 @@ impl Read for Until<'_> {
 enum Opened {
     /// A peer's: each object if the named reader may fetch it.
     Peer(Vec<Option<ObjectRef>>),
-    /// A client's: the reader and the blobs named.
-    Client(alloy::primitives::Address, Vec<[u8; 32]>),
+    /// A client's: the reader (with its request) and the blobs named.
+    Client(ForReader, Vec<[u8; 32]>),
 }
 
 /// The answering side of a connection: its socket, and the buffer every blob sent on it is
@@ -311,7 +312,7 @@ impl Vault {
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],
-        reader: alloy::primitives::Address,
+        reader: &ForReader,
         out: &mut Answer,
     ) -> std::io::Result<()> {
         self.walk_client_batch(

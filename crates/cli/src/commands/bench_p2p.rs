@@ -5,7 +5,8 @@
 //! This process then joins the node registry as a vault node of its own (a fresh ed25519 key,
 //! announced by dev account 0) and pulls every object of the item through the node's `/v1/peer`
 //! API exactly as a reader's node does when it fetches from a replica: `--lanes` parallel
-//! requests, each signed by the peer key and naming the reader (who holds READ), each checked by
+//! requests, each signed by the peer key, naming the reader (who holds READ) and carrying the
+//! reader's own signed request to this stand-in node, each checked by
 //! the node (signature, freshness, replay, registry membership, ACL at its finalised head) and
 //! read from its disk, and verified here against its BLAKE3 address. Three ways: batches over
 //! the node's vault stream (plain TCP, no HTTP layer; what nodes use), the same
@@ -25,10 +26,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use alloy::signers::local::PrivateKeySigner;
 use anyhow::{anyhow, bail};
 use lightstreams_access::http::{HttpRemote, RpcLedger};
 use lightstreams_access::protocol::{Client, Content, Identity};
+use lightstreams_access::request::{ObjectRef, RequestKind, SignedRequest};
+use lightstreams_network::batch;
 use lightstreams_network::client::{ObjectName, Peer};
+use lightstreams_network::peer::ForReader;
 use lightstreams_network::{NodeKey, PeerClient};
 use lightstreams_primitives::dev::dev_accounts;
 use serde_json::json;
@@ -146,6 +151,37 @@ impl Summary {
     }
 }
 
+/// The reader's own signed request to this stand-in node (a batch read of the item's first
+/// objects), which every fetch it makes from the node carries, as a reader's node forwards the
+/// request its reader sent it. Signed afresh for each phase: it is good for 60 s.
+fn reader_request(
+    reader: &PrivateKeySigner,
+    client: &PeerClient,
+    item: &[u8; 32],
+    blobs: &[String],
+) -> ForReader {
+    let names: Vec<ObjectName> = blobs
+        .iter()
+        .take(batch::MAX_BATCH)
+        .map(|a| ("chunks", format!("0x{a}")))
+        .collect();
+    let list = batch::encode_request(&names);
+    let hash = *blake3::hash(&list).as_bytes();
+    let request = SignedRequest::sign(
+        reader,
+        RequestKind::Get,
+        *item,
+        ObjectRef::Batch(hash),
+        client.id().to_string(),
+    );
+    ForReader::new(
+        reader.address(),
+        "batch",
+        &format!("0x{}", hex::encode(hash)),
+        &request.to_header(),
+    )
+}
+
 /// Fetch every blob of `item` from `node` as a peer on `args.lanes` lanes, `args.batch` objects
 /// per request (1: the single-object request), each verified. Bytes fetched and bytes per second.
 fn peer_fetch(
@@ -154,8 +190,9 @@ fn peer_fetch(
     item: &[u8; 32],
     blobs: &[String],
     args: &BenchP2pArgs,
-    reader: alloy::primitives::Address,
+    reader: &PrivateKeySigner,
 ) -> anyhow::Result<(u64, f64)> {
+    let reader = &reader_request(reader, client, item, blobs);
     let names: Vec<ObjectName> = blobs.iter().map(|a| ("chunks", format!("0x{a}"))).collect();
     let batches: Vec<&[ObjectName]> = names.chunks(args.batch).collect();
     let next = AtomicUsize::new(0);
@@ -282,7 +319,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
 
     // Peer fetch: every object, verified, in parallel lanes: in batches over the node's vault
     // stream (as nodes fetch from each other), in batches over HTTP, and one per HTTP request.
-    let reader = signers[0].address();
+    let reader = &signers[0];
     let streamed = Peer {
         stream: client.probe(&node).flatten(),
         ..node.clone()
@@ -324,10 +361,11 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     sizes.sort();
     let (small_len, small) = sizes.first().cloned().unwrap_or_default();
     let mut round_trips = Vec::new();
+    let for_reader = reader_request(reader, &client, &item.0, &blobs);
     for _ in 0..200 {
         let t = Instant::now();
         client
-            .get(&node, &item.0, "chunks", &format!("0x{small}"), reader)
+            .get(&node, &item.0, "chunks", &format!("0x{small}"), &for_reader)
             .map_err(|e| anyhow!("peer fetch of {small}: {e}"))?;
         round_trips.push(t.elapsed());
     }
