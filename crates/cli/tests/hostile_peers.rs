@@ -194,7 +194,8 @@ fn garbage_on_every_port_neither_stops_nor_stalls_a_node() {
 /// Anonymous batch uploads that send their headers and then stall, more of them than the node
 /// has threads for blocking work (512), leave the node answering other vault requests: an
 /// upload's list is read before a thread is taken, and an unsigned one never gets one. And an
-/// unsigned `PUT` is refused before its body is read.
+/// unsigned `PUT` is refused before its body is read, and requests trickling into the vault
+/// stream do not take its serving slots.
 #[test]
 fn stalled_uploads_hold_no_thread_others_need() {
     let _serial = serial();
@@ -253,5 +254,29 @@ fn stalled_uploads_hold_no_thread_others_need() {
             .unwrap_or_else(|e| panic!("{path}: no answer before the body: {e}"));
         assert_eq!(&answer, b"HTTP/1.1 404", "{path}");
     }
+
+    // More vault-stream connections than it serves at once (64), each starting a request and
+    // stalling, leave the stream answering others: a first request is read without a thread.
+    let port = stream_port(&format!("http://{}", layout[0].rpc));
+    let trickling: Vec<TcpStream> = (0..200)
+        .filter_map(|_| {
+            let mut conn = TcpStream::connect((rpc.ip(), port)).ok()?;
+            conn.write_all(b"LSV1\x07\x07").ok()?;
+            Some(conn)
+        })
+        .collect();
+    assert!(
+        trickling.len() >= 150,
+        "only {} connections",
+        trickling.len()
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let answer = stream_ask(port, b"GET /v1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(
+        answer.first(),
+        Some(&lightstreams_network::stream::BAD),
+        "the stream answers while 200 requests trickle in: {answer:?}"
+    );
+    drop(trickling);
     drop(nodes);
 }

@@ -11,9 +11,11 @@
 //! (`LSW1`) is a client's `PUT /v1/raw/{item}/batch`: its list is checked (signature, WRITE)
 //! before the node asks for the objects; then each is read whole from the socket into one
 //! reused buffer, hashed against its address and written, with no HTTP layer and no hand-over
-//! between threads on the way. Each connection is served on a
-//! blocking thread, at most [`MAX_CONNECTIONS`] at once; a refusal is the one not-found
-//! status (or a message naming what is malformed), after which the node closes the connection.
+//! between threads on the way. A connection's first request is read on the async side (a
+//! sender trickling bytes holds a task, at most [`MAX_PENDING`] of them); then the connection is
+//! served on a blocking thread, at most [`MAX_CONNECTIONS`] at once. A refusal is the one
+//! not-found status (or a message naming what is malformed), after which the node closes the
+//! connection.
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -28,8 +30,12 @@ use lightstreams_vault::ItemId;
 use super::batch::UploadSource;
 use super::{Refused, Vault};
 
-/// Most connections served at once (more are closed on arrival).
+/// Most connections served at once, each on a blocking thread (more are closed once their
+/// first request is in).
 const MAX_CONNECTIONS: usize = 64;
+/// Most connections whose first request is still arriving, each holding only a task and a
+/// socket (more are closed on arrival).
+const MAX_PENDING: usize = 1024;
 /// How long a connection may stall, reading or writing.
 const STALL: Duration = Duration::from_secs(30);
 
@@ -42,7 +48,8 @@ pub(crate) fn spawn(vault: &Arc<Vault>, addr: SocketAddr) -> std::io::Result<u16
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let vault = Arc::downgrade(vault);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    tokio::spawn(accept(listener, vault, permits));
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING));
+    tokio::spawn(accept(listener, vault, permits, pending));
     Ok(port)
 }
 
@@ -50,6 +57,7 @@ async fn accept(
     listener: tokio::net::TcpListener,
     vault: Weak<Vault>,
     permits: Arc<tokio::sync::Semaphore>,
+    pending: Arc<tokio::sync::Semaphore>,
 ) {
     loop {
         // Wake up now and then to notice that the server (and with it the vault) is gone.
@@ -61,24 +69,95 @@ async fn accept(
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            tracing::warn!("vault stream: too many connections; closing a new one");
+        let Ok(waiting) = pending.clone().try_acquire_owned() else {
+            tracing::warn!("vault stream: too many connections waiting; closing a new one");
             continue;
         };
-        let Ok(socket) = socket.into_std() else {
-            continue;
-        };
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = serve_connection(&vault, socket) {
-                tracing::debug!(error = %e, "vault stream connection ended");
-            }
-            drop(permit);
+        let permits = permits.clone();
+        tokio::spawn(async move {
+            let mut socket = socket;
+            // The first request arrives on the async side: a sender trickling bytes holds a
+            // task, not one of the threads requests are served on.
+            let first = tokio::time::timeout(STALL, first_request(&mut socket))
+                .await
+                .unwrap_or_else(|_| Err("the request took too long".into()));
+            drop(waiting);
+            let Ok(permit) = permits.try_acquire_owned() else {
+                tracing::warn!("vault stream: too many connections; closing one");
+                return;
+            };
+            let Ok(socket) = socket.into_std() else {
+                return;
+            };
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = serve_connection(&vault, socket, first) {
+                    tracing::debug!(error = %e, "vault stream connection ended");
+                }
+                drop(permit);
+            });
         });
     }
 }
 
-/// Answer requests on one connection until the peer closes it or a request is refused.
-fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
+/// Read a connection's first request without blocking a thread: exactly its bytes (the magic,
+/// item and header length, the header and list length, the list, each length checked before
+/// more is read), then parsed as any request is. `Ok(None)`: closed before a request.
+async fn first_request(
+    socket: &mut tokio::net::TcpStream,
+) -> Result<Option<stream::Request>, String> {
+    let mut wire = Vec::new();
+    // The magic first, so anything else is answered at once.
+    if !read_upto(socket, &mut wire, 4).await? {
+        return stream::read_request(&mut &wire[..]);
+    }
+    if &wire[..] != stream::MAGIC && &wire[..] != stream::WRITE_MAGIC {
+        return stream::read_request(&mut &wire[..]);
+    }
+    if read_upto(socket, &mut wire, 38).await? {
+        let header = u16::from_le_bytes([wire[36], wire[37]]) as usize;
+        if (1..=stream::MAX_HEADER).contains(&header)
+            && read_upto(socket, &mut wire, 38 + header + 4).await?
+        {
+            let at = 38 + header;
+            let list = u32::from_le_bytes([wire[at], wire[at + 1], wire[at + 2], wire[at + 3]]);
+            let list = list as usize;
+            if (1..=batch::MAX_REQUEST).contains(&list) {
+                read_upto(socket, &mut wire, at + 4 + list).await?;
+            }
+        }
+    }
+    stream::read_request(&mut &wire[..])
+}
+
+/// Read from `socket` until `wire` holds `len` bytes: `false` if the peer closed first.
+async fn read_upto(
+    socket: &mut tokio::net::TcpStream,
+    wire: &mut Vec<u8>,
+    len: usize,
+) -> Result<bool, String> {
+    use tokio::io::AsyncReadExt;
+    while wire.len() < len {
+        let had = wire.len();
+        wire.resize(len, 0);
+        let n = socket
+            .read(&mut wire[had..])
+            .await
+            .map_err(|e| format!("cannot read a request: {e}"))?;
+        wire.truncate(had + n);
+        if n == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Answer requests on one connection, the first already read (`first`), until the peer
+/// closes it or a request is refused.
+fn serve_connection(
+    vault: &Vault,
+    socket: TcpStream,
+    first: Result<Option<stream::Request>, String>,
+) -> std::io::Result<()> {
     socket.set_nonblocking(false)?;
     socket.set_read_timeout(Some(STALL))?;
     socket.set_write_timeout(Some(STALL))?;
@@ -90,12 +169,15 @@ fn serve_connection(vault: &Vault, socket: TcpStream) -> std::io::Result<()> {
     };
     // Uploads read each object into this buffer, reused for the connection's life.
     let mut upload_buf = Vec::new();
+    let mut first = Some(first);
     loop {
         // The whole request must arrive within STALL: a sender trickling bytes cannot hold a
         // connection slot (its signature is not checked before the request is complete).
-        let read = stream::read_request(&mut Until {
-            input: &mut input,
-            until: std::time::Instant::now() + STALL,
+        let read = first.take().unwrap_or_else(|| {
+            stream::read_request(&mut Until {
+                input: &mut input,
+                until: std::time::Instant::now() + STALL,
+            })
         });
         let request = match read {
             Ok(Some(request)) => request,
