@@ -483,13 +483,13 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
     let a_id = node_a.id().to_string();
     let alice_asked = asked(alice, &a_id);
     let stranger_asked = asked(stranger, &a_id);
-    let signed = lightstreams_network::peer::sign(
-        &node_a,
-        &target,
-        alice.address(),
-        now,
-        Some(&alice_asked.vouch),
-    );
+    // Node A's header for `target`, for the reader who asked it, at `ts`.
+    let from_a = |target: &lightstreams_network::peer::Target<'_>,
+                  reader: &lightstreams_network::peer::ForReader,
+                  ts: u64| {
+        lightstreams_network::peer::sign(&node_a, target, reader.address, ts, Some(&reader.vouch))
+    };
+    let signed = from_a(&target, &alice_asked, now);
     let (status, _) = peer_get(&rpcs[holder], &item, &path, &signed);
     assert_eq!(
         status, 200,
@@ -521,13 +521,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         (404, NOT_FOUND),
         "replayed peer request"
     );
-    let for_stranger = lightstreams_network::peer::sign(
-        &node_a,
-        &target,
-        stranger.address(),
-        now,
-        Some(&stranger_asked.vouch),
-    );
+    let for_stranger = from_a(&target, &stranger_asked, now);
     let (status, body) = peer_get(&rpcs[holder], &item, &path, &for_stranger);
     assert_eq!(
         (status, body.as_str()),
@@ -548,13 +542,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         (404, NOT_FOUND),
         "unregistered node"
     );
-    let stale = lightstreams_network::peer::sign(
-        &node_a,
-        &target,
-        alice.address(),
-        now - 3600,
-        Some(&alice_asked.vouch),
-    );
+    let stale = from_a(&target, &alice_asked, now - 3600);
     let (status, body) = peer_get(&rpcs[holder], &item, &path, &stale);
     assert_eq!(
         (status, body.as_str()),
@@ -642,13 +630,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         id: &batch_id,
         node: b_id,
     };
-    let signed = lightstreams_network::peer::sign(
-        &node_a,
-        &batch_target,
-        alice.address(),
-        now,
-        Some(&alice_asked.vouch),
-    );
+    let signed = from_a(&batch_target, &alice_asked, now);
     assert_eq!(peer_post(&rpcs[holder], &item, &signed, &body).0, 200);
     assert_eq!(
         peer_post(&rpcs[holder], &item, &signed, &body),
@@ -656,13 +638,7 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         "replayed batch"
     );
     let other_body = lightstreams_network::batch::encode_request(&names[..1]);
-    let signed = lightstreams_network::peer::sign(
-        &node_a,
-        &batch_target,
-        alice.address(),
-        now,
-        Some(&alice_asked.vouch),
-    );
+    let signed = from_a(&batch_target, &alice_asked, now);
     assert_eq!(
         peer_post(&rpcs[holder], &item, &signed, &other_body),
         (404, NOT_FOUND.to_string()),
@@ -723,37 +699,19 @@ fn items_replicate_survive_a_node_down_heal_and_follow_revocation() {
         util::stream_ask(port, &wire)
     };
     let body = lightstreams_network::batch::encode_request(&names);
-    let signed = lightstreams_network::peer::sign(
-        &node_a,
-        &batch_target,
-        alice.address(),
-        now,
-        Some(&alice_asked.vouch),
-    );
+    let signed = from_a(&batch_target, &alice_asked, now);
     let answer = ask(&signed, &body);
     assert_eq!(answer.first(), Some(&lightstreams_network::stream::OK));
     assert_eq!(answer.get(1), Some(&lightstreams_network::batch::HERE));
     let refused = vec![lightstreams_network::stream::NOT_FOUND];
     assert_eq!(ask(&signed, &body), refused, "replayed streamed batch");
-    let signed = lightstreams_network::peer::sign(
-        &node_a,
-        &batch_target,
-        alice.address(),
-        now,
-        Some(&alice_asked.vouch),
-    );
+    let signed = from_a(&batch_target, &alice_asked, now);
     assert_eq!(
         ask(&signed, &other_body),
         refused,
         "streamed list not the one signed"
     );
-    let signed = lightstreams_network::peer::sign(
-        &node_a,
-        &batch_target,
-        stranger.address(),
-        now,
-        Some(&stranger_asked.vouch),
-    );
+    let signed = from_a(&batch_target, &stranger_asked, now);
     assert_eq!(
         ask(&signed, &body),
         refused,

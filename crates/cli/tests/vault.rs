@@ -1039,13 +1039,16 @@ fn custodial_http_api() {
     );
     // A media type that is not one (here one that would split the header) is refused up
     // front, by name, and nothing is created.
-    let items_before = agent
-        .get(format!("{rpc}/v1/items?token={token}"))
-        .call()
-        .expect("http")
-        .body_mut()
-        .read_to_string()
-        .expect("body");
+    let items = || {
+        agent
+            .get(format!("{rpc}/v1/items?token={token}"))
+            .call()
+            .expect("http")
+            .body_mut()
+            .read_to_string()
+            .expect("body")
+    };
+    let items_before = items();
     let mut r = agent
         .post(format!(
             "{rpc}/v1/files?name=x.html&media_type=text%2Fhtml%0D%0ASet-Cookie%3A%20a%3Db"
@@ -1057,14 +1060,7 @@ fn custodial_http_api() {
     let body: Value = r.body_mut().read_json().expect("json");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("is not a media type"), "{body}");
-    let items_after = agent
-        .get(format!("{rpc}/v1/items?token={token}"))
-        .call()
-        .expect("http")
-        .body_mut()
-        .read_to_string()
-        .expect("body");
-    assert_eq!(items_before, items_after);
+    assert_eq!(items_before, items());
 
     // Multipart upload.
     let boundary = "XyZboundary";

@@ -226,6 +226,18 @@ fn guarded(round: impl FnOnce()) -> Result<(), String> {
     })
 }
 
+/// The peer header's verified content, if it is signed for `target` by a node in the registry
+/// (freshness and replays are the caller's to check).
+fn registered_sender(net: &PeerNet, target: &Target<'_>, header: Option<&str>) -> Option<Verified> {
+    let verified = lightstreams_network::peer::verify(header?, target)?;
+    net.membership
+        .read()
+        .registered
+        .iter()
+        .any(|e| e.id == verified.from)
+        .then_some(verified)
+}
+
 impl Vault {
     /// Re-read the registry at the finalised head and probe every other node.
     pub(crate) fn refresh_membership(&self, net: &PeerNet) {
@@ -378,18 +390,10 @@ impl Vault {
             return false;
         };
         let target = self.target("PUT", item, kind, id);
-        let Some(verified) = header.and_then(|h| lightstreams_network::peer::verify(h, &target))
-        else {
+        let Some(verified) = registered_sender(net, &target, header) else {
             return false;
         };
-        let known = net
-            .membership
-            .read()
-            .registered
-            .iter()
-            .any(|e| e.id == verified.from);
-        known
-            && now_secs().abs_diff(verified.ts) <= lightstreams_access::request::MAX_SKEW
+        now_secs().abs_diff(verified.ts) <= lightstreams_access::request::MAX_SKEW
             && self
                 .acl(AccessRegistry::existsCall {
                     item: item.0.into(),
@@ -399,17 +403,7 @@ impl Vault {
     }
 
     fn authenticate_peer(&self, target: &Target<'_>, header: Option<&str>) -> Option<Verified> {
-        let net = self.peers.as_ref()?;
-        let verified = lightstreams_network::peer::verify(header?, target)?;
-        let known = net
-            .membership
-            .read()
-            .registered
-            .iter()
-            .any(|e| e.id == verified.from);
-        if !known {
-            return None;
-        }
+        let verified = registered_sender(self.peers.as_ref()?, target, header)?;
         self.guard
             .check(now_secs(), verified.ts, verified.nonce, verified.from.0)
             .ok()?;
