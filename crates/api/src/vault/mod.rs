@@ -179,8 +179,57 @@ impl IntoResponse for Refused {
     }
 }
 
-/// Who stored a chunk or manifest on this node, and when.
-type Uploaded = (Address, std::time::Instant);
+/// Who stored which chunk or manifest on this node lately: a `DELETE` (a client cleaning up an
+/// upload that failed) removes only what the same account stored within [`UPLOAD_MEMORY`]. At
+/// most `capacity` are remembered; beyond that the oldest is forgotten (its uploader can no
+/// longer take it back, as with any published object).
+struct RecentUploads {
+    by_object: HashMap<(ItemId, [u8; 32]), (Address, std::time::Instant)>,
+    /// Objects in the order stored (an entry removed or stored again since is skipped).
+    order: std::collections::VecDeque<((ItemId, [u8; 32]), std::time::Instant)>,
+    capacity: usize,
+}
+
+impl RecentUploads {
+    fn new(capacity: usize) -> Self {
+        Self {
+            by_object: HashMap::new(),
+            order: std::collections::VecDeque::new(),
+            capacity,
+        }
+    }
+
+    /// `who` stored `key` at `now`.
+    fn insert(&mut self, key: (ItemId, [u8; 32]), who: Address, now: std::time::Instant) {
+        while let Some(&(old, at)) = self.order.front() {
+            let expired = now.duration_since(at) >= UPLOAD_MEMORY;
+            if !expired && self.by_object.len() < self.capacity {
+                break;
+            }
+            self.order.pop_front();
+            if self
+                .by_object
+                .get(&old)
+                .is_some_and(|(_, seen)| *seen == at)
+            {
+                self.by_object.remove(&old);
+            }
+        }
+        self.by_object.insert(key, (who, now));
+        self.order.push_back((key, now));
+    }
+
+    /// Whether `who` stored `key` within [`UPLOAD_MEMORY`] before `now`.
+    fn stored_by(&self, key: &(ItemId, [u8; 32]), who: Address, now: std::time::Instant) -> bool {
+        self.by_object
+            .get(key)
+            .is_some_and(|(by, at)| *by == who && now.duration_since(*at) < UPLOAD_MEMORY)
+    }
+
+    fn remove(&mut self, key: &(ItemId, [u8; 32])) {
+        self.by_object.remove(key);
+    }
+}
 
 /// Shared state of the vault API.
 pub(crate) struct Vault {
@@ -191,9 +240,8 @@ pub(crate) struct Vault {
     sessions: Mutex<HashMap<String, custodial::Session>>,
     /// Waits between password attempts per account (`POST /v1/session`).
     logins: login::LoginGuard,
-    /// Who stored which chunk or manifest here, and when: a `DELETE` (a client cleaning up an
-    /// upload that failed) removes only what the same account stored within [`UPLOAD_MEMORY`].
-    uploads: Mutex<HashMap<(ItemId, [u8; 32]), Uploaded>>,
+    /// Who stored which chunk or manifest here lately (for `DELETE`).
+    uploads: Mutex<RecentUploads>,
     keystore: Option<PathBuf>,
     /// Whether this node is a validator, and the other validators' API URLs.
     validator: bool,
@@ -237,7 +285,7 @@ impl Vault {
             guard: ReplayGuard::default(),
             sessions: Mutex::new(HashMap::new()),
             logins: login::LoginGuard::default(),
-            uploads: Mutex::new(HashMap::new()),
+            uploads: Mutex::new(RecentUploads::new(MAX_UPLOADS_REMEMBERED)),
             keystore: config.keystore.clone(),
             acl_cache: Mutex::new((u64::MAX, HashMap::new())),
             validator: config.validator,
@@ -454,23 +502,16 @@ impl Vault {
 
     /// Remember that `who` stored the chunk or manifest `address` of `item` here just now.
     pub(crate) fn remember_upload(&self, item: &ItemId, address: [u8; 32], who: Address) {
-        let now = std::time::Instant::now();
-        let mut uploads = self.uploads.lock();
-        if uploads.len() >= MAX_UPLOADS_REMEMBERED {
-            uploads.retain(|_, (_, at)| now.duration_since(*at) < UPLOAD_MEMORY);
-        }
-        // Still full: this one cannot be taken back (it stays, as any published object does).
-        if uploads.len() < MAX_UPLOADS_REMEMBERED {
-            uploads.insert((*item, address), (who, now));
-        }
+        self.uploads
+            .lock()
+            .insert((*item, address), who, std::time::Instant::now());
     }
 
     /// Whether `who` stored `address` of `item` here within [`UPLOAD_MEMORY`].
     fn uploaded_by(&self, item: &ItemId, address: &[u8; 32], who: Address) -> bool {
         self.uploads
             .lock()
-            .get(&(*item, *address))
-            .is_some_and(|(by, at)| *by == who && at.elapsed() < UPLOAD_MEMORY)
+            .stored_by(&(*item, *address), who, std::time::Instant::now())
     }
 
     /// Store one object of a signed `PUT`.
@@ -1067,4 +1108,45 @@ fn tokio_stream_from(
     mut rx: tokio::sync::mpsc::Receiver<Result<axum::body::Bytes, std::io::Error>>,
 ) -> impl futures::Stream<Item = Result<axum::body::Bytes, std::io::Error>> {
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upload is remembered for its uploader only, for an hour; past the capacity the
+    /// oldest is forgotten, and storing an object again restarts its hour.
+    #[test]
+    fn uploads_are_remembered_for_their_uploader_for_an_hour() {
+        let mut recent = RecentUploads::new(2);
+        let (alice, bob) = (Address::repeat_byte(1), Address::repeat_byte(2));
+        let key = |n: u8| (ItemId([7; 32]), [n; 32]);
+        let t0 = std::time::Instant::now();
+        recent.insert(key(1), alice, t0);
+        assert!(recent.stored_by(&key(1), alice, t0));
+        assert!(!recent.stored_by(&key(1), bob, t0), "another account");
+        assert!(
+            !recent.stored_by(&key(1), alice, t0 + UPLOAD_MEMORY),
+            "an hour later"
+        );
+        recent.insert(key(2), bob, t0);
+        recent.insert(key(3), bob, t0);
+        assert!(
+            !recent.stored_by(&key(1), alice, t0),
+            "the oldest forgotten at capacity"
+        );
+        assert!(recent.stored_by(&key(2), bob, t0) && recent.stored_by(&key(3), bob, t0));
+        assert_eq!(recent.by_object.len(), 2);
+        // Stored again later: its hour starts over.
+        let t1 = t0 + UPLOAD_MEMORY / 2;
+        recent.insert(key(2), bob, t1);
+        recent.insert(key(4), alice, t1);
+        assert!(
+            recent.stored_by(&key(2), bob, t0 + UPLOAD_MEMORY),
+            "restarted"
+        );
+        assert!(!recent.stored_by(&key(3), bob, t1), "the oldest went");
+        recent.remove(&key(4));
+        assert!(!recent.stored_by(&key(4), alice, t1));
+    }
 }
