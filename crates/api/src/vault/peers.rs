@@ -375,7 +375,6 @@ impl Vault {
         }
     }
 
-    /// Check a peer request: signed by a registered node, for this node, fresh, not replayed.
     /// Whether a peer's `PUT` signed with `header` may go ahead, decided before its body is
     /// read: signed by a registered node, fresh, for an item that exists here. The nonce is not
     /// spent: [`Vault::serve_peer_put`] checks everything again once the body is in.
@@ -402,6 +401,7 @@ impl Vault {
             && !self.declines(item)
     }
 
+    /// Check a peer request: signed by a registered node, for this node, fresh, not replayed.
     fn authenticate_peer(&self, target: &Target<'_>, header: Option<&str>) -> Option<Verified> {
         let verified = registered_sender(self.peers.as_ref()?, target, header)?;
         self.guard
