@@ -84,17 +84,23 @@ pub fn read_list(reader: &mut impl std::io::Read, what: &str) -> Result<Vec<u8>,
     reader
         .read_exact(&mut len)
         .map_err(|e| format!("{what} has no list length: {e}"))?;
-    let len = u32::from_le_bytes(len) as usize;
+    let mut list = vec![0u8; list_len(len, what)?];
+    reader
+        .read_exact(&mut list)
+        .map_err(|e| format!("{what} is cut short in its list: {e}"))?;
+    Ok(list)
+}
+
+/// The length a list's prefix says, if it is 1 to [`MAX_REQUEST`] bytes (checked before any
+/// buffer is sized from it); `what` names the message in the error.
+pub fn list_len(prefix: [u8; 4], what: &str) -> Result<usize, String> {
+    let len = u32::from_le_bytes(prefix) as usize;
     if len == 0 || len > MAX_REQUEST {
         return Err(format!(
             "{what}'s list is 1 to {MAX_REQUEST} bytes; this one says {len}"
         ));
     }
-    let mut list = vec![0u8; len];
-    reader
-        .read_exact(&mut list)
-        .map_err(|e| format!("{what} is cut short in its list: {e}"))?;
-    Ok(list)
+    Ok(len)
 }
 
 /// The header of a frame carrying `len` bytes, or of an absent object.

@@ -127,14 +127,7 @@ impl BlockingBody {
         self.fill(&mut prefix, deadline)
             .await
             .map_err(|e| format!("an upload has no list length: {e}"))?;
-        let len = u32::from_le_bytes(prefix) as usize;
-        if len == 0 || len > batch::MAX_REQUEST {
-            return Err(format!(
-                "an upload's list is 1 to {} bytes; this one says {len}",
-                batch::MAX_REQUEST
-            ));
-        }
-        let mut list = vec![0u8; len];
+        let mut list = vec![0u8; batch::list_len(prefix, "an upload")?];
         self.fill(&mut list, deadline)
             .await
             .map_err(|e| format!("an upload is cut short in its list: {e}"))?;

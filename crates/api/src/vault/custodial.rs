@@ -554,10 +554,10 @@ fn content_of(
     // A body's or form field's type that says nothing about the file (curl's default for
     // `--data-binary`, a browser's for an unknown file) gives way to a guess from the name.
     let specific = |t: &String| {
-        let essence = t.split(';').next().unwrap_or_default().trim();
-        !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            && !essence.eq_ignore_ascii_case("application/octet-stream")
-            && !essence.to_ascii_lowercase().starts_with("multipart/")
+        let essence = lightstreams_vault::media_essence(t);
+        essence != "application/x-www-form-urlencoded"
+            && essence != "application/octet-stream"
+            && !essence.starts_with("multipart/")
     };
     let media_type = query
         .media_type

@@ -119,9 +119,8 @@ async fn first_request(
             && read_upto(socket, &mut wire, 38 + header + 4).await?
         {
             let at = 38 + header;
-            let list = u32::from_le_bytes([wire[at], wire[at + 1], wire[at + 2], wire[at + 3]]);
-            let list = list as usize;
-            if (1..=batch::MAX_REQUEST).contains(&list) {
+            let prefix = [wire[at], wire[at + 1], wire[at + 2], wire[at + 3]];
+            if let Ok(list) = batch::list_len(prefix, "the request") {
                 read_upto(socket, &mut wire, at + 4 + list).await?;
             }
         }
