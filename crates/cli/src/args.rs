@@ -92,9 +92,21 @@ pub(crate) struct InitArgs {
     /// Number of full (non-voting) nodes to pre-register.
     #[arg(long = "full-nodes", default_value_t = 0)]
     pub(crate) full_nodes: usize,
-    /// Prefunded dev accounts in the genesis.
+    /// Prefunded dev accounts in the genesis (anvil's mnemonic: their keys are public). A network
+    /// others rely on uses `--accounts 0` with `--fund` and `--registry-admin`.
     #[arg(long, default_value_t = 10)]
     pub(crate) accounts: u32,
+    /// Give an account a genesis balance, as ADDR=AMOUNT (e.g. 0xabc…=1000000pht); repeatable.
+    #[arg(long, value_name = "ADDR=AMOUNT")]
+    pub(crate) fund: Vec<String>,
+    /// The account that approves vault node operators in the node registry (default: dev
+    /// account 0, whose key is public; required with `--accounts 0`).
+    #[arg(long = "registry-admin", value_name = "ADDR")]
+    pub(crate) registry_admin: Option<alloy::primitives::Address>,
+    /// The account every validator's block fees go to (default: an address derived from the
+    /// validator's key, which nobody can spend from).
+    #[arg(long = "fee-recipient", value_name = "ADDR")]
+    pub(crate) fee_recipient: Option<alloy::primitives::Address>,
     /// Chain id.
     #[arg(long = "chain-id", default_value_t = 161)]
     pub(crate) chain_id: u64,

@@ -339,3 +339,113 @@ fn the_testnet_command_outlives_one_node_and_stops_the_rest_on_ctrl_c() {
     assert!(!log.contains('\x1b'), "color codes in a log file");
     reader.join().expect("stdout reader");
 }
+
+/// `lightstreams init` for a network others rely on: no dev account (their keys are public) is
+/// funded or in charge; the genesis funds the accounts named with `--fund`, the registry admin
+/// named with `--registry-admin` approves vault operators, and fees go to `--fee-recipient`.
+#[test]
+fn init_without_the_public_dev_keys() {
+    let dir = tempdir("init-own-keys");
+    let alice = alloy::signers::local::PrivateKeySigner::random();
+    let admin = alloy::signers::local::PrivateKeySigner::random();
+    let fees = random_address();
+    let init = |net: &str, extra: &[String]| {
+        std::process::Command::new(exe())
+            .args([
+                "init",
+                "--json",
+                "--validators",
+                "1",
+                "--accounts",
+                "0",
+                "--dir",
+            ])
+            .arg(dir.path().join(net))
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run lightstreams init")
+    };
+    // Refusals name the flag, and leave nothing behind.
+    failed_with(&init("refused", &[]), "--registry-admin ADDR");
+    failed_with(
+        &init(
+            "refused",
+            &[
+                "--fund".into(),
+                "0x1234=5pht".into(),
+                "--registry-admin".into(),
+                format!("{:#x}", admin.address()),
+            ],
+        ),
+        "is not an address",
+    );
+    failed_with(
+        &init(
+            "refused",
+            &[
+                "--fund".into(),
+                format!("{:#x}", alice.address()),
+                "--registry-admin".into(),
+                format!("{:#x}", admin.address()),
+            ],
+        ),
+        "expected ADDR=AMOUNT",
+    );
+    assert!(
+        !dir.path().join("refused").exists(),
+        "a refused init wrote files"
+    );
+
+    let layout = ok_json(&init(
+        "net",
+        &[
+            "--fund".into(),
+            format!("{:#x}=5pht", alice.address()),
+            "--fund".into(),
+            format!("{:#x}=1.5pht", admin.address()),
+            "--registry-admin".into(),
+            format!("{:#x}", admin.address()),
+            "--fee-recipient".into(),
+            format!("{:#x}", fees),
+        ],
+    ));
+    let entry = &layout["nodes"][0];
+    let config = std::path::PathBuf::from(entry["config"].as_str().expect("config"));
+    set_timing(&config, FAST_TIMING);
+    let mut node = Node::from_config("validator-0", &config, entry["rpc"].as_str().expect("rpc"));
+    node.wait_ready(Duration::from_secs(60));
+
+    let pht = U256::from(10u64).pow(U256::from(18u64));
+    assert_eq!(
+        node.rpc.balance(alice.address(), "latest"),
+        U256::from(5u64) * pht
+    );
+    assert_eq!(
+        node.rpc.balance(admin.address(), "latest"),
+        pht * U256::from(15u64) / U256::from(10u64)
+    );
+    let dev = dev_accounts(1);
+    assert_eq!(node.rpc.balance(dev[0].address(), "latest"), U256::ZERO);
+
+    // Alice pays Bob; the block's fees reach the named recipient.
+    let bob = random_address();
+    let tx = transfer(&alice, 0, bob, 1_000, CHAIN_ID);
+    node.rpc.send_raw(&tx.raw).expect("send");
+    wait_receipts(&node.rpc, &[tx.hash], RECEIPT_TIMEOUT);
+    assert_eq!(node.rpc.balance(bob, "latest"), U256::from(1_000u64));
+    assert!(
+        node.rpc.balance(fees, "latest") > U256::ZERO,
+        "no fees reached the recipient"
+    );
+
+    // Dev account 0 is nobody here; the named admin approves vault operators.
+    let rpc = format!("http://{}", entry["rpc"].as_str().expect("rpc"));
+    let operator = format!("{:#x}", random_address());
+    failed_with(
+        &cli("vault", &rpc, Some(&dev[0]), &["approve", &operator]),
+        "only the node registry's admin",
+    );
+    let approved = ok_json(&cli("vault", &rpc, Some(&admin), &["approve", &operator]));
+    assert_eq!(approved["approved"], true, "{approved}");
+}

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 
+use alloy::primitives::{Address, U256};
 use lightstreams_consensus::keys;
 use lightstreams_primitives::{Genesis, GenesisValidator};
 use serde::Serialize;
@@ -28,6 +29,14 @@ pub struct TestnetSpec {
     pub p2p_base_port: Option<u16>,
     /// First JSON-RPC port (node i uses base + i); `None` picks free ports.
     pub rpc_base_port: Option<u16>,
+    /// Balances (in wei) the genesis gives these accounts, beside the dev accounts.
+    pub fund: Vec<(Address, U256)>,
+    /// The node registry's admin, who approves vault node operators; `None`: dev account 0,
+    /// whose key is public (so `accounts` must then be at least 1).
+    pub registry_admin: Option<Address>,
+    /// The account every validator's fees go to; `None`: an address derived from the
+    /// validator's consensus key, which nobody holds the key of.
+    pub fee_recipient: Option<Address>,
 }
 
 impl TestnetSpec {
@@ -42,6 +51,9 @@ impl TestnetSpec {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             p2p_base_port: None,
             rpc_base_port: None,
+            fund: Vec::new(),
+            registry_admin: None,
+            fee_recipient: None,
         }
     }
 }
@@ -144,6 +156,35 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
     }
 }
 
+/// The genesis of `spec`: its dev accounts and `fund` balances, and the node registry's admin.
+fn genesis_for(
+    spec: &TestnetSpec,
+    validators: Vec<GenesisValidator>,
+) -> Result<Genesis, ConfigError> {
+    let mut genesis = Genesis::dev(spec.accounts, validators);
+    genesis.chain_id = spec.chain_id;
+    match spec.registry_admin {
+        Some(admin) => genesis.add_system_contracts(admin),
+        None if spec.accounts == 0 => {
+            return Err(ConfigError::Invalid(
+                "with no dev accounts (--accounts 0) nobody could approve vault nodes; name the \
+                 account that will, with --registry-admin ADDR"
+                    .into(),
+            ));
+        }
+        None => {}
+    }
+    for (address, wei) in &spec.fund {
+        let account = genesis.alloc.entry(*address).or_default();
+        account.balance = account.balance.checked_add(*wei).ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "the genesis balance of {address} overflows 2^256 wei; fund it less"
+            ))
+        })?;
+    }
+    Ok(genesis)
+}
+
 /// Write genesis, keys and configurations for `spec`. Refuses to overwrite an existing network.
 pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
     if spec.validators == 0 {
@@ -151,6 +192,8 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
             "a network needs at least one validator".into(),
         ));
     }
+    // Checked before anything is written, so a refused `init` leaves nothing behind.
+    genesis_for(spec, Vec::new())?;
     let genesis_path = spec.dir.join("genesis.json");
     if genesis_path.exists() {
         return Err(ConfigError::Invalid(format!(
@@ -197,11 +240,12 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
         .filter(|e| e.validator)
         .map(|e| GenesisValidator {
             public_key: e.public_key.clone(),
-            beneficiary: crate::dev::beneficiary_of(&e.public_key),
+            beneficiary: spec
+                .fee_recipient
+                .unwrap_or_else(|| crate::dev::beneficiary_of(&e.public_key)),
         })
         .collect();
-    let mut genesis = Genesis::dev(spec.accounts, validators);
-    genesis.chain_id = spec.chain_id;
+    let genesis = genesis_for(spec, validators)?;
     genesis.save(&genesis_path).map_err(io(&genesis_path))?;
 
     for (entry, key) in entries.iter().zip(&signers) {
@@ -290,6 +334,46 @@ mod tests {
         }
         let err = write_testnet(&spec).expect_err("no overwrite").to_string();
         assert!(err.contains("already exists"), "{err}");
+    }
+
+    #[test]
+    fn a_network_can_leave_out_the_public_dev_keys() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut spec = TestnetSpec::local(dir.path().join("net"), 1);
+        spec.accounts = 0;
+        let err = write_testnet(&spec).expect_err("no admin").to_string();
+        assert!(err.contains("--registry-admin"), "{err}");
+        assert!(!spec.dir.exists(), "a refused network left files behind");
+
+        let (alice, admin, fees) = (
+            Address::repeat_byte(0xa1),
+            Address::repeat_byte(0xad),
+            Address::repeat_byte(0xfe),
+        );
+        spec.fund = vec![(alice, U256::from(5u8)), (alice, U256::from(2u8))];
+        spec.registry_admin = Some(admin);
+        spec.fee_recipient = Some(fees);
+        let layout = write_testnet(&spec).expect("write");
+        let genesis = Genesis::load(&layout.genesis).expect("load");
+        assert_eq!(genesis.registry_admin(), admin);
+        assert_eq!(genesis.alloc[&alice].balance, U256::from(7u8));
+        let dev0 = lightstreams_primitives::dev::dev_accounts(1)[0].address();
+        assert!(
+            !genesis.alloc.contains_key(&dev0),
+            "a dev account was funded"
+        );
+        assert!(genesis.validators.iter().all(|v| v.beneficiary == fees));
+        // The system contracts are still there.
+        assert!(
+            genesis.alloc[&lightstreams_primitives::system::NODE_REGISTRY]
+                .code
+                .is_some()
+        );
+
+        let mut spec = TestnetSpec::local(dir.path().join("overflow"), 1);
+        spec.fund = vec![(alice, U256::MAX), (alice, U256::from(1u8))];
+        let err = write_testnet(&spec).expect_err("overflow").to_string();
+        assert!(err.contains("overflows"), "{err}");
     }
 
     #[test]

@@ -123,7 +123,7 @@ impl Genesis {
         };
         // Dev account 0 approves vault node operators: on a network of public dev keys that is
         // anyone who reads the docs, which suits a development network; a real one names its
-        // own authority (storage slot 2 of the node registry, or `setAdmin` once started).
+        // own authority (`init --registry-admin`, or `setAdmin` once started).
         let admin = dev_accounts(1)
             .first()
             .map(|a| a.address())

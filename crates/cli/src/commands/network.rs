@@ -22,10 +22,45 @@ pub(crate) fn init(args: InitArgs, json: bool) -> anyhow::Result<()> {
         host: args.host,
         p2p_base_port: args.p2p_port,
         rpc_base_port: args.rpc_port,
+        fund: args
+            .fund
+            .iter()
+            .map(|entry| parse_fund(entry))
+            .collect::<anyhow::Result<_>>()?,
+        registry_admin: args.registry_admin,
+        fee_recipient: args.fee_recipient,
     };
     let layout = write_testnet(&spec)?;
     print_layout(&layout, json);
+    if spec.accounts > 0 {
+        eprintln!(
+            "note: the genesis funds {} dev accounts from anvil's public mnemonic{}; anyone can \
+             spend from them. For a network others rely on, run init with --accounts 0 --fund \
+             ADDR=AMOUNT --registry-admin ADDR.",
+            spec.accounts,
+            if spec.registry_admin.is_none() {
+                " and makes dev account 0 the vault node registry's admin"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(())
+}
+
+/// `ADDR=AMOUNT` of `init --fund`.
+fn parse_fund(
+    entry: &str,
+) -> anyhow::Result<(alloy::primitives::Address, alloy::primitives::U256)> {
+    let (address, amount) = entry.split_once('=').ok_or_else(|| {
+        anyhow::anyhow!("--fund {entry:?}: expected ADDR=AMOUNT, e.g. 0x70997970C51812dc3A010C7d01b50e0d17dc79C8=1000pht")
+    })?;
+    let address = address
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--fund {entry:?}: {address:?} is not an address ({e})"))?;
+    let amount = crate::units::parse_amount(amount).with_context(|| format!("--fund {entry:?}"))?;
+    Ok((address, amount))
 }
 
 fn print_layout(layout: &TestnetLayout, json: bool) {
