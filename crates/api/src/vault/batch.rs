@@ -257,11 +257,10 @@ impl Vault {
             .collect::<Result<Vec<_>, Refused>>()?;
         let signed = ObjectRef::Batch(*blake3::hash(list).as_bytes());
         let who = self
-            .authenticate(RequestKind::Put, item, &signed, header)
+            .authenticate(RequestKind::Put, item, &signed, header, |who| {
+                self.level(item, who) >= 2
+            })
             .ok_or(Refused::NotFound)?;
-        if self.level(item, who) < 2 {
-            return Err(Refused::NotFound);
-        }
         Ok(Upload {
             names,
             objects,
@@ -380,13 +379,12 @@ impl Vault {
     ) -> Result<(ForReader, Vec<[u8; 32]>), Refused> {
         let signed = ObjectRef::Batch(*blake3::hash(body).as_bytes());
         let who = self
-            .authenticate(RequestKind::Get, item, &signed, header)
+            .authenticate(RequestKind::Get, item, &signed, header, |who| {
+                self.can_read(item, who)
+            })
             .ok_or(Refused::NotFound)?;
         let (kind, id) = signed.path_parts();
         let reader = ForReader::new(who, kind, &id, header.unwrap_or_default());
-        if !self.can_read(item, who) {
-            return Err(Refused::NotFound);
-        }
         let names = batch::decode_request(body).map_err(ApiError::bad_request)?;
         let addresses = names
             .iter()

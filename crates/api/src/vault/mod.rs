@@ -299,16 +299,24 @@ impl Vault {
     }
 
     /// The account that signed `header` for this exact request, if the signature is valid,
-    /// fresh and never seen before.
+    /// the request fresh, `allowed(account)` true and the nonce never seen before.
+    ///
+    /// Nonces are remembered only for requests that pass everything else: a request refused
+    /// anyway gains nothing from a replay, and so a flood from made-up keys (free to make, each
+    /// holding nothing) takes none of the replay guard's memory. Replays are checked only after
+    /// the signature, so nobody can burn another's nonces.
     fn authenticate(
         &self,
         method: RequestKind,
         item: &ItemId,
         object: &ObjectRef,
         header: Option<&str>,
+        allowed: impl FnOnce(Address) -> bool,
     ) -> Option<Address> {
         let (who, ts, nonce) = self.signer(method, item, object, header)?;
-        // Replays are checked only after the signature, so nobody can burn another's nonces.
+        if now_secs().abs_diff(ts) > lightstreams_access::request::MAX_SKEW || !allowed(who) {
+            return None;
+        }
         self.guard
             .check(
                 now_secs(),
@@ -440,12 +448,11 @@ impl Vault {
         object: &ObjectRef,
         header: Option<&str>,
     ) -> Result<Option<Vec<u8>>, String> {
-        let Some(who) = self.authenticate(RequestKind::Get, item, object, header) else {
+        let Some(who) = self.authenticate(RequestKind::Get, item, object, header, |who| {
+            self.may_fetch(item, who, object)
+        }) else {
             return Ok(None);
         };
-        if !self.may_fetch(item, who, object) {
-            return Ok(None);
-        }
         match object {
             ObjectRef::Info => return Ok(self.info_json(item).map(|v| v.to_string().into_bytes())),
             ObjectRef::Share(epoch) => return self.release_share(item, *epoch, who),
@@ -486,14 +493,12 @@ impl Vault {
             ObjectRef::Chunk(a) | ObjectRef::Manifest(a) => lightstreams_vault::Address(*a),
             _ => return Err(Refused::NotFound),
         };
-        let who = self
-            .authenticate(RequestKind::Delete, item, object, header)
-            .ok_or(Refused::NotFound)?;
         // Only what this account stored here lately: a writer cannot remove a version someone
         // else published (or its own, once it is an hour old).
-        if self.level(item, who) < 2 || !self.uploaded_by(item, &address.0, who) {
-            return Err(Refused::NotFound);
-        }
+        self.authenticate(RequestKind::Delete, item, object, header, |who| {
+            self.level(item, who) >= 2 && self.uploaded_by(item, &address.0, who)
+        })
+        .ok_or(Refused::NotFound)?;
         self.uploads.lock().remove(&(*item, address.0));
         self.stores
             .delete_blob(item, &address)
@@ -580,11 +585,10 @@ impl Vault {
             }
         }
         let who = self
-            .authenticate(RequestKind::Put, item, object, header)
+            .authenticate(RequestKind::Put, item, object, header, |who| {
+                self.put_allowed(item, object, who)
+            })
             .ok_or(Refused::NotFound)?;
-        if !self.put_allowed(item, object, who) {
-            return Err(Refused::NotFound);
-        }
         let stored = match object {
             // The body was checked against its address above; the store does not hash again.
             ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => {
@@ -893,12 +897,15 @@ async fn raw_health(
 ) -> Result<Response, Refused> {
     let (item, header) = signed_item(&item, &headers)?;
     let health = blocking(move || {
-        let who = vault
-            .authenticate(RequestKind::Get, &item, &ObjectRef::Info, header.as_deref())
+        vault
+            .authenticate(
+                RequestKind::Get,
+                &item,
+                &ObjectRef::Info,
+                header.as_deref(),
+                |who| vault.can_read(&item, who),
+            )
             .ok_or(Refused::NotFound)?;
-        if !vault.can_read(&item, who) {
-            return Err(Refused::NotFound);
-        }
         Ok(vault.health(&item))
     })
     .await?;
@@ -1113,6 +1120,104 @@ fn tokio_stream_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use alloy::consensus::{SignableTransaction, TxEip1559};
+    use alloy::eips::Encodable2718;
+    use alloy::network::TxSignerSync;
+    use alloy::primitives::TxKind;
+    use alloy::signers::local::PrivateKeySigner;
+    use lightstreams_chain::ChainConfig;
+    use lightstreams_primitives::Genesis;
+    use lightstreams_primitives::dev::dev_accounts;
+
+    /// Only requests that pass every check take a place in the replay guard: a stranger's, from
+    /// any number of fresh keys, takes none (and is refused with the uniform not-found); an
+    /// owner's is remembered, so its replay is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_requests_that_pass_take_a_nonce() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let chain = Chain::open(ChainConfig::new(
+            dir.path().join("chain"),
+            Genesis::dev(1, vec![]),
+        ))
+        .expect("chain");
+        let alice = dev_accounts(1).remove(0);
+        let item = ItemId(rand::random());
+        let mut tx = TxEip1559 {
+            chain_id: lightstreams_primitives::constants::DEV_CHAIN_ID,
+            nonce: 0,
+            gas_limit: 300_000,
+            max_fee_per_gas: 20_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(ACCESS_REGISTRY),
+            input: AccessRegistry::createCall {
+                item: item.0.into(),
+                isPublic: false,
+            }
+            .abi_encode()
+            .into(),
+            ..Default::default()
+        };
+        let signature = alice.sign_transaction_sync(&mut tx).expect("sign");
+        chain
+            .submit_raw(&tx.into_signed(signature).encoded_2718())
+            .expect("submit");
+        let now_ms = now_secs() * 1000;
+        let block = chain
+            .build(&[], &chain.head(), now_ms, Address::ZERO, Bytes::new())
+            .await
+            .expect("build");
+        chain.finalize(&block, b"cert").expect("finalize");
+
+        let vault = Vault::open(
+            chain,
+            &VaultConfig {
+                dir: dir.path().join("vault"),
+                node_id: "0xabcd".into(),
+                keystore: None,
+                keeper_secret: None,
+                validator: false,
+                validator_apis: Vec::new(),
+                peers: None,
+                stream: None,
+            },
+        )
+        .expect("vault");
+        let ask = |who: &PrivateKeySigner| {
+            SignedRequest::sign(
+                who,
+                RequestKind::Get,
+                item.0,
+                ObjectRef::Info,
+                "0xabcd".into(),
+            )
+            .to_header()
+        };
+        for _ in 0..200 {
+            let header = ask(&PrivateKeySigner::random());
+            assert_eq!(
+                vault.serve_get(&item, &ObjectRef::Info, Some(&header)),
+                Ok(None)
+            );
+        }
+        assert!(
+            vault.guard.is_empty(),
+            "strangers took {} nonces",
+            vault.guard.len()
+        );
+
+        let header = ask(&alice);
+        let info = vault
+            .serve_get(&item, &ObjectRef::Info, Some(&header))
+            .expect("served");
+        assert!(info.is_some(), "the owner was refused");
+        assert_eq!(vault.guard.len(), 1);
+        assert_eq!(
+            vault.serve_get(&item, &ObjectRef::Info, Some(&header)),
+            Ok(None),
+            "a replay was served"
+        );
+    }
 
     /// An upload is remembered for its uploader only, for an hour; past the capacity the
     /// oldest is forgotten, and storing an object again restarts its hour.
