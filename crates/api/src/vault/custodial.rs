@@ -346,7 +346,7 @@ async fn open_session(
             .into());
         }
         Err(e) => {
-            vault.logins.succeeded(account);
+            vault.logins.abandoned(account, Instant::now());
             return Err(ApiError::internal(e).into());
         }
     };

@@ -89,6 +89,14 @@ impl LoginGuard {
         self.accounts.lock().remove(&account);
     }
 
+    /// The attempt on `account` ended without checking a password (the keystore could not be
+    /// read): the account is free again, and its count of wrong passwords stays as it was.
+    pub(crate) fn abandoned(&self, account: Address, now: Instant) {
+        if let Some(entry) = self.accounts.lock().get_mut(&account) {
+            entry.until = entry.until.min(now);
+        }
+    }
+
     /// Forget accounts whose wait is long over; if none, the made-up account (else any) whose
     /// wait ends first.
     fn make_room(accounts: &mut HashMap<Address, Backoff>, now: Instant) {
@@ -140,6 +148,28 @@ mod tests {
             guard.begin(alice, now),
             Err(Duration::from_secs(1)),
             "counting starts over"
+        );
+    }
+
+    #[test]
+    fn an_attempt_that_checked_no_password_keeps_the_count() {
+        let guard = LoginGuard::default();
+        let alice = Address::repeat_byte(1);
+        let t0 = Instant::now();
+        for k in 0..3 {
+            let now = t0 + Duration::from_secs(10 * k);
+            guard.begin(alice, now).expect("attempt");
+            guard.failed(alice, true, now);
+        }
+        let now = t0 + Duration::from_secs(30);
+        guard.begin(alice, now).expect("after the wait");
+        guard.abandoned(alice, now);
+        assert_eq!(guard.begin(alice, now), Ok(()), "free again at once");
+        guard.failed(alice, true, now);
+        assert_eq!(
+            guard.begin(alice, now),
+            Err(Duration::from_secs(8)),
+            "the fourth wrong password in a row"
         );
     }
 
