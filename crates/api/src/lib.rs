@@ -33,6 +33,7 @@ mod convert;
 mod error;
 mod eth;
 mod filters;
+mod per_ip;
 mod pubsub;
 mod vault;
 

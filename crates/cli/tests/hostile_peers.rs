@@ -255,18 +255,22 @@ fn stalled_uploads_hold_no_thread_others_need() {
         assert_eq!(&answer, b"HTTP/1.1 404", "{path}");
     }
 
-    // More vault-stream connections than it serves at once (64), each starting a request and
-    // stalling, leave the stream answering others: a first request is read without a thread.
+    // One host (127.0.0.2) opens more vault-stream connections than the node lets wait at once
+    // (1,024), each starting a request and stalling: it keeps at most its share (128), and
+    // another host (127.0.0.1) is still answered. (Before the per-address share, the one host
+    // took every waiting slot and the node closed everyone else's connections on arrival.)
+    raise_open_file_limit();
     let port = stream_port(&format!("http://{}", layout[0].rpc));
-    let trickling: Vec<TcpStream> = (0..200)
+    let hostile: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    let trickling: Vec<TcpStream> = (0..1100)
         .filter_map(|_| {
-            let mut conn = TcpStream::connect((rpc.ip(), port)).ok()?;
+            let mut conn = connect_from(hostile, SocketAddr::new(rpc.ip(), port)).ok()?;
             conn.write_all(b"LSV1\x07\x07").ok()?;
             Some(conn)
         })
         .collect();
     assert!(
-        trickling.len() >= 150,
+        trickling.len() >= 1050,
         "only {} connections",
         trickling.len()
     );
@@ -275,8 +279,48 @@ fn stalled_uploads_hold_no_thread_others_need() {
     assert_eq!(
         answer.first(),
         Some(&lightstreams_network::stream::BAD),
-        "the stream answers while 200 requests trickle in: {answer:?}"
+        "the stream answers another host while one trickles 1,100 requests: {answer:?}"
+    );
+    let held = trickling.iter().filter(|c| still_open(c)).count();
+    assert!(
+        (100..=128).contains(&held),
+        "the node kept {held} of one host's trickling connections (its share is 128)"
     );
     drop(trickling);
     drop(nodes);
+}
+
+/// A TCP connection to `to` from the local address `from` (any of 127.0.0.0/8 is this machine,
+/// so tests can play several hosts).
+fn connect_from(from: std::net::IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::new(from, 0).into())?;
+    socket.connect_timeout(&to.into(), Duration::from_secs(5))?;
+    Ok(socket.into())
+}
+
+/// Whether the other end has not closed `conn` (nothing to read yet, and no end of stream).
+fn still_open(conn: &TcpStream) -> bool {
+    conn.set_nonblocking(true).expect("nonblocking");
+    let mut byte = [0u8; 1];
+    let open =
+        matches!((&*conn).read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+    conn.set_nonblocking(false).expect("blocking");
+    open
+}
+
+/// Raise this test process's soft limit on open files to its hard limit (it opens ~1,100
+/// connections; the usual soft limit is 1,024).
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write only the struct passed, on this stack frame.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }

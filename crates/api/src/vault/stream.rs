@@ -13,7 +13,9 @@
 //! reused buffer, hashed against its address and written, with no HTTP layer and no hand-over
 //! between threads on the way. A connection's first request is read on the async side (a
 //! sender trickling bytes holds a task, at most [`MAX_PENDING`] of them); then the connection is
-//! served on a blocking thread, at most [`MAX_CONNECTIONS`] at once. A refusal is the one
+//! served on a blocking thread, at most [`MAX_CONNECTIONS`] at once. One client address holds
+//! at most [`MAX_PENDING_PER_IP`] and [`MAX_CONNECTIONS_PER_IP`] of those (`crate::per_ip`), so
+//! one host cannot take every slot. A refusal is the one
 //! not-found status (or a message naming what is malformed), after which the node closes the
 //! connection.
 
@@ -29,6 +31,7 @@ use lightstreams_vault::ItemId;
 
 use super::batch::UploadSource;
 use super::{Refused, Vault};
+use crate::per_ip::PerIp;
 
 /// Most connections served at once, each on a blocking thread (more are closed once their
 /// first request is in).
@@ -36,6 +39,11 @@ const MAX_CONNECTIONS: usize = 64;
 /// Most connections whose first request is still arriving, each holding only a task and a
 /// socket (more are closed on arrival).
 const MAX_PENDING: usize = 1024;
+/// Most of [`MAX_CONNECTIONS`] one client address may hold (so one host cannot take them all;
+/// a node fetching for many readers at once, or a client's lanes, stay well below it).
+const MAX_CONNECTIONS_PER_IP: usize = 32;
+/// Most of [`MAX_PENDING`] one client address may hold.
+const MAX_PENDING_PER_IP: usize = 128;
 /// How long a connection may stall, reading or writing.
 const STALL: Duration = Duration::from_secs(30);
 
@@ -47,33 +55,49 @@ pub(crate) fn spawn(vault: &Arc<Vault>, addr: SocketAddr) -> std::io::Result<u16
     let port = listener.local_addr()?.port();
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let vault = Arc::downgrade(vault);
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING));
-    tokio::spawn(accept(listener, vault, permits, pending));
+    tokio::spawn(accept(listener, vault, Limits::new()));
     Ok(port)
 }
 
-async fn accept(
-    listener: tokio::net::TcpListener,
-    vault: Weak<Vault>,
-    permits: Arc<tokio::sync::Semaphore>,
+/// What bounds the stream's connections: in all, and per client address.
+struct Limits {
+    serving: Arc<tokio::sync::Semaphore>,
     pending: Arc<tokio::sync::Semaphore>,
-) {
+    serving_per_ip: Arc<PerIp>,
+    pending_per_ip: Arc<PerIp>,
+}
+
+impl Limits {
+    fn new() -> Self {
+        Self {
+            serving: Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
+            pending: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING)),
+            serving_per_ip: PerIp::new(MAX_CONNECTIONS_PER_IP),
+            pending_per_ip: PerIp::new(MAX_PENDING_PER_IP),
+        }
+    }
+}
+
+async fn accept(listener: tokio::net::TcpListener, vault: Weak<Vault>, limits: Limits) {
     loop {
         // Wake up now and then to notice that the server (and with it the vault) is gone.
         let accepted = tokio::time::timeout(Duration::from_secs(1), listener.accept()).await;
         let Some(vault) = vault.upgrade() else { return };
         let Ok(accepted) = accepted else { continue };
-        let Ok((socket, _)) = accepted else {
+        let Ok((socket, from)) = accepted else {
             // Out of descriptors or similar: do not spin.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Ok(waiting) = pending.clone().try_acquire_owned() else {
+        let Some(waiting_here) = limits.pending_per_ip.try_take(from.ip()) else {
+            tracing::debug!(%from, "vault stream: too many connections waiting from one address; closing a new one");
+            continue;
+        };
+        let Ok(waiting) = limits.pending.clone().try_acquire_owned() else {
             tracing::warn!("vault stream: too many connections waiting; closing a new one");
             continue;
         };
-        let permits = permits.clone();
+        let (permits, per_ip) = (limits.serving.clone(), limits.serving_per_ip.clone());
         tokio::spawn(async move {
             let mut socket = socket;
             // The first request arrives on the async side: a sender trickling bytes holds a
@@ -81,7 +105,11 @@ async fn accept(
             let first = tokio::time::timeout(STALL, first_request(&mut socket))
                 .await
                 .unwrap_or_else(|_| Err("the request took too long".into()));
-            drop(waiting);
+            drop((waiting, waiting_here));
+            let Some(permit_here) = per_ip.try_take(from.ip()) else {
+                tracing::debug!(%from, "vault stream: too many connections from one address; closing one");
+                return;
+            };
             let Ok(permit) = permits.try_acquire_owned() else {
                 tracing::warn!("vault stream: too many connections; closing one");
                 return;
@@ -93,7 +121,7 @@ async fn accept(
                 if let Err(e) = serve_connection(&vault, socket, first) {
                     tracing::debug!(error = %e, "vault stream connection ended");
                 }
-                drop(permit);
+                drop((permit, permit_here));
             });
         });
     }

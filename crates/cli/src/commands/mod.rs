@@ -38,8 +38,42 @@ pub(crate) fn init_logging(cli: &Cli) {
 }
 
 /// Run the chosen command.
+/// Raise this process's soft limit on open files to its hard limit, as geth and most servers
+/// do: a node holds a descriptor per client connection, peer and open blob, and the usual soft
+/// limit (1,024) would let a few hundred idle connections stop it from opening its own files.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit read and write only the struct passed, which lives on this
+    // stack frame for the duration of each call.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            let wanted = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) != 0 {
+                tracing::debug!(
+                    soft = limit.rlim_cur,
+                    hard = limit.rlim_max,
+                    "could not raise the open-file limit"
+                );
+            }
+        }
+    }
+}
+
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
+    if matches!(
+        cli.command,
+        Command::Dev(_) | Command::Node(_) | Command::Testnet(_) | Command::Bench { .. }
+    ) {
+        raise_open_file_limit();
+    }
     match cli.command {
         Command::Dev(args) => dev::run(args, json),
         Command::Init(args) => network::init(args, json),
