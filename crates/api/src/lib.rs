@@ -2,9 +2,12 @@
 //!
 //! [`serve`] starts one server on one port that answers JSON-RPC over HTTP `POST` and over
 //! WebSocket, with batches, CORS open to every origin (browser wallets and dapps), a request
-//! body limit and a connection limit. It runs on the caller's tokio runtime. The same port
-//! serves the vault's `/v1` HTTP API (clients) and `/v1/peer` (other vault nodes: replication
-//! and fetches between nodes; see the `vault::peers` module).
+//! body limit and a connection limit. One client address holds at most 256 connections and 64
+//! `/v1` requests in progress (more are answered `429` with `Retry-After`), so one host cannot
+//! take the whole server; the node's own machine (127.0.0.1, ::1) is not limited. It runs on
+//! the caller's tokio runtime. The same port serves the vault's `/v1` HTTP API (clients) and
+//! `/v1/peer` (other vault nodes: replication and fetches between nodes; see the
+//! `vault::peers` module).
 //!
 //! # Design
 //! - Every method reads [`Chain`]'s finalized state. Finality is instant, so the tags
@@ -153,32 +156,92 @@ pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Er
         Some(vault) => Some(vault::service(ctx_chain, vault).map_err(Error::Vault)?),
         None => None,
     };
-    let server = Server::builder()
+    let services = Server::builder()
         .set_config(server_config)
-        .set_http_middleware(
-            tower::ServiceBuilder::new()
-                .layer(cors)
-                .layer(V1Layer { router: v1 }),
-        )
+        .set_http_middleware(tower::ServiceBuilder::new().layer(cors).layer(V1Layer {
+            router: v1,
+            in_flight: per_ip::PerIp::new(MAX_V1_IN_FLIGHT_PER_IP),
+        }))
         .set_rpc_middleware(
             RpcServiceBuilder::new().layer_fn(move |inner| UnknownMethod {
                 inner,
                 known: known.clone(),
             }),
         )
-        .build(config.addr)
-        .await
-        .map_err(|source| Error::Bind {
-            addr: config.addr,
-            source,
-        })?;
-    let local_addr = server.local_addr().map_err(|source| Error::Bind {
+        .to_service_builder();
+    let bind = |source| Error::Bind {
         addr: config.addr,
         source,
-    })?;
-    let handle = server.start(module);
+    };
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(bind)?;
+    let local_addr = listener.local_addr().map_err(bind)?;
+    let (stop, handle) = jsonrpsee::server::stop_channel();
+    let methods: jsonrpsee::server::Methods = module.into();
+    tokio::spawn(async move {
+        let connections = per_ip::PerIp::new(MAX_CONNECTIONS_PER_IP);
+        loop {
+            let (socket, from) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of descriptors or similar: do not spin.
+                        tracing::debug!(error = %e, "cannot accept a connection");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                () = stop.clone().shutdown() => break,
+            };
+            let permit = if per_ip::is_this_machine(from.ip()) {
+                None
+            } else if let Some(permit) = connections.try_take(from.ip()) {
+                Some(permit)
+            } else {
+                tracing::debug!(%from, "too many connections from one address; closing a new one");
+                continue;
+            };
+            let _ = socket.set_nodelay(true);
+            let service = services.clone().build(methods.clone(), stop.clone());
+            let per_request = tower::service_fn(
+                move |request: jsonrpsee::server::HttpRequest<hyper::body::Incoming>| {
+                    let mut request = request.map(jsonrpsee::server::HttpBody::new);
+                    request.extensions_mut().insert(ClientAddr(from));
+                    let mut service = service.clone();
+                    async move {
+                        tower::Service::call(&mut service, request)
+                            .await
+                            .map_err(|e| std::io::Error::other(e.to_string()))
+                    }
+                },
+            );
+            let stopped = stop.clone().shutdown();
+            tokio::spawn(async move {
+                if let Err(e) =
+                    jsonrpsee::server::serve_with_graceful_shutdown(socket, per_request, stopped)
+                        .await
+                {
+                    tracing::debug!(%from, error = %e, "HTTP connection ended");
+                }
+                drop(permit);
+            });
+        }
+    });
     Ok(RpcHandle { local_addr, handle })
 }
+
+/// Most HTTP connections one client address may hold open (the node's own machine is not
+/// limited: its tools, its web app and the nodes of a local testnet all share that address).
+const MAX_CONNECTIONS_PER_IP: usize = 256;
+/// Most `/v1` requests one client address may have in progress at once, response bodies
+/// included (again not for the node's own machine). Vault requests run on tokio's blocking
+/// pool (512 threads); this keeps any one host to a share of it.
+const MAX_V1_IN_FLIGHT_PER_IP: usize = 64;
+
+/// The address a request came from (an extension of every HTTP request).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientAddr(pub(crate) SocketAddr);
 
 /// Answers calls to unregistered methods with geth's wording.
 #[derive(Clone, Debug)]
@@ -241,6 +304,7 @@ where
 #[derive(Clone)]
 struct V1Layer {
     router: Option<axum::Router>,
+    in_flight: Arc<per_ip::PerIp>,
 }
 
 impl<S> tower::Layer<S> for V1Layer {
@@ -250,6 +314,7 @@ impl<S> tower::Layer<S> for V1Layer {
         V1Service {
             inner,
             router: self.router.clone(),
+            in_flight: self.in_flight.clone(),
         }
     }
 }
@@ -258,6 +323,48 @@ impl<S> tower::Layer<S> for V1Layer {
 struct V1Service<S> {
     inner: S,
     router: Option<axum::Router>,
+    /// `/v1` requests in progress per client address.
+    in_flight: Arc<per_ip::PerIp>,
+}
+
+/// The answer to a client address over its share of `/v1` requests in progress.
+fn too_many_in_flight() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({"error": {"code": "too_many_requests", "message": format!(
+        "this address already has {MAX_V1_IN_FLIGHT_PER_IP} vault requests in progress on this node; retry when one has finished"
+    )}});
+    (
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+/// A response body that holds a permit until it is finished or dropped.
+struct Holding<B> {
+    body: B,
+    _permit: per_ip::IpPermit,
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for Holding<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -293,12 +400,29 @@ where
         if let Some(router) = &self.router
             && (path == "/v1" || path.starts_with("/v1/"))
         {
+            let permit = match request.extensions().get::<ClientAddr>() {
+                Some(ClientAddr(from)) if !per_ip::is_this_machine(from.ip()) => {
+                    match self.in_flight.try_take(from.ip()) {
+                        Some(permit) => Some(permit),
+                        None => return Box::pin(async { Ok(too_many_in_flight()) }),
+                    }
+                }
+                _ => None,
+            };
             let router = router.clone();
             return Box::pin(async move {
                 let response = tower::ServiceExt::oneshot(router, request)
                     .await
                     .unwrap_or_else(|never| match never {});
-                Ok(response)
+                Ok(match permit {
+                    Some(permit) => response.map(|body| {
+                        axum::body::Body::new(Holding {
+                            body,
+                            _permit: permit,
+                        })
+                    }),
+                    None => response,
+                })
             });
         }
         let future = self.inner.call(request);

@@ -27,6 +27,16 @@ pub(crate) struct IpPermit {
     key: IpAddr,
 }
 
+/// Whether `ip` is this machine's own loopback address (127.0.0.1 or ::1), which the HTTP API
+/// does not limit: the node's tools, its web app and the nodes of a local testnet all share it.
+/// (The rest of 127.0.0.0/8 counts like any other host, which is how tests play one.)
+pub(crate) fn is_this_machine(ip: IpAddr) -> bool {
+    match key(ip) {
+        IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
+        IpAddr::V6(_) => ip == IpAddr::V6(Ipv6Addr::LOCALHOST),
+    }
+}
+
 /// The address a client is counted under.
 fn key(ip: IpAddr) -> IpAddr {
     match ip {

@@ -324,3 +324,82 @@ fn raise_open_file_limit() {
         }
     }
 }
+
+/// One host gets only its share of the HTTP API: at most 64 vault requests in progress at once
+/// (each waits on tokio's blocking pool, 512 threads, or holds a response open), the rest
+/// answered `429` with `Retry-After`, and at most 256 connections. Another host, here the
+/// node's own machine (127.0.0.1, never limited), is answered meanwhile.
+#[test]
+fn one_host_gets_only_its_share_of_the_http_api() {
+    let _serial = serial();
+    raise_open_file_limit();
+    let dir = tempdir("ls-e2e-share");
+    let layout = init_fast(&dir.path().join("net"), 1, 0);
+    let nodes = start_nodes(&layout);
+    let rpc = addr(&layout[0].rpc);
+    let hostile: std::net::IpAddr = "127.0.0.2".parse().expect("ip");
+    let item = format!("0x{}", "ab".repeat(32));
+    let upload = format!(
+        "PUT /v1/raw/{item}/batch HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n\x01"
+    );
+    let conns: Vec<TcpStream> = (0..400)
+        .filter_map(|_| {
+            let mut conn = connect_from(hostile, rpc).ok()?;
+            conn.write_all(upload.as_bytes()).ok()?;
+            Some(conn)
+        })
+        .collect();
+    assert!(conns.len() >= 350, "only {} connections", conns.len());
+    std::thread::sleep(Duration::from_secs(2));
+    let (mut in_progress, mut told_to_wait) = (0, 0);
+    for conn in &conns {
+        conn.set_read_timeout(Some(Duration::from_millis(50)))
+            .expect("timeout");
+        let mut head = [0u8; 12];
+        match (&*conn).read(&mut head) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                in_progress += 1
+            }
+            Ok(12) if &head == b"HTTP/1.1 429" => told_to_wait += 1,
+            _ => {}
+        }
+    }
+    assert!(
+        (32..=64).contains(&in_progress),
+        "{in_progress} of one host's uploads in progress at once (its share is 64)"
+    );
+    assert!(
+        told_to_wait > 0,
+        "no upload over the share was answered 429"
+    );
+
+    // The same host's next vault request is told when to retry...
+    let mut conn = connect_from(hostile, rpc).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    conn.write_all(format!("GET /v1/raw/{item}/info HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .expect("send");
+    let mut answer = vec![0u8; 4096];
+    let n = conn.read(&mut answer).expect("an answer");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_lowercase();
+    assert!(
+        answer.starts_with("http/1.1 429") && answer.contains("retry-after: 1"),
+        "{answer}"
+    );
+    assert!(answer.contains("too_many_requests"), "{answer}");
+    // ... while another host is answered at once (the uniform not-found of an unsigned read).
+    let (status, _) = raw_get(
+        &format!("http://{rpc}"),
+        &[0xab; 32],
+        &lightstreams_access::request::ObjectRef::Chunk([0xcd; 32]),
+        None,
+    );
+    assert_eq!(status, 404);
+    drop(conns);
+    drop(nodes);
+}
