@@ -425,6 +425,36 @@ impl Read for Parts<'_> {
     }
 }
 
+/// Most times a request is sent again after `429 Too Many Requests`.
+const RETRIES_WHEN_BUSY: u32 = 6;
+/// The longest wait between two of those, whatever `Retry-After` says.
+const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// Send a request (built afresh by `send` each time) and, while the node answers `429` (this
+/// client's address already has its share of requests in progress there), send it again after
+/// the `Retry-After` it gives, a few times. A signed request stays valid: a node says 429 before
+/// it spends the request's nonce.
+fn patiently(
+    mut send: impl FnMut() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<ureq::http::Response<ureq::Body>, ProtocolError> {
+    let mut attempt = 0;
+    loop {
+        let response = send().map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        if response.status().as_u16() != 429 || attempt == RETRIES_WHEN_BUSY {
+            return Ok(response);
+        }
+        attempt += 1;
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(Duration::from_secs(1), Duration::from_secs)
+            .min(LONGEST_RETRY_WAIT);
+        std::thread::sleep(wait);
+    }
+}
+
 fn error_message(response: &mut ureq::http::Response<ureq::Body>) -> String {
     let status = response.status();
     let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
@@ -446,13 +476,13 @@ impl Remote for HttpRemote {
     }
 
     fn put(&self, request: &SignedRequest, body: &[u8]) -> Result<(), ProtocolError> {
-        let mut response = self
-            .agent
-            .put(self.url(request))
-            .header("Authorization", request.to_header())
-            .header("Content-Type", "application/octet-stream")
-            .send(body)
-            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        let mut response = patiently(|| {
+            self.agent
+                .put(self.url(request))
+                .header("Authorization", request.to_header())
+                .header("Content-Type", "application/octet-stream")
+                .send(body)
+        })?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             404 => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
@@ -461,12 +491,12 @@ impl Remote for HttpRemote {
     }
 
     fn delete(&self, request: &SignedRequest) -> Result<(), ProtocolError> {
-        let mut response = self
-            .agent
-            .delete(self.url(request))
-            .header("Authorization", request.to_header())
-            .call()
-            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        let mut response = patiently(|| {
+            self.agent
+                .delete(self.url(request))
+                .header("Authorization", request.to_header())
+                .call()
+        })?;
         match response.status().as_u16() {
             200..=299 | 404 => Ok(()),
             _ => Err(ProtocolError::Remote(error_message(&mut response))),
@@ -491,17 +521,17 @@ impl Remote for HttpRemote {
         if let Some(result) = self.stream_batch(request, body, count, spares, each) {
             return result;
         }
-        let mut response = self
-            .agent
-            .post(format!(
-                "{}/v1/raw/0x{}/batch",
-                self.base,
-                hex::encode(request.item)
-            ))
-            .header("Authorization", request.to_header())
-            .header("Content-Type", "text/plain")
-            .send(body)
-            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        let mut response = patiently(|| {
+            self.agent
+                .post(format!(
+                    "{}/v1/raw/0x{}/batch",
+                    self.base,
+                    hex::encode(request.item)
+                ))
+                .header("Authorization", request.to_header())
+                .header("Content-Type", "text/plain")
+                .send(body)
+        })?;
         match response.status().as_u16() {
             200 => {}
             404 => return Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
@@ -537,19 +567,19 @@ impl Remote for HttpRemote {
             parts.push(object);
         }
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        let mut body = Parts(parts);
-        let mut response = self
-            .agent
-            .put(format!(
-                "{}/v1/raw/0x{}/batch",
-                self.base,
-                hex::encode(request.item)
-            ))
-            .header("Authorization", request.to_header())
-            .header("Content-Type", "application/octet-stream")
-            .header("Content-Length", len.to_string())
-            .send(ureq::SendBody::from_reader(&mut body))
-            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        let mut response = patiently(|| {
+            let mut body = Parts(parts.clone());
+            self.agent
+                .put(format!(
+                    "{}/v1/raw/0x{}/batch",
+                    self.base,
+                    hex::encode(request.item)
+                ))
+                .header("Authorization", request.to_header())
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Length", len.to_string())
+                .send(ureq::SendBody::from_reader(&mut body))
+        })?;
         match response.status().as_u16() {
             200..=299 => Ok(()),
             404 => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
@@ -558,12 +588,12 @@ impl Remote for HttpRemote {
     }
 
     fn get(&self, request: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {
-        let mut response = self
-            .agent
-            .get(self.url(request))
-            .header("Authorization", request.to_header())
-            .call()
-            .map_err(|e| ProtocolError::Remote(e.to_string()))?;
+        let mut response = patiently(|| {
+            self.agent
+                .get(self.url(request))
+                .header("Authorization", request.to_header())
+                .call()
+        })?;
         match response.status().as_u16() {
             200 => {
                 // Sized once from Content-Length: a 1 MiB chunk is not grown by doubling.
@@ -589,6 +619,64 @@ impl Remote for HttpRemote {
 mod tests {
     use super::*;
     use crate::request::{ObjectRef, RequestKind};
+
+    /// A node that answers 429 (this address has its share of requests in progress) is asked
+    /// again, with the same signed request, after the `Retry-After` it gives.
+    #[test]
+    fn a_busy_answer_is_retried_with_the_same_request() {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            for answer in [
+                "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                "HTTP/1.1 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nsealed",
+            ] {
+                let (conn, _) = listener.accept().expect("accept");
+                let mut reader = BufReader::new(conn);
+                let mut auth = String::new();
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).expect("read");
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        auth = line;
+                    }
+                }
+                seen.push(auth);
+                reader
+                    .get_mut()
+                    .write_all(answer.as_bytes())
+                    .expect("answer");
+            }
+            seen
+        });
+        let remote = HttpRemote {
+            base: format!("http://127.0.0.1:{port}"),
+            node_id: "node".into(),
+            keeper_key: None,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+            stream_port: None,
+            dialer: Default::default(),
+        };
+        let request = SignedRequest::sign(
+            &PrivateKeySigner::random(),
+            RequestKind::Get,
+            [1; 32],
+            ObjectRef::Chunk([2; 32]),
+            "node".into(),
+        );
+        let got = remote.get(&request).expect("answered");
+        assert_eq!(got.as_deref(), Some(&b"sealed"[..]));
+        let seen = server.join().expect("server");
+        assert!(!seen[0].is_empty() && seen[0] == seen[1], "{seen:?}");
+    }
 
     /// A node whose vault stream cannot be connected to is asked over HTTP for a while: the
     /// connect is not tried again for every batch.
