@@ -425,34 +425,13 @@ impl Read for Parts<'_> {
     }
 }
 
-/// Most times a request is sent again after `429 Too Many Requests`.
-const RETRIES_WHEN_BUSY: u32 = 6;
-/// The longest wait between two of those, whatever `Retry-After` says.
-const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(5);
-
-/// Send a request (built afresh by `send` each time) and, while the node answers `429` (this
-/// client's address already has its share of requests in progress there), send it again after
-/// the `Retry-After` it gives, a few times. A signed request stays valid: a node says 429 before
-/// it spends the request's nonce.
+/// Send a request (built afresh by `send` each time), again while the node answers `429`
+/// ([`lightstreams_network::client::send_patiently`]).
 fn patiently(
-    mut send: impl FnMut() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    send: impl FnMut() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
 ) -> Result<ureq::http::Response<ureq::Body>, ProtocolError> {
-    let mut attempt = 0;
-    loop {
-        let response = send().map_err(|e| ProtocolError::Remote(e.to_string()))?;
-        if response.status().as_u16() != 429 || attempt == RETRIES_WHEN_BUSY {
-            return Ok(response);
-        }
-        attempt += 1;
-        let wait = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map_or(Duration::from_secs(1), Duration::from_secs)
-            .min(LONGEST_RETRY_WAIT);
-        std::thread::sleep(wait);
-    }
+    lightstreams_network::client::send_patiently(send)
+        .map_err(|e| ProtocolError::Remote(e.to_string()))
 }
 
 fn error_message(response: &mut ureq::http::Response<ureq::Body>) -> String {

@@ -400,8 +400,10 @@ where
         if let Some(router) = &self.router
             && (path == "/v1" || path.starts_with("/v1/"))
         {
+            // `GET /v1` (the node's facts, which peers probe to see it is alive) is answered
+            // at once and does not count.
             let permit = match request.extensions().get::<ClientAddr>() {
-                Some(ClientAddr(from)) if !per_ip::is_this_machine(from.ip()) => {
+                Some(ClientAddr(from)) if path != "/v1" && !per_ip::is_this_machine(from.ip()) => {
                     match self.in_flight.try_take(from.ip()) {
                         Some(permit) => Some(permit),
                         None => return Box::pin(async { Ok(too_many_in_flight()) }),

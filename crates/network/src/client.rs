@@ -135,6 +135,37 @@ impl std::fmt::Debug for PeerClient {
     }
 }
 
+/// Most times a request is sent again after `429 Too Many Requests`.
+const RETRIES_WHEN_BUSY: u32 = 6;
+/// The longest wait between two of those, whatever `Retry-After` says.
+const LONGEST_RETRY_WAIT: Duration = Duration::from_secs(5);
+
+/// Send a request (built afresh by `send` each time) and, while the node answers `429` (the
+/// sender's address already has its share of requests in progress there), send it again after
+/// the `Retry-After` it gives (at most 5 s), up to 6 times; then the last answer is returned.
+/// A signed request stays valid across the retries: a node answers 429 before it checks the
+/// request or spends its nonce.
+pub fn send_patiently(
+    mut send: impl FnMut() -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<ureq::http::Response<ureq::Body>, ureq::Error> {
+    let mut attempt = 0;
+    loop {
+        let response = send()?;
+        if response.status().as_u16() != 429 || attempt == RETRIES_WHEN_BUSY {
+            return Ok(response);
+        }
+        attempt += 1;
+        let wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(Duration::from_secs(1), Duration::from_secs)
+            .min(LONGEST_RETRY_WAIT);
+        std::thread::sleep(wait);
+    }
+}
+
 fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -242,12 +273,13 @@ impl PeerClient {
         reader: &ForReader,
     ) -> Result<Vec<u8>, PeerError> {
         let header = self.header("GET", peer, item, kind, id, Some(reader));
-        let response = self
-            .agent
-            .get(Self::url(peer, item, kind, id))
-            .header("authorization", header)
-            .call()
-            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        let response = send_patiently(|| {
+            self.agent
+                .get(Self::url(peer, item, kind, id))
+                .header("authorization", &header)
+                .call()
+        })
+        .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
         let bytes = Self::read(peer, response)?;
         if matches!(kind, "chunks" | "manifests") {
             let address = id.trim_start_matches("0x");
@@ -293,12 +325,13 @@ impl PeerClient {
             };
         }
         let header = self.header("POST", peer, item, batch::KIND, &id, Some(reader));
-        let mut response = self
-            .agent
-            .post(Self::url(peer, item, batch::KIND, ""))
-            .header("authorization", header)
-            .send(&body[..])
-            .map_err(|e| broken(&e))?;
+        let mut response = send_patiently(|| {
+            self.agent
+                .post(Self::url(peer, item, batch::KIND, ""))
+                .header("authorization", &header)
+                .send(&body[..])
+        })
+        .map_err(|e| broken(&e))?;
         if response.status().as_u16() != 200 {
             return Self::read(peer, response).map(|_| ());
         }
@@ -378,12 +411,13 @@ impl PeerClient {
         body: &[u8],
     ) -> Result<(), PeerError> {
         let header = self.header("PUT", peer, item, kind, id, None);
-        let response = self
-            .agent
-            .put(Self::url(peer, item, kind, id))
-            .header("authorization", header)
-            .send(body)
-            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        let response = send_patiently(|| {
+            self.agent
+                .put(Self::url(peer, item, kind, id))
+                .header("authorization", &header)
+                .send(body)
+        })
+        .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
         match response.status().as_u16() {
             200 | 204 => Ok(()),
             _ => Self::read(peer, response).map(|_| ()),
@@ -393,12 +427,13 @@ impl PeerClient {
     /// What `peer` holds of `item`.
     pub fn inventory(&self, peer: &Peer, item: &[u8; 32]) -> Result<Inventory, PeerError> {
         let header = self.header("GET", peer, item, "inventory", "", None);
-        let response = self
-            .control
-            .get(Self::url(peer, item, "inventory", ""))
-            .header("authorization", header)
-            .call()
-            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        let response = send_patiently(|| {
+            self.control
+                .get(Self::url(peer, item, "inventory", ""))
+                .header("authorization", &header)
+                .call()
+        })
+        .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
         let bytes = Self::read(peer, response)?;
         serde_json::from_slice(&bytes).map_err(|e| PeerError::Status {
             url: peer.url.clone(),
@@ -418,12 +453,13 @@ impl PeerClient {
     ) -> Result<[u8; 32], PeerError> {
         let id = crate::possession::request_id(address, challenge);
         let header = self.header("GET", peer, item, "proof", &id, None);
-        let response = self
-            .control
-            .get(Self::url(peer, item, "proof", &id))
-            .header("authorization", header)
-            .call()
-            .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
+        let response = send_patiently(|| {
+            self.control
+                .get(Self::url(peer, item, "proof", &id))
+                .header("authorization", &header)
+                .call()
+        })
+        .map_err(|e| PeerError::Unreachable(peer.url.clone(), e.to_string()))?;
         let bytes = Self::read(peer, response)?;
         bytes
             .try_into()
