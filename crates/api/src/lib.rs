@@ -64,16 +64,25 @@ pub struct RpcConfig {
     pub max_connections: u32,
     /// Serve the vault's HTTP API under `/v1` on the same port.
     pub vault: Option<VaultConfig>,
+    /// Most connections one client address may hold open (0: no limit). The node's own
+    /// machine (127.0.0.1, ::1) is never limited.
+    pub connections_per_address: usize,
+    /// Most `/v1` requests one client address may have in progress, response bodies included
+    /// (0: no limit); more are answered `429` with `Retry-After`. Not for the node's own machine.
+    pub vault_requests_per_address: usize,
 }
 
 impl RpcConfig {
-    /// Default limits for `addr`: 10 MiB requests, 1,000 connections.
+    /// Default limits for `addr`: 10 MiB requests, 1,000 connections, and per client address
+    /// 256 connections and 64 `/v1` requests in progress.
     pub fn new(addr: SocketAddr) -> Self {
         Self {
             addr,
             max_request_body: 10 * 1024 * 1024,
             max_connections: 1000,
             vault: None,
+            connections_per_address: DEFAULT_CONNECTIONS_PER_ADDRESS,
+            vault_requests_per_address: DEFAULT_VAULT_REQUESTS_PER_ADDRESS,
         }
     }
 }
@@ -160,7 +169,7 @@ pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Er
         .set_config(server_config)
         .set_http_middleware(tower::ServiceBuilder::new().layer(cors).layer(V1Layer {
             router: v1,
-            in_flight: per_ip::PerIp::new(MAX_V1_IN_FLIGHT_PER_IP),
+            in_flight: per_ip::PerIp::new(config.vault_requests_per_address),
         }))
         .set_rpc_middleware(
             RpcServiceBuilder::new().layer_fn(move |inner| UnknownMethod {
@@ -180,7 +189,7 @@ pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Er
     let (stop, handle) = jsonrpsee::server::stop_channel();
     let methods: jsonrpsee::server::Methods = module.into();
     tokio::spawn(async move {
-        let connections = per_ip::PerIp::new(MAX_CONNECTIONS_PER_IP);
+        let connections = per_ip::PerIp::new(config.connections_per_address);
         loop {
             let (socket, from) = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -231,13 +240,12 @@ pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Er
     Ok(RpcHandle { local_addr, handle })
 }
 
-/// Most HTTP connections one client address may hold open (the node's own machine is not
-/// limited: its tools, its web app and the nodes of a local testnet all share that address).
-const MAX_CONNECTIONS_PER_IP: usize = 256;
-/// Most `/v1` requests one client address may have in progress at once, response bodies
-/// included (again not for the node's own machine). Vault requests run on tokio's blocking
-/// pool (512 threads); this keeps any one host to a share of it.
-const MAX_V1_IN_FLIGHT_PER_IP: usize = 64;
+/// Default of [`RpcConfig::connections_per_address`] (the node's own machine is not limited:
+/// its tools, its web app and the nodes of a local testnet all share that address).
+pub const DEFAULT_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// Default of [`RpcConfig::vault_requests_per_address`]. Vault requests run on tokio's
+/// blocking pool (512 threads); this keeps any one host to a share of it.
+pub const DEFAULT_VAULT_REQUESTS_PER_ADDRESS: usize = 64;
 
 /// The address a request came from (an extension of every HTTP request).
 #[derive(Clone, Copy, Debug)]
@@ -327,11 +335,11 @@ struct V1Service<S> {
     in_flight: Arc<per_ip::PerIp>,
 }
 
-/// The answer to a client address over its share of `/v1` requests in progress.
-fn too_many_in_flight() -> axum::response::Response {
+/// The answer to a client address over its share (`share`) of `/v1` requests in progress.
+fn too_many_in_flight(share: usize) -> axum::response::Response {
     use axum::response::IntoResponse;
     let body = serde_json::json!({"error": {"code": "too_many_requests", "message": format!(
-        "this address already has {MAX_V1_IN_FLIGHT_PER_IP} vault requests in progress on this node; retry when one has finished"
+        "this address already has {share} vault requests in progress on this node; retry when one has finished"
     )}});
     (
         axum::http::StatusCode::TOO_MANY_REQUESTS,
@@ -406,7 +414,10 @@ where
                 Some(ClientAddr(from)) if path != "/v1" && !per_ip::is_this_machine(from.ip()) => {
                     match self.in_flight.try_take(from.ip()) {
                         Some(permit) => Some(permit),
-                        None => return Box::pin(async { Ok(too_many_in_flight()) }),
+                        None => {
+                            let share = self.in_flight.cap();
+                            return Box::pin(async move { Ok(too_many_in_flight(share)) });
+                        }
                     }
                 }
                 _ => None,

@@ -52,12 +52,18 @@ fn key(ip: IpAddr) -> IpAddr {
 }
 
 impl PerIp {
-    /// At most `cap` units per client address.
+    /// At most `cap` units per client address (0: no limit).
     pub(crate) fn new(cap: usize) -> Arc<Self> {
+        let cap = if cap == 0 { usize::MAX } else { cap };
         Arc::new(Self {
             held: Mutex::new(HashMap::new()),
             cap,
         })
+    }
+
+    /// The most units one address may hold.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
     }
 
     /// Take one unit for `ip`, unless it already holds `cap`.

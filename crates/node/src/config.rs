@@ -78,6 +78,13 @@ pub struct RpcSection {
     pub enabled: bool,
     /// Address of the HTTP + WebSocket JSON-RPC server.
     pub addr: SocketAddr,
+    /// Most HTTP connections one client address may hold open (0: no limit). The node's own
+    /// machine (127.0.0.1, ::1) is never limited. Behind a reverse proxy on another address,
+    /// every client shares the proxy's: raise this (or set 0) and limit at the proxy.
+    pub connections_per_address: usize,
+    /// Most vault (`/v1`) requests one client address may have in progress (0: no limit); more
+    /// are answered 429 with `Retry-After`.
+    pub vault_requests_per_address: usize,
 }
 
 impl Default for RpcSection {
@@ -85,6 +92,8 @@ impl Default for RpcSection {
         Self {
             enabled: true,
             addr: SocketAddr::from(([127, 0, 0, 1], 8545)),
+            connections_per_address: lightstreams_api::DEFAULT_CONNECTIONS_PER_ADDRESS,
+            vault_requests_per_address: lightstreams_api::DEFAULT_VAULT_REQUESTS_PER_ADDRESS,
         }
     }
 }
@@ -267,6 +276,8 @@ impl NodeConfig {
             validator_apis,
             allow_private_ips: self.p2p.allow_private_ips,
             rpc: self.rpc.enabled.then_some(self.rpc.addr),
+            connections_per_address: self.rpc.connections_per_address,
+            vault_requests_per_address: self.rpc.vault_requests_per_address,
             empty_block_interval: Duration::from_millis(t.empty_block_interval_ms),
             leader_timeout: Duration::from_millis(t.leader_timeout_ms),
             notarization_timeout: Duration::from_millis(t.notarization_timeout_ms),
@@ -299,6 +310,10 @@ pub struct ResolvedConfig {
     pub allow_private_ips: bool,
     /// JSON-RPC address, if enabled.
     pub rpc: Option<SocketAddr>,
+    /// Most HTTP connections per client address (0: no limit).
+    pub connections_per_address: usize,
+    /// Most vault requests in progress per client address (0: no limit).
+    pub vault_requests_per_address: usize,
     /// Empty-block interval.
     pub empty_block_interval: Duration,
     /// Leader timeout.

@@ -71,6 +71,8 @@ pub fn dev_config(options: &DevOptions) -> Result<ResolvedConfig, ConfigError> {
         validator_apis: Vec::new(),
         allow_private_ips: true,
         rpc: Some(options.rpc),
+        connections_per_address: lightstreams_api::DEFAULT_CONNECTIONS_PER_ADDRESS,
+        vault_requests_per_address: lightstreams_api::DEFAULT_VAULT_REQUESTS_PER_ADDRESS,
         empty_block_interval: options.empty_block_interval,
         leader_timeout: Duration::from_secs(2),
         notarization_timeout: Duration::from_secs(3),

@@ -134,6 +134,8 @@ pub async fn launch(context: Context, config: ResolvedConfig) -> Result<NodeHand
     let rpc = match config.rpc {
         Some(addr) => {
             let mut rpc_config = RpcConfig::new(addr);
+            rpc_config.connections_per_address = config.connections_per_address;
+            rpc_config.vault_requests_per_address = config.vault_requests_per_address;
             rpc_config.vault = Some(VaultConfig {
                 dir: config.data_dir.join("vault"),
                 node_id: format!(

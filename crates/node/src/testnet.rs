@@ -276,6 +276,7 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
             rpc: RpcSection {
                 enabled: true,
                 addr: entry.rpc,
+                ..RpcSection::default()
             },
             timing: TimingConfig::default(),
             vault: crate::config::VaultSection::default(),
@@ -328,6 +329,14 @@ mod tests {
             let base = node.config.parent().expect("dir");
             let resolved = config.resolve(base).expect("resolve");
             assert_eq!(resolved.validators.len(), 4);
+            assert_eq!(
+                (
+                    resolved.connections_per_address,
+                    resolved.vault_requests_per_address
+                ),
+                (256, 64),
+                "the default shares per client address"
+            );
             // A validator knows the 3 other validators and the full node; the full node knows
             // the 4 validators.
             assert_eq!(resolved.peers.len(), 4, "{}", node.name);
