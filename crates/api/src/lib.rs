@@ -157,10 +157,13 @@ pub async fn serve(chain: Arc<Chain>, config: RpcConfig) -> Result<RpcHandle, Er
         .set_batch_request_config(BatchRequestConfig::Limit(MAX_BATCH))
         .set_id_provider(pubsub::HexIds)
         .build();
+    // Every response header is exposed to the page too: a dapp on another origin reading the
+    // vault API needs `Content-Range` (players), `Content-Disposition` and `Retry-After`.
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods(Any)
-        .allow_headers(Any);
+        .allow_headers(Any)
+        .expose_headers(Any);
     let v1 = match &config.vault {
         Some(vault) => Some(vault::service(ctx_chain, vault).map_err(Error::Vault)?),
         None => None,

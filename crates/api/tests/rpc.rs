@@ -827,6 +827,23 @@ async fn refused_transactions_and_bad_requests() {
             .and_then(|v| v.to_str().ok()),
         Some("*")
     );
+    // The page may read every response header (a player needs Content-Range, a client
+    // told to wait needs Retry-After).
+    let res = node
+        .http
+        .post(&node.url)
+        .header("origin", "https://dapp.example")
+        .header("content-type", "application/json")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}"#)
+        .send()
+        .await
+        .expect("cross-origin call");
+    assert_eq!(
+        res.headers()
+            .get("access-control-expose-headers")
+            .and_then(|v| v.to_str().ok()),
+        Some("*")
+    );
 
     // Still serving.
     assert_eq!(node.ok("eth_blockNumber", json!([])).await, json!("0x1"));
