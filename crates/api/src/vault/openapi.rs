@@ -52,7 +52,7 @@ pub(super) fn spec() -> Value {
         "info": {
             "title": "Lightstreams vault API",
             "version": "1",
-            "description": "Encrypted items with on-chain permissions. Raw routes serve sealed objects to signed requests; file routes encrypt and decrypt on the node for an account whose keystore it holds."
+            "description": "Encrypted items with on-chain permissions. Raw routes serve sealed objects to signed requests; file routes encrypt and decrypt on the node for an account whose keystore it holds. Any route but GET /v1 may answer 429 (error code too_many_requests, with Retry-After in seconds) when the caller's address already has its share of requests in progress on the node (default 64; the node's own machine is never limited): send the same request again after that wait, since a signed request's nonce is not spent by a 429."
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
