@@ -236,7 +236,10 @@ pub(crate) struct Vault {
     chain: Arc<Chain>,
     stores: ItemStores,
     node_id: String,
+    /// Nonces of requests from item members (any level) and from peers.
     guard: ReplayGuard,
+    /// Nonces of requests let in without a level: public items, policies.
+    open_guard: ReplayGuard,
     sessions: Mutex<HashMap<String, custodial::Session>>,
     /// Waits between password attempts per account (`POST /v1/session`).
     logins: login::LoginGuard,
@@ -257,6 +260,10 @@ pub(crate) struct Vault {
 }
 
 type AclCache = (u64, HashMap<(ItemId, Address), (u8, bool)>);
+
+/// Most nonces remembered at once for requests let in without a level (public items,
+/// policies); the members' guard remembers up to `MAX_REMEMBERED`.
+const OPEN_NONCES: usize = 262_144;
 
 /// Most cached permission answers per head.
 const ACL_CACHE_ENTRIES: usize = 100_000;
@@ -283,6 +290,7 @@ impl Vault {
             stores: ItemStores::open(&config.dir)?,
             node_id: config.node_id.clone(),
             guard: ReplayGuard::default(),
+            open_guard: ReplayGuard::with_capacity(OPEN_NONCES),
             sessions: Mutex::new(HashMap::new()),
             logins: login::LoginGuard::default(),
             uploads: Mutex::new(RecentUploads::new(MAX_UPLOADS_REMEMBERED)),
@@ -305,6 +313,11 @@ impl Vault {
     /// anyway gains nothing from a replay, and so a flood from made-up keys (free to make, each
     /// holding nothing) takes none of the replay guard's memory. Replays are checked only after
     /// the signature, so nobody can burn another's nonces.
+    ///
+    /// Requests from accounts that hold a level on the item (a grant written on chain, or
+    /// ownership) are remembered apart from the rest (readers of a public item, or of one whose
+    /// policy lets them in): anyone can read a public item with as many made-up keys as they
+    /// like, and such a flood must not thin what is remembered for the item members' requests.
     fn authenticate(
         &self,
         method: RequestKind,
@@ -317,7 +330,12 @@ impl Vault {
         if now_secs().abs_diff(ts) > lightstreams_access::request::MAX_SKEW || !allowed(who) {
             return None;
         }
-        self.guard
+        let guard = if self.level(item, who) >= 1 {
+            &self.guard
+        } else {
+            &self.open_guard
+        };
+        guard
             .check(
                 now_secs(),
                 ts,
@@ -1130,9 +1148,45 @@ mod tests {
     use lightstreams_primitives::Genesis;
     use lightstreams_primitives::dev::dev_accounts;
 
+    /// `owner` creates `item` (transaction `nonce`) in a block of its own, finalised.
+    async fn create_item(
+        chain: &Chain,
+        owner: &PrivateKeySigner,
+        nonce: u64,
+        item: ItemId,
+        public: bool,
+    ) {
+        let mut tx = TxEip1559 {
+            chain_id: lightstreams_primitives::constants::DEV_CHAIN_ID,
+            nonce,
+            gas_limit: 300_000,
+            max_fee_per_gas: 20_000_000_000,
+            max_priority_fee_per_gas: 1_000_000_000,
+            to: TxKind::Call(ACCESS_REGISTRY),
+            input: AccessRegistry::createCall {
+                item: item.0.into(),
+                isPublic: public,
+            }
+            .abi_encode()
+            .into(),
+            ..Default::default()
+        };
+        let signature = owner.sign_transaction_sync(&mut tx).expect("sign");
+        chain
+            .submit_raw(&tx.into_signed(signature).encoded_2718())
+            .expect("submit");
+        let now_ms = now_secs() * 1000;
+        let block = chain
+            .build(&[], &chain.head(), now_ms, Address::ZERO, Bytes::new())
+            .await
+            .expect("build");
+        chain.finalize(&block, b"cert").expect("finalize");
+    }
+
     /// Only requests that pass every check take a place in the replay guard: a stranger's, from
     /// any number of fresh keys, takes none (and is refused with the uniform not-found); an
-    /// owner's is remembered, so its replay is refused.
+    /// owner's is remembered, so its replay is refused. Readers of a public item are remembered
+    /// apart: a flood of them, from made-up keys, leaves the members' nonces alone.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn only_requests_that_pass_take_a_nonce() {
         let dir = tempfile::tempdir().expect("tmp");
@@ -1143,33 +1197,11 @@ mod tests {
         .expect("chain");
         let alice = dev_accounts(1).remove(0);
         let item = ItemId(rand::random());
-        let mut tx = TxEip1559 {
-            chain_id: lightstreams_primitives::constants::DEV_CHAIN_ID,
-            nonce: 0,
-            gas_limit: 300_000,
-            max_fee_per_gas: 20_000_000_000,
-            max_priority_fee_per_gas: 1_000_000_000,
-            to: TxKind::Call(ACCESS_REGISTRY),
-            input: AccessRegistry::createCall {
-                item: item.0.into(),
-                isPublic: false,
-            }
-            .abi_encode()
-            .into(),
-            ..Default::default()
-        };
-        let signature = alice.sign_transaction_sync(&mut tx).expect("sign");
-        chain
-            .submit_raw(&tx.into_signed(signature).encoded_2718())
-            .expect("submit");
-        let now_ms = now_secs() * 1000;
-        let block = chain
-            .build(&[], &chain.head(), now_ms, Address::ZERO, Bytes::new())
-            .await
-            .expect("build");
-        chain.finalize(&block, b"cert").expect("finalize");
+        let public = ItemId(rand::random());
+        create_item(&chain, &alice, 0, item, false).await;
+        create_item(&chain, &alice, 1, public, true).await;
 
-        let vault = Vault::open(
+        let mut vault = Vault::open(
             chain,
             &VaultConfig {
                 dir: dir.path().join("vault"),
@@ -1183,7 +1215,8 @@ mod tests {
             },
         )
         .expect("vault");
-        let ask = |who: &PrivateKeySigner| {
+        vault.open_guard = ReplayGuard::with_capacity(16);
+        let ask_for = |who: &PrivateKeySigner, item: ItemId| {
             SignedRequest::sign(
                 who,
                 RequestKind::Get,
@@ -1193,6 +1226,7 @@ mod tests {
             )
             .to_header()
         };
+        let ask = |who: &PrivateKeySigner| ask_for(who, item);
         for _ in 0..200 {
             let header = ask(&PrivateKeySigner::random());
             assert_eq!(
@@ -1216,6 +1250,27 @@ mod tests {
             vault.serve_get(&item, &ObjectRef::Info, Some(&header)),
             Ok(None),
             "a replay was served"
+        );
+
+        // 100 made-up keys read the public item: served, remembered apart (at most what that
+        // guard holds), and the owner's request is still remembered.
+        let mut last = String::new();
+        for _ in 0..100 {
+            last = ask_for(&PrivateKeySigner::random(), public);
+            let read = vault.serve_get(&public, &ObjectRef::Info, Some(&last));
+            assert!(matches!(read, Ok(Some(_))), "a public read was refused");
+        }
+        assert_eq!(vault.guard.len(), 1, "public readers took members' places");
+        assert!(vault.open_guard.len() <= 16);
+        assert_eq!(
+            vault.serve_get(&public, &ObjectRef::Info, Some(&last)),
+            Ok(None),
+            "a public read replayed at once"
+        );
+        assert_eq!(
+            vault.serve_get(&item, &ObjectRef::Info, Some(&header)),
+            Ok(None),
+            "the owner's request replayed after the flood"
         );
     }
 
