@@ -367,6 +367,11 @@ impl HttpRemote {
         })
     }
 
+    /// Where a batch of `request`'s item is read or uploaded over HTTP.
+    fn batch_url(&self, request: &SignedRequest) -> String {
+        format!("{}/v1/raw/0x{}/batch", self.base, hex::encode(request.item))
+    }
+
     fn url(&self, request: &SignedRequest) -> String {
         let (kind, id) = request.object.path_parts();
         format!(
@@ -502,11 +507,7 @@ impl Remote for HttpRemote {
         }
         let mut response = patiently(|| {
             self.agent
-                .post(format!(
-                    "{}/v1/raw/0x{}/batch",
-                    self.base,
-                    hex::encode(request.item)
-                ))
+                .post(self.batch_url(request))
                 .header("Authorization", request.to_header())
                 .header("Content-Type", "text/plain")
                 .send(body)
@@ -549,11 +550,7 @@ impl Remote for HttpRemote {
         let mut response = patiently(|| {
             let mut body = Parts(parts.clone());
             self.agent
-                .put(format!(
-                    "{}/v1/raw/0x{}/batch",
-                    self.base,
-                    hex::encode(request.item)
-                ))
+                .put(self.batch_url(request))
                 .header("Authorization", request.to_header())
                 .header("Content-Type", "application/octet-stream")
                 .header("Content-Length", len.to_string())

@@ -31,23 +31,20 @@ pub(crate) struct IpPermit {
 /// does not limit: the node's tools, its web app and the nodes of a local testnet all share it.
 /// (The rest of 127.0.0.0/8 counts like any other host, which is how tests play one.)
 pub(crate) fn is_this_machine(ip: IpAddr) -> bool {
-    match key(ip) {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => v4 == std::net::Ipv4Addr::LOCALHOST,
-        IpAddr::V6(_) => ip == IpAddr::V6(Ipv6Addr::LOCALHOST),
+        IpAddr::V6(v6) => v6 == Ipv6Addr::LOCALHOST,
     }
 }
 
 /// The address a client is counted under.
 fn key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
     }
 }
 

@@ -156,12 +156,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ConfigError + '_ {
     }
 }
 
-/// The genesis of `spec`: its dev accounts and `fund` balances, and the node registry's admin.
-fn genesis_for(
-    spec: &TestnetSpec,
-    validators: Vec<GenesisValidator>,
-) -> Result<Genesis, ConfigError> {
-    let mut genesis = Genesis::dev(spec.accounts, validators);
+/// The genesis of `spec`: its dev accounts and `fund` balances, and the node registry's admin
+/// (the validators are added once their keys exist).
+fn genesis_for(spec: &TestnetSpec) -> Result<Genesis, ConfigError> {
+    let mut genesis = Genesis::dev(spec.accounts, Vec::new());
     genesis.chain_id = spec.chain_id;
     match spec.registry_admin {
         Some(admin) => genesis.add_system_contracts(admin),
@@ -192,8 +190,8 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
             "a network needs at least one validator".into(),
         ));
     }
-    // Checked before anything is written, so a refused `init` leaves nothing behind.
-    genesis_for(spec, Vec::new())?;
+    // Built before anything is written, so a refused `init` leaves nothing behind.
+    let mut genesis = genesis_for(spec)?;
     let genesis_path = spec.dir.join("genesis.json");
     if genesis_path.exists() {
         return Err(ConfigError::Invalid(format!(
@@ -235,7 +233,7 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
         });
         signers.push(key);
     }
-    let validators = entries
+    genesis.validators = entries
         .iter()
         .filter(|e| e.validator)
         .map(|e| GenesisValidator {
@@ -245,7 +243,6 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
                 .unwrap_or_else(|| crate::dev::beneficiary_of(&e.public_key)),
         })
         .collect();
-    let genesis = genesis_for(spec, validators)?;
     genesis.save(&genesis_path).map_err(io(&genesis_path))?;
 
     for (entry, key) in entries.iter().zip(&signers) {

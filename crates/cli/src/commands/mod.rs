@@ -37,7 +37,6 @@ pub(crate) fn init_logging(cli: &Cli) {
         .try_init();
 }
 
-/// Run the chosen command.
 /// Raise this process's soft limit on open files to its hard limit, as geth and most servers
 /// do: a node holds a descriptor per client connection, peer and open blob, and the usual soft
 /// limit (1,024) would let a few hundred idle connections stop it from opening its own files.
@@ -66,6 +65,7 @@ fn raise_open_file_limit() {
     }
 }
 
+/// Run the chosen command.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     if matches!(
