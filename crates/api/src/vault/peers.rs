@@ -453,16 +453,12 @@ impl Vault {
             return false;
         };
         let object = if kind == "batch" {
-            let mut hash = [0u8; 32];
-            if hex::decode_to_slice(id.trim_start_matches("0x"), &mut hash).is_err() {
-                return false;
-            }
-            ObjectRef::Batch(hash)
+            blob_address(id).map(|hash| ObjectRef::Batch(hash.0))
         } else {
-            match super::object_of(kind, id) {
-                Ok(object) => object,
-                Err(_) => return false,
-            }
+            super::object_of(kind, id).ok()
+        };
+        let Some(object) = object else {
+            return false;
         };
         let Ok((ts, nonce, signature)) = SignedRequest::parse_header(header) else {
             return false;
