@@ -581,7 +581,10 @@ impl Chain {
                 state: nonce,
             });
         }
-        let cost = U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()) + tx.value();
+        // gas * price fits (64 + 128 bits); with the value the sum may pass 2^256, which no
+        // balance reaches: saturate rather than wrap to a cost anyone can pay.
+        let cost = (U256::from(tx.gas_limit()) * U256::from(tx.max_fee_per_gas()))
+            .saturating_add(tx.value());
         if balance < cost {
             return Err(TxError::InsufficientFunds {
                 address: sender,

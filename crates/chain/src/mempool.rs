@@ -95,7 +95,7 @@ impl Mempool {
                     let old_tip = existing.tx.max_priority_fee_per_gas().unwrap_or(old_fee);
                     let new_fee = entry.tx.max_fee_per_gas();
                     let new_tip = entry.tx.max_priority_fee_per_gas().unwrap_or(new_fee);
-                    if new_fee * 10 < old_fee * 11 || new_tip * 10 < old_tip * 11 {
+                    if !bumped(new_fee, old_fee) || !bumped(new_tip, old_tip) {
                         return Err(TxError::ReplacementUnderpriced);
                     }
                 }
@@ -203,6 +203,13 @@ impl Mempool {
     }
 }
 
+/// Whether `new` is at least 10% above `old` (fee caps are `u128`s anyone can sign, so the
+/// products are taken in 256 bits).
+fn bumped(new: u128, old: u128) -> bool {
+    use alloy::primitives::U256;
+    U256::from(new) * U256::from(10) >= U256::from(old) * U256::from(11)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +267,23 @@ mod tests {
         ));
         pool.insert(tx(&a, 5, 111), a.address(), 5)
             .expect("replacement");
+        assert_eq!(pool.len(), 1);
+    }
+
+    /// Fee caps near `u128::MAX` (anyone can sign one) are compared without overflow: a
+    /// replacement is judged, never a panic.
+    #[test]
+    fn replacements_of_huge_fee_caps_are_judged_without_overflow() {
+        let pool = Mempool::new();
+        let a = PrivateKeySigner::random();
+        pool.insert(tx(&a, 0, u128::MAX / 5), a.address(), 0)
+            .expect("insert");
+        pool.insert(tx(&a, 0, u128::MAX), a.address(), 0)
+            .expect("a fee cap five times higher replaces it");
+        assert!(matches!(
+            pool.insert(tx(&a, 0, u128::MAX - 1), a.address(), 0),
+            Err(TxError::ReplacementUnderpriced)
+        ));
         assert_eq!(pool.len(), 1);
     }
 

@@ -426,6 +426,38 @@ async fn submit_refuses_bad_transactions_with_geth_wording() {
     assert_eq!(block.transactions().len(), 2);
 }
 
+/// A value chosen so that gas * price + value passes 2^256 does not wrap the cost to
+/// almost nothing: an account with no funds cannot put such a transaction in the pool.
+#[tokio::test]
+async fn a_cost_past_2_256_is_insufficient_funds_not_a_wrap() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let chain = open(dir.path());
+    let pauper = PrivateKeySigner::random();
+    let fee = 2_000_000_000u128;
+    let gas = 21_000u64;
+    let mut tx = TxEip1559 {
+        chain_id: 161,
+        nonce: 0,
+        gas_limit: gas,
+        max_fee_per_gas: fee,
+        max_priority_fee_per_gas: 1,
+        to: TxKind::Call(Address::repeat_byte(1)),
+        // gas * fee + value = 2^256: zero once wrapped.
+        value: U256::MAX - U256::from(u128::from(gas) * fee) + U256::from(1),
+        ..Default::default()
+    };
+    let sig = pauper.sign_transaction_sync(&mut tx).expect("sign");
+    let err = chain
+        .submit(tx.into_signed(sig).into())
+        .expect_err("no funds");
+    assert!(
+        err.to_string()
+            .starts_with("insufficient funds for gas * price + value"),
+        "{err}"
+    );
+    assert!(chain.mempool().is_empty());
+}
+
 #[tokio::test]
 async fn estimates_are_exact_for_transfers_and_count_access_lists() {
     use alloy::eips::eip2930::{AccessList, AccessListItem};
