@@ -84,6 +84,17 @@ impl RpcLedger {
         parse_quantity(&value)
             .map_err(|e| ProtocolError::Chain(format!("{method} returned {value}: {e}")))
     }
+
+    /// [`RpcLedger::quantity`] for a quantity of at most 64 bits (a chain id, nonce, gas or
+    /// block number): a larger answer is an error, not a number cut short.
+    fn quantity64(&self, method: &str, params: Value) -> Result<u64, ProtocolError> {
+        let value = self.quantity(method, params)?;
+        u64::try_from(value).map_err(|_| {
+            ProtocolError::Chain(format!(
+                "{method} returned {value:#x}, which does not fit in 64 bits"
+            ))
+        })
+    }
 }
 
 impl Ledger for RpcLedger {
@@ -106,12 +117,12 @@ impl Ledger for RpcLedger {
     ) -> Result<B256, ProtocolError> {
         let from = signer.address();
         let input = Bytes::from(data);
-        let chain_id = self.quantity("eth_chainId", json!([]))? as u64;
-        let nonce = self.quantity("eth_getTransactionCount", json!([from, "pending"]))? as u64;
-        let gas = self.quantity(
+        let chain_id = self.quantity64("eth_chainId", json!([]))?;
+        let nonce = self.quantity64("eth_getTransactionCount", json!([from, "pending"]))?;
+        let gas = self.quantity64(
             "eth_estimateGas",
             json!([{"from": from, "to": to, "data": input, "value": value}]),
-        )? as u64;
+        )?;
         let latest = self.rpc("eth_getBlockByNumber", json!(["latest", false]))?;
         let base_fee = latest
             .get("baseFeePerGas")
@@ -120,8 +131,10 @@ impl Ledger for RpcLedger {
         let mut tx = TxEip1559 {
             chain_id,
             nonce,
-            gas_limit: gas + gas / 5,
-            max_fee_per_gas: base_fee * 2,
+            // The node's figures are its own: a margin past the top stops there (and the node
+            // then refuses the transaction by name) rather than overflowing.
+            gas_limit: gas.saturating_add(gas / 5),
+            max_fee_per_gas: base_fee.saturating_mul(2),
             max_priority_fee_per_gas: 0,
             to: TxKind::Call(to),
             value,
@@ -165,7 +178,7 @@ impl Ledger for RpcLedger {
     }
 
     fn logs(&self, address: Address, topics: [Option<B256>; 4]) -> Result<Vec<Log>, ProtocolError> {
-        let head = self.quantity("eth_blockNumber", json!([]))? as u64;
+        let head = self.quantity64("eth_blockNumber", json!([]))?;
         let mut out = Vec::new();
         let mut from = 0u64;
         while from <= head {
@@ -686,5 +699,79 @@ mod tests {
         assert!(remote.stream_request(&request, true, b"x").is_none());
         let err = listener.accept().expect_err("no connection was made");
         assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    }
+
+    /// A JSON-RPC node on a local port answering each method with `answer(method)` (a
+    /// `result` value, or an `error` message); it serves until the test ends.
+    fn fake_rpc(answer: fn(&str) -> Result<Value, String>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let mut reader = BufReader::new(conn);
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0u8; length];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                let reply = match answer(request["method"].as_str().unwrap_or_default()) {
+                    Ok(result) => json!({"jsonrpc": "2.0", "id": 1, "result": result}),
+                    Err(message) => json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": message}}),
+                }
+                .to_string();
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+            }
+        });
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Quantities a JSON-RPC node answers that do not fit what they stand for (a chain id or
+    /// nonce past 64 bits, a gas estimate or base fee whose margin would overflow) are an
+    /// error or a bounded value, never a panic or a silently cut number.
+    #[test]
+    fn a_nodes_outsized_quantities_are_refused_not_wrapped() {
+        let send = |url: &str| {
+            RpcLedger::new(url).transact(&PrivateKeySigner::random(), Address::ZERO, Vec::new())
+        };
+        let url = fake_rpc(|method| match method {
+            "eth_chainId" => Ok(json!("0x10000000000000001")),
+            "eth_getTransactionCount" => Ok(json!("0x0")),
+            "eth_estimateGas" => Ok(json!("0x5208")),
+            "eth_getBlockByNumber" => Ok(json!({"baseFeePerGas": "0x1"})),
+            _ => Err("refused".into()),
+        });
+        let err = send(&url).expect_err("chain id past 64 bits");
+        assert!(err.to_string().contains("eth_chainId"), "{err}");
+
+        let url = fake_rpc(|method| match method {
+            "eth_chainId" => Ok(json!("0x1")),
+            "eth_getTransactionCount" => Ok(json!("0x0")),
+            "eth_estimateGas" => Ok(json!("0xffffffffffffffff")),
+            "eth_getBlockByNumber" => {
+                Ok(json!({"baseFeePerGas": "0xffffffffffffffffffffffffffffffff"}))
+            }
+            _ => Err("refused by the node".into()),
+        });
+        let err = send(&url).expect_err("refused by the node");
+        assert!(err.to_string().contains("refused by the node"), "{err}");
     }
 }

@@ -440,7 +440,9 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         let level: u8 = self
             .view(AccessRegistry::levelOfCall { item: id, who: me })?
             .into();
-        let mut versions = Vec::with_capacity(raw.versions as usize);
+        // The count comes from the chain's answer: each version is read (and must be there)
+        // before it takes room.
+        let mut versions = Vec::new();
         for index in 0..raw.versions {
             let v = self.view(AccessRegistry::versionCall { item: id, index })?;
             versions.push(VersionInfo {
@@ -1588,5 +1590,78 @@ pub fn level_name(is_owner: bool, level: u8) -> &'static str {
         (_, 2) => "write",
         (_, 1) => "read",
         _ => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::sol_types::SolValue as _;
+
+    /// A chain (as a JSON-RPC node might describe it) whose item claims `versions` versions
+    /// and holds none of them.
+    struct ClaimingLedger {
+        versions: u64,
+    }
+
+    impl Ledger for ClaimingLedger {
+        fn call(&self, _: Address, data: Vec<u8>) -> Result<Vec<u8>, ProtocolError> {
+            let selector = data.get(..4).unwrap_or_default();
+            if selector == AccessRegistry::canReadCall::SELECTOR {
+                Ok(true.abi_encode())
+            } else if selector == AccessRegistry::levelOfCall::SELECTOR {
+                Ok(U256::from(1u8).abi_encode())
+            } else if selector == AccessRegistry::infoCall::SELECTOR {
+                Ok((Address::ZERO, false, 0u64, Address::ZERO, self.versions).abi_encode_params())
+            } else {
+                Err(ProtocolError::Chain("no such version".into()))
+            }
+        }
+
+        fn transact_with_value(
+            &self,
+            _: &PrivateKeySigner,
+            _: Address,
+            _: Vec<u8>,
+            _: U256,
+        ) -> Result<B256, ProtocolError> {
+            Err(ProtocolError::Chain("read only".into()))
+        }
+
+        fn logs(&self, _: Address, _: [Option<B256>; 4]) -> Result<Vec<Log>, ProtocolError> {
+            Ok(Vec::new())
+        }
+    }
+
+    struct NoRemote;
+
+    impl Remote for NoRemote {
+        fn node_id(&self) -> String {
+            "node".into()
+        }
+        fn put(&self, _: &SignedRequest, _: &[u8]) -> Result<(), ProtocolError> {
+            Err(ProtocolError::Remote("none".into()))
+        }
+        fn get(&self, _: &SignedRequest) -> Result<Option<Vec<u8>>, ProtocolError> {
+            Ok(None)
+        }
+        fn delete(&self, _: &SignedRequest) -> Result<(), ProtocolError> {
+            Ok(())
+        }
+    }
+
+    /// An item whose version count (from the chain's answer) is absurd gets an error from the
+    /// first version that is not there, not a buffer sized from the count.
+    #[test]
+    fn an_absurd_version_count_is_not_a_buffer_size() {
+        for versions in [u64::MAX, 1 << 40] {
+            let client = Client::new(
+                ClaimingLedger { versions },
+                NoRemote,
+                Identity::from_signer(PrivateKeySigner::random()),
+            );
+            let err = client.info(ItemId([1; 32])).expect_err("no versions");
+            assert!(err.to_string().contains("no such version"), "{err}");
+        }
     }
 }
