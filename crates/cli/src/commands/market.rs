@@ -10,7 +10,7 @@ use lightstreams_market::offer::{Offer, SignedOffer, sign_offer};
 use lightstreams_market::{ListingRequest, Market, Split};
 use serde_json::json;
 
-use super::vault::{client, parse_address, parse_duration, parse_item, signer_of};
+use super::vault::{client, expiry_after, parse_address, parse_item, signer_of};
 use crate::args::MarketCommand;
 use crate::units::{format_pht, parse_amount};
 
@@ -270,7 +270,7 @@ pub(crate) fn run(command: MarketCommand, json: bool) -> anyhow::Result<()> {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let expiry = now + parse_duration(&expires)?;
+            let expiry = expiry_after(now, &expires)?;
             let signer = signer_of(&who)?;
             let chain_id = chain_id(&who.rpc)?;
             let offer = Offer {

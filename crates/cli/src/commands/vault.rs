@@ -86,6 +86,12 @@ pub(crate) fn parse_duration(text: &str) -> anyhow::Result<u64> {
         .ok_or_else(|| anyhow!("duration {text:?} is too long"))
 }
 
+/// The unix time `text` (a [`parse_duration`]) after `now`.
+pub(crate) fn expiry_after(now: u64, text: &str) -> anyhow::Result<u64> {
+    now.checked_add(parse_duration(text)?)
+        .ok_or_else(|| anyhow!("duration {text:?} is too long: it ends past the year 292 billion"))
+}
+
 /// A byte count for humans: `12 B`, `3.4 MiB`, `1.0 GiB`.
 fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -383,9 +389,8 @@ pub(crate) fn run(command: VaultCommand, json: bool) -> anyhow::Result<()> {
             };
             let expiry = expires
                 .as_deref()
-                .map(parse_duration)
-                .transpose()?
-                .map(|secs| now() + secs);
+                .map(|text| expiry_after(now(), text))
+                .transpose()?;
             let client = client(&who)?;
             let tx = client
                 .grant(item, grantee, level, expiry)
@@ -717,6 +722,22 @@ mod tests {
             if let Ok((start, end)) = super::parse_range(&text, size) {
                 proptest::prop_assert!(start <= end && end < size, "{} of {}: {}-{}", text, size, start, end);
             }
+        }
+    }
+
+    /// An expiry so far ahead that it passes the end of time is refused by name, never a
+    /// panic (or, wrapped, a time in the past).
+    #[test]
+    fn an_expiry_past_the_end_of_time_is_refused() {
+        let now = 1_700_000_000;
+        assert_eq!(super::expiry_after(now, "2h").expect("2h"), now + 7200);
+        for text in [
+            "18446744073709551615s",
+            "18446744073709551615",
+            "30500568904943w",
+        ] {
+            let err = super::expiry_after(now, text).expect_err(text);
+            assert!(err.to_string().contains("too long"), "{text}: {err}");
         }
     }
 
