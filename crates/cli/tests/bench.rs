@@ -119,10 +119,19 @@ fn bench_p2p_reports_every_phase() {
     }
     within(&report, "/ratio", "/ratio_range");
     within(&report, "/ratio_vs_verified", "/ratio_vs_verified_range");
-    every_round(
-        &report,
-        "/per_round_mb_s",
-        2,
-        &["raw_tcp", "raw_tcp_blake3", "stream"],
-    );
+    let mut phases = vec!["raw_tcp", "raw_tcp_blake3", "stream"];
+    if cfg!(feature = "iroh-baseline") {
+        // The plain iroh-blobs transfer of the same bytes (`scripts/test` runs this test with
+        // the feature too).
+        positive(&report, "/iroh_blobs_mb_s");
+        within(
+            &report,
+            "/ratio_vs_iroh_blobs",
+            "/ratio_vs_iroh_blobs_range",
+        );
+        phases.push("iroh_blobs");
+    } else {
+        assert!(report["iroh_blobs_mb_s"].is_null(), "{report}");
+    }
+    every_round(&report, "/per_round_mb_s", 2, &phases);
 }

@@ -20,15 +20,17 @@
 //! - [`stream`]: the same batch reads and uploads over a plain TCP connection, no HTTP layer.
 //!
 //! # Why HTTP over TCP and not iroh
-//! The design named iroh (QUIC). It was measured on this machine at 263 MB/s for a loopback
-//! `iroh-blobs` transfer (`../shared/design/DEPENDENCIES.md`), while the node's existing HTTP
-//! server (axum/hyper) already serves sealed chunks to a client at about 1 GB/s including the
-//! client's decryption (`BENCHMARKS.md`). Peers therefore speak the same HTTP API as clients,
+//! The design named iroh (QUIC). A plain `iroh-blobs` transfer on loopback moved 263 MB/s when
+//! the dependency was probed (`../shared/design/DEPENDENCIES.md`), while the node's existing
+//! HTTP server (axum/hyper) already served sealed chunks to a client at about 1 GB/s including
+//! the client's decryption. `lightstreams bench p2p` (with the CLI's `iroh-baseline` feature) runs a plain iroh-blobs transfer of
+//! the same files in the same run: the vault stream moves them about 4.8-5x as fast, at about
+//! a fifth of the CPU per byte (`BENCHMARKS.md`). Peers therefore speak the same HTTP API as clients,
 //! under their own signed header; node identities are ed25519 keys as iroh's would be, and the
 //! registry gives explicit addresses, so nothing needs relays or DNS. Bulk reads between nodes
 //! (batches) go over the [`stream`] instead, a plain TCP connection with no HTTP layer: same
 //! request, same checks, each object one frame. `lightstreams bench p2p` measures peer fetches
-//! beside a raw TCP transfer of the same bytes.
+//! beside raw TCP (unverified and verified) and plain iroh-blobs transfers of the same bytes.
 
 pub mod batch;
 pub mod client;

@@ -13,8 +13,11 @@
 //! batches over HTTP, and one object per HTTP request.
 //! The baseline reads the same files from the node's data directory and streams them over
 //! `--lanes` plain TCP connections on loopback, unverified; a second baseline also hashes each
-//! object at the receiver, as a verified transfer (iroh-blobs) must. The target ratio is
-//! against the unverified one. The two baselines and the stream fetch run in `--rounds`
+//! object at the receiver, as a verified transfer (iroh-blobs) must; a third is a plain
+//! iroh-blobs transfer of the same files over QUIC ([`super::bench_iroh`]), the baseline issue
+//! #4 names first (its rounds run after the others, once peak RSS is read, since its runtime
+//! and store live in this process). The headline ratio is against the unverified TCP one, the
+//! strictest. The TCP baselines and the stream fetch run in `--rounds`
 //! back-to-back rounds and each ratio is the median of the rounds' own ratios: on two shared,
 //! noisy cores a single pass of the same transfer varies by tens of percent, and a slow spell
 //! then lands on one side of a ratio only. Peak RSS of the node and of this process is
@@ -41,6 +44,8 @@ use serde_json::json;
 use super::bench::{
     CpuClock, Spread, cpu_cell, dev_item_blobs, mean_cpu, peak_rss_mb, start_network,
 };
+#[cfg(feature = "iroh-baseline")]
+use super::bench_iroh::IrohBaseline;
 use crate::args::BenchP2pArgs;
 
 /// An endless-looking reader of `left` bytes cycling over a random buffer.
@@ -134,6 +139,49 @@ struct Round {
     raw: (f64, Vec<Option<f64>>),
     verified: (f64, Vec<Option<f64>>),
     stream: (f64, Vec<Option<f64>>),
+}
+
+/// A phase's rate (bytes per second) and CPU seconds per GiB.
+type Phase = (f64, Vec<Option<f64>>);
+
+/// `rounds` plain iroh-blobs transfers of `files` on `lanes` connections (see
+/// [`super::bench_iroh`]), each checked to move `bytes`; the store goes under `dir`.
+#[cfg(feature = "iroh-baseline")]
+fn iroh_rounds(
+    files: &[PathBuf],
+    dir: &std::path::Path,
+    lanes: usize,
+    rounds: usize,
+    bytes: u64,
+    say: impl Fn(String),
+) -> anyhow::Result<Option<Vec<Phase>>> {
+    say("importing the same files into an iroh-blobs store".into());
+    let iroh = IrohBaseline::start(files, dir)?;
+    let mut phases = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        say(format!("iroh-blobs, round {} of {rounds}", round + 1));
+        let clock = CpuClock::start(&[std::process::id()]);
+        let (moved, rate) = iroh.fetch(lanes)?;
+        if moved != bytes {
+            bail!("iroh-blobs moved {moved} bytes, the peer fetches {bytes}");
+        }
+        phases.push((rate, clock.per_gib(moved)));
+    }
+    iroh.stop();
+    Ok(Some(phases))
+}
+
+/// Without the `iroh-baseline` feature there is no iroh-blobs baseline.
+#[cfg(not(feature = "iroh-baseline"))]
+fn iroh_rounds(
+    _: &[PathBuf],
+    _: &std::path::Path,
+    _: usize,
+    _: usize,
+    _: u64,
+    _: impl Fn(String),
+) -> anyhow::Result<Option<Vec<Phase>>> {
+    Ok(None)
 }
 
 /// One phase over all rounds: the spread of its rate and its mean CPU per GiB.
@@ -404,11 +452,30 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     }
     let client_rss = peak_rss_mb(std::process::id());
     let node_rss = peak_rss_mb(node_pid);
+
+    // A plain iroh-blobs transfer of the same files, as many times, after the peak RSS is read
+    // (its runtime and store live in this process). Round i's ratio pairs it with the stream's
+    // round i: the gap between them is far wider than the machine's noise.
+    let iroh = iroh_rounds(
+        &files,
+        &dir.path().join("iroh"),
+        args.lanes,
+        args.rounds,
+        http_bytes,
+        say,
+    )?;
     drop(children);
 
     let raw = Summary::of(rounds.iter().map(|r| &r.raw));
     let verified = Summary::of(rounds.iter().map(|r| &r.verified));
     let stream = Summary::of(rounds.iter().map(|r| &r.stream));
+    let plain_iroh = iroh.as_ref().map(|phases| Summary::of(phases.iter()));
+    let iroh_ratio = |f: fn(&Round, &Phase) -> f64| {
+        iroh.as_ref()
+            .map(|phases| Spread::of(rounds.iter().zip(phases).map(|(r, i)| f(r, i))))
+    };
+    let ratio_iroh = iroh_ratio(|r, i| r.stream.0 / i.0);
+    let iroh_vs_raw = iroh_ratio(|r, i| i.0 / r.raw.0);
     let ratio = Spread::of(rounds.iter().map(|r| r.stream.0 / r.raw.0));
     let ratio_verified = Spread::of(rounds.iter().map(|r| r.stream.0 / r.verified.0));
     let verified_ratio = Spread::of(rounds.iter().map(|r| r.verified.0 / r.raw.0));
@@ -434,22 +501,28 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         "peer_fetch_one_per_request_mb_s": mb(single_rate),
         "raw_tcp_mb_s": mb(raw.rate.median),
         "raw_tcp_blake3_mb_s": mb(verified.rate.median),
+        "iroh_blobs_mb_s": plain_iroh.as_ref().map(|p| mb(p.rate.median)),
         "ratio": ratio.median,
         "ratio_range": [ratio.min, ratio.max],
         "ratio_vs_verified": ratio_verified.median,
         "ratio_vs_verified_range": [ratio_verified.min, ratio_verified.max],
+        "ratio_vs_iroh_blobs": ratio_iroh.as_ref().map(|r| r.median),
+        "ratio_vs_iroh_blobs_range": ratio_iroh.as_ref().map(|r| [r.min, r.max]),
+        "iroh_blobs_vs_raw": iroh_vs_raw.as_ref().map(|r| r.median),
         "verified_vs_raw": verified_ratio.median,
         "verified_ceiling_vs_raw": ceiling.median,
         "verified_ceiling_vs_raw_range": [ceiling.min, ceiling.max],
         "cores": cores,
-        "per_round_mb_s": rounds.iter().map(|r| json!({
+        "per_round_mb_s": rounds.iter().enumerate().map(|(i, r)| json!({
             "raw_tcp": mb(r.raw.0), "raw_tcp_blake3": mb(r.verified.0), "stream": mb(r.stream.0),
+            "iroh_blobs": iroh.as_ref().and_then(|p| p.get(i)).map(|p| mb(p.0)),
         })).collect::<Vec<_>>(),
         "target_ratio": 0.8,
         "peak_rss_mb": {"node": node_rss, "fetcher": client_rss},
         "round_trip_us": {"median": round_trip_us, "object_bytes": small_len},
         "cpu_s_per_gib": {
             "raw_tcp": raw.cpu[0], "raw_tcp_blake3": verified.cpu[0],
+            "iroh_blobs": plain_iroh.as_ref().and_then(|p| p.cpu.first().copied().flatten()),
             "peer_fetch": {"fetcher": stream.cpu[0], "node": stream.cpu[1]},
             "peer_fetch_http_batch": {"fetcher": http_cpu[0], "node": http_cpu[1]},
             "peer_fetch_one_per_request": {"fetcher": single_cpu[0], "node": single_cpu[1]},
@@ -466,11 +539,8 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" / ")
     };
-    let target = if ratio.median >= 0.8 {
-        "✔ (target ≥ 0.80)"
-    } else {
-        "✘ (target ≥ 0.80)"
-    };
+    let mark = |r: f64| if r >= 0.8 { "✔" } else { "✘" };
+    let target = format!("{} (target ≥ 0.80)", mark(ratio.median));
     println!(
         "{:<34} {:>10} {:>16} {:>16}",
         format!("{} MiB, {} lanes", args.size_mib, args.lanes),
@@ -483,7 +553,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         min: rate / raw.rate.max,
         max: rate / raw.rate.min,
     };
-    for (name, rate, ratio, cpu, note) in [
+    let mut rows = vec![
         (
             "raw TCP, same bytes (baseline)".to_string(),
             raw.rate.median,
@@ -517,9 +587,22 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
             stream.rate.median,
             ratio.to_string(),
             pair(&stream.cpu),
-            target,
+            target.as_str(),
         ),
-    ] {
+    ];
+    if let (Some(plain), Some(vs_raw)) = (&plain_iroh, &iroh_vs_raw) {
+        rows.insert(
+            2,
+            (
+                "iroh-blobs, same bytes (QUIC)".to_string(),
+                plain.rate.median,
+                vs_raw.to_string(),
+                pair(&plain.cpu),
+                "",
+            ),
+        );
+    }
+    for (name, rate, ratio, cpu, note) in rows {
         println!(
             "{:<34} {:>10.0} {:>16} {:>16} {}",
             name,
@@ -533,6 +616,15 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
         "stream vs the verified baseline: {ratio_verified} (median of {} rounds, min-max); MB/s are medians",
         args.rounds
     );
+    match &ratio_iroh {
+        Some(vs) => println!(
+            "stream vs plain iroh-blobs (the same bytes, verified, over QUIC): {vs} {} (target ≥ 0.80)",
+            mark(vs.median)
+        ),
+        None => println!(
+            "no iroh-blobs baseline in this build: `cargo run --release --features iroh-baseline -- bench p2p` adds it"
+        ),
+    }
     println!(
         "ceiling for any verified transfer on {cores} cores: {ceiling} of raw TCP (the verified baseline's CPU per GiB spread perfectly over every core)"
     );

@@ -2,6 +2,8 @@
 
 mod account;
 mod bench;
+#[cfg(feature = "iroh-baseline")]
+mod bench_iroh;
 mod bench_market;
 mod bench_p2p;
 mod bench_vault;
