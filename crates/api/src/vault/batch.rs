@@ -269,46 +269,46 @@ impl Vault {
     }
 
     /// Read, check and store each object of an accepted upload as it arrives, hashed and
-    /// written piece by piece. On any error the objects this call stored are removed again:
-    /// nothing half-written remains.
+    /// written piece by piece. On any error the objects this call stored are removed again,
+    /// unless another upload relied on one meanwhile (found it here, as a retry on another
+    /// connection does): nothing half-written remains, and nothing another upload published
+    /// is lost.
     pub(super) fn store_upload(
         &self,
         item: &ItemId,
         upload: &Upload,
         source: &mut impl UploadSource,
     ) -> Result<(), Refused> {
-        let mut stored = Vec::new();
+        let mut claimed = Vec::new();
         let received = self
-            .receive_objects(item, upload, source, &mut stored)
+            .receive_objects(item, upload, source, &mut claimed)
             .and_then(|()| source.end());
-        match received {
-            Ok(()) => {
-                for address in stored {
-                    self.remember_upload(item, address, upload.who);
-                }
-                if let Some(net) = &self.peers {
-                    net.touch(*item);
-                }
-            }
-            Err(_) => {
-                for address in stored {
-                    let _ = self
-                        .stores
-                        .delete_blob(item, &lightstreams_vault::Address(address));
-                }
-            }
+        for (address, stored) in claimed {
+            let ended = match received {
+                Ok(()) => super::Ended::Kept {
+                    who: upload.who,
+                    stored,
+                },
+                Err(_) => super::Ended::Failed { stored },
+            };
+            self.release_blob(item, address, ended);
+        }
+        if received.is_ok()
+            && let Some(net) = &self.peers
+        {
+            net.touch(*item);
         }
         received
     }
 
-    /// Read, check and store each object of an upload in order; `stored` collects the
-    /// addresses this call stored (not those already here).
+    /// Read, check and store each object of an upload in order; `claimed` collects each
+    /// address claimed (before looking whether it is here) and whether this call stored it.
     fn receive_objects(
         &self,
         item: &ItemId,
         upload: &Upload,
         source: &mut impl UploadSource,
-        stored: &mut Vec<[u8; 32]>,
+        claimed: &mut Vec<([u8; 32], bool)>,
     ) -> Result<(), Refused> {
         let names = &upload.names;
         let cut = |i: usize, e: std::io::Error| {
@@ -338,6 +338,8 @@ impl Vault {
                 .into());
             }
             let address = lightstreams_vault::Address(*address);
+            self.claim_blob(item, address.0);
+            claimed.push((address.0, false));
             let mut writer = self
                 .stores
                 .blob_writer(item, &address)
@@ -354,7 +356,11 @@ impl Vault {
                     .map_err(|e| ApiError::internal(format!("cannot store: {e}")))?;
             }
             match writer.finish() {
-                Ok(true) => stored.push(address.0),
+                Ok(true) => {
+                    if let Some(last) = claimed.last_mut() {
+                        last.1 = true;
+                    }
+                }
                 Ok(false) => {}
                 Err(lightstreams_vault::Error::Corrupt { actual, .. }) => {
                     return Err(ApiError::bad_request(format!(
@@ -527,4 +533,248 @@ pub(super) async fn peer_batch(
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::vault::VaultConfig;
+
+    /// A step of a scripted upload.
+    enum Step<'a> {
+        /// These bytes arrive.
+        Bytes(Vec<u8>),
+        /// Run this before reading on (another upload's turn).
+        Run(Box<dyn FnOnce() + Send + 'a>),
+        /// The connection breaks.
+        Break,
+    }
+
+    /// An upload's input played from a script, so that two uploads interleave exactly as a
+    /// test says (no timing involved).
+    struct Scripted<'a> {
+        steps: VecDeque<Step<'a>>,
+        current: Vec<u8>,
+        at: usize,
+    }
+
+    impl<'a> Scripted<'a> {
+        fn new(steps: Vec<Step<'a>>) -> Self {
+            Self {
+                steps: steps.into(),
+                current: Vec::new(),
+                at: 0,
+            }
+        }
+
+        /// Whether bytes are ready to read (`false`: the input ended).
+        fn fill(&mut self) -> std::io::Result<bool> {
+            while self.at == self.current.len() {
+                match self.steps.pop_front() {
+                    None => return Ok(false),
+                    Some(Step::Bytes(bytes)) => (self.current, self.at) = (bytes, 0),
+                    Some(Step::Run(run)) => run(),
+                    Some(Step::Break) => {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::ConnectionReset,
+                            "the connection broke",
+                        ));
+                    }
+                }
+            }
+            Ok(true)
+        }
+    }
+
+    impl std::io::Read for Scripted<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if buf.is_empty() || !self.fill()? {
+                return Ok(0);
+            }
+            let n = buf.len().min(self.current.len() - self.at);
+            buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    impl UploadSource for Scripted<'_> {
+        fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>> {
+            if !self.fill()? {
+                return Ok(None);
+            }
+            let start = self.at;
+            self.at += max.max(1).min(self.current.len() - start);
+            Ok(Some(&self.current[start..self.at]))
+        }
+
+        fn end(&mut self) -> Result<(), Refused> {
+            match self.fill() {
+                Ok(false) => Ok(()),
+                _ => Err(ApiError::bad_request("more after the last object").into()),
+            }
+        }
+    }
+
+    fn vault(dir: &std::path::Path) -> Vault {
+        let chain = lightstreams_chain::Chain::open(lightstreams_chain::ChainConfig::new(
+            dir.join("chain"),
+            lightstreams_primitives::Genesis::dev(1, vec![]),
+        ))
+        .expect("chain");
+        Vault::open(
+            chain,
+            &VaultConfig {
+                dir: dir.join("vault"),
+                node_id: "0xabcd".into(),
+                keystore: None,
+                keeper_secret: None,
+                validator: false,
+                validator_apis: Vec::new(),
+                peers: None,
+                stream: None,
+            },
+        )
+        .expect("vault")
+    }
+
+    fn address(blob: &[u8]) -> [u8; 32] {
+        *blake3::hash(blob).as_bytes()
+    }
+
+    /// An upload of these chunks, signed by one account.
+    fn upload(blobs: &[&[u8]]) -> Upload {
+        Upload {
+            names: blobs
+                .iter()
+                .map(|b| ("chunks".into(), format!("0x{}", hex::encode(address(b)))))
+                .collect(),
+            objects: blobs.iter().map(|b| (address(b), MAX_CHUNK_BODY)).collect(),
+            who: alloy::primitives::Address::repeat_byte(1),
+        }
+    }
+
+    fn frame(blob: &[u8]) -> Step<'static> {
+        let mut bytes = batch::frame_header(Some(blob.len())).to_vec();
+        bytes.extend_from_slice(blob);
+        Step::Bytes(bytes)
+    }
+
+    /// The first `n` bytes of `blob`'s frame: the connection breaks inside it.
+    fn cut(blob: &[u8], n: usize) -> Step<'static> {
+        let mut bytes = batch::frame_header(Some(blob.len())).to_vec();
+        bytes.extend_from_slice(&blob[..n]);
+        Step::Bytes(bytes)
+    }
+
+    fn here(vault: &Vault, item: &ItemId, blob: &[u8]) -> bool {
+        matches!(
+            vault
+                .stores
+                .get_blob(item, &lightstreams_vault::Address(address(blob))),
+            Ok(Some(_))
+        )
+    }
+
+    /// An upload stores a chunk, then breaks; meanwhile a retry on another connection finds
+    /// that chunk here, stores the rest and completes. The broken upload's cleanup removes its
+    /// other objects, not the chunk the retry (and its published version) relies on.
+    #[test]
+    fn a_failed_upload_keeps_a_blob_a_completed_retry_relied_on() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let vault = vault(dir.path());
+        let item = ItemId([3; 32]);
+        let (x, y, z) = (vec![1u8; 100], vec![2u8; 100], vec![3u8; 100]);
+        let mut retry = Scripted::new(vec![frame(&x), frame(&z)]);
+        let retried = std::sync::atomic::AtomicBool::new(false);
+        let mut broken = Scripted::new(vec![
+            frame(&x),
+            Step::Run(Box::new(|| {
+                let done = vault.store_upload(&item, &upload(&[&x, &z]), &mut retry);
+                retried.store(done.is_ok(), std::sync::atomic::Ordering::Relaxed);
+            })),
+            cut(&y, 50),
+            Step::Break,
+        ]);
+        let failed = vault.store_upload(&item, &upload(&[&x, &y]), &mut broken);
+        assert!(failed.is_err(), "the broken upload succeeded");
+        assert!(
+            retried.load(std::sync::atomic::Ordering::Relaxed),
+            "the retry failed"
+        );
+        assert!(here(&vault, &item, &x), "the retry's chunk was removed");
+        assert!(here(&vault, &item, &z));
+        assert!(!here(&vault, &item, &y), "half an object remains");
+    }
+
+    /// The other order: the retry has found the chunk here but not completed when the first
+    /// upload breaks; the chunk stays for it. When no upload relies on a chunk, a broken
+    /// upload removes what it stored.
+    #[test]
+    fn a_failed_upload_keeps_a_blob_an_upload_in_progress_relies_on() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let vault = vault(dir.path());
+        let item = ItemId([4; 32]);
+        let (x, y, z) = (vec![1u8; 100], vec![2u8; 100], vec![3u8; 100]);
+        let (stored_tx, stored_rx) = mpsc::channel::<()>();
+        let (fail_tx, fail_rx) = mpsc::channel::<()>();
+        let (found_tx, found_rx) = mpsc::channel::<()>();
+        let (finish_tx, finish_rx) = mpsc::channel::<()>();
+        // Asserted once both uploads ended (a failed assertion inside would leave the second
+        // one waiting).
+        let kept_for_second = std::thread::scope(|s| {
+            let first = s.spawn(|| {
+                let mut source = Scripted::new(vec![
+                    frame(&x),
+                    Step::Run(Box::new(move || {
+                        let _ = stored_tx.send(());
+                        let _ = fail_rx.recv();
+                    })),
+                    Step::Break,
+                ]);
+                vault
+                    .store_upload(&item, &upload(&[&x, &y]), &mut source)
+                    .is_ok()
+            });
+            let second = s.spawn(|| {
+                let mut source = Scripted::new(vec![
+                    Step::Run(Box::new(move || {
+                        let _ = stored_rx.recv();
+                    })),
+                    frame(&x),
+                    Step::Run(Box::new(move || {
+                        let _ = found_tx.send(());
+                        let _ = finish_rx.recv();
+                    })),
+                    frame(&z),
+                ]);
+                vault
+                    .store_upload(&item, &upload(&[&x, &z]), &mut source)
+                    .is_ok()
+            });
+            found_rx.recv().expect("the second upload found the chunk");
+            fail_tx.send(()).expect("first");
+            assert!(!first.join().expect("first"), "the broken upload succeeded");
+            let kept = here(&vault, &item, &x);
+            finish_tx.send(()).expect("second");
+            assert!(second.join().expect("second"), "the second upload failed");
+            kept
+        });
+        assert!(kept_for_second, "removed under an upload that relies on it");
+        assert!(here(&vault, &item, &x) && here(&vault, &item, &z));
+
+        // Alone, a broken upload leaves nothing it stored.
+        let w = vec![4u8; 100];
+        let mut alone = Scripted::new(vec![frame(&w), cut(&y, 10), Step::Break]);
+        assert!(
+            vault
+                .store_upload(&item, &upload(&[&w, &y]), &mut alone)
+                .is_err()
+        );
+        assert!(!here(&vault, &item, &w) && !here(&vault, &item, &y));
+        assert!(here(&vault, &item, &x), "a chunk it found here");
+    }
 }

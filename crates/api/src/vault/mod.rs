@@ -183,11 +183,53 @@ impl IntoResponse for Refused {
 /// upload that failed) removes only what the same account stored within [`UPLOAD_MEMORY`]. At
 /// most `capacity` are remembered; beyond that the oldest is forgotten (its uploader can no
 /// longer take it back, as with any published object).
+///
+/// It also holds the blobs uploads in progress stored or found already here ([`Claim`]): two
+/// uploads of the same blob (a retry on another connection, the owner and a WRITE grantee) may
+/// overlap, and the one that stored it must not take it back when it fails (nor its uploader
+/// by `DELETE`) while the other relies on it. A blob that another upload relied on, or held at
+/// the same time, can no longer be taken back by `DELETE` at all.
 struct RecentUploads {
     by_object: HashMap<(ItemId, [u8; 32]), (Address, std::time::Instant)>,
     /// Objects in the order stored (an entry removed or stored again since is skipped).
     order: std::collections::VecDeque<((ItemId, [u8; 32]), std::time::Instant)>,
     capacity: usize,
+    /// Blobs held by uploads in progress (an entry goes when its last holder ends).
+    claims: HashMap<(ItemId, [u8; 32]), Claim>,
+}
+
+/// What uploads in progress did with one blob.
+#[derive(Debug, Default)]
+struct Claim {
+    /// Uploads in progress that stored the blob or found it here.
+    holders: usize,
+    /// Two or more held it at once: none of them may take it back by `DELETE` later.
+    contended: bool,
+    /// A holder completed: the blob stays.
+    kept: bool,
+    /// A holder that stored it failed, or its uploader deleted it, while it was held: the last
+    /// holder to end removes it unless one was kept.
+    orphaned: bool,
+}
+
+/// How an upload that held a blob ended.
+#[derive(Clone, Copy, Debug)]
+enum Ended {
+    /// It completed, signed by this account; `stored`: it wrote the blob (it was not here).
+    Kept { who: Address, stored: bool },
+    /// It failed; `stored`: it wrote the blob.
+    Failed { stored: bool },
+}
+
+/// What a `DELETE` of a blob its signer stored lately comes to.
+#[derive(Debug, PartialEq, Eq)]
+enum TakeBack {
+    /// Not the signer's to take back (never, no longer, or another upload relied on it).
+    Refused,
+    /// Remove it now.
+    Now,
+    /// Uploads in progress hold it: the last of them removes it unless one completes.
+    Deferred,
 }
 
 impl RecentUploads {
@@ -196,6 +238,68 @@ impl RecentUploads {
             by_object: HashMap::new(),
             order: std::collections::VecDeque::new(),
             capacity,
+            claims: HashMap::new(),
+        }
+    }
+
+    /// An upload is about to store `key` or rely on finding it here. Called before it looks,
+    /// so that a failing upload cannot remove the blob between that look and the claim.
+    fn claim(&mut self, key: (ItemId, [u8; 32])) {
+        let claim = self.claims.entry(key).or_default();
+        claim.holders += 1;
+        if claim.holders > 1 {
+            claim.contended = true;
+        }
+    }
+
+    /// An upload that claimed `key` ended at `now`: `true` if the caller must remove the blob
+    /// now (while it still holds this registry, so no upload claims it in between): one that
+    /// stored it failed, or its uploader deleted it, and no holder completed.
+    fn release(&mut self, key: (ItemId, [u8; 32]), ended: Ended, now: std::time::Instant) -> bool {
+        let Some(claim) = self.claims.get_mut(&key) else {
+            return false;
+        };
+        claim.holders = claim.holders.saturating_sub(1);
+        let contended = claim.contended;
+        match ended {
+            Ended::Kept { .. } => claim.kept = true,
+            Ended::Failed { stored } => claim.orphaned |= stored,
+        }
+        let remove = if claim.holders == 0 {
+            self.claims
+                .remove(&key)
+                .is_some_and(|claim| claim.orphaned && !claim.kept)
+        } else {
+            false
+        };
+        if let Ended::Kept { who, stored } = ended {
+            if stored && !contended {
+                self.insert(key, who, now);
+            } else {
+                // Someone else's upload relies on it (or may): nobody takes it back.
+                self.remove(&key);
+            }
+        }
+        remove
+    }
+
+    /// `who` asks at `now` to take back `key` (a `DELETE` after its upload failed).
+    fn take_back(
+        &mut self,
+        key: &(ItemId, [u8; 32]),
+        who: Address,
+        now: std::time::Instant,
+    ) -> TakeBack {
+        if !self.stored_by(key, who, now) {
+            return TakeBack::Refused;
+        }
+        self.remove(key);
+        match self.claims.get_mut(key) {
+            Some(claim) => {
+                claim.orphaned = true;
+                TakeBack::Deferred
+            }
+            None => TakeBack::Now,
         }
     }
 
@@ -513,21 +617,42 @@ impl Vault {
         };
         // Only what this account stored here lately: a writer cannot remove a version someone
         // else published (or its own, once it is an hour old).
-        self.authenticate(RequestKind::Delete, item, object, header, |who| {
-            self.level(item, who) >= 2 && self.uploaded_by(item, &address.0, who)
-        })
-        .ok_or(Refused::NotFound)?;
-        self.uploads.lock().remove(&(*item, address.0));
-        self.stores
-            .delete_blob(item, &address)
-            .map_err(|e| ApiError::internal(format!("cannot delete: {e}")).into())
+        // Nor one another upload relied on since, or holds now (see `RecentUploads`).
+        let who = self
+            .authenticate(RequestKind::Delete, item, object, header, |who| {
+                self.level(item, who) >= 2 && self.uploaded_by(item, &address.0, who)
+            })
+            .ok_or(Refused::NotFound)?;
+        // Decided and done under the registry's lock: no upload claims the blob in between.
+        let mut uploads = self.uploads.lock();
+        match uploads.take_back(&(*item, address.0), who, std::time::Instant::now()) {
+            TakeBack::Refused => Err(Refused::NotFound),
+            TakeBack::Deferred => Ok(()),
+            TakeBack::Now => self
+                .stores
+                .delete_blob(item, &address)
+                .map_err(|e| ApiError::internal(format!("cannot delete: {e}")).into()),
+        }
     }
 
-    /// Remember that `who` stored the chunk or manifest `address` of `item` here just now.
-    pub(crate) fn remember_upload(&self, item: &ItemId, address: [u8; 32], who: Address) {
-        self.uploads
-            .lock()
-            .insert((*item, address), who, std::time::Instant::now());
+    /// An upload is about to store the chunk or manifest `address` of `item`, or rely on
+    /// finding it here; see [`Vault::release_blob`].
+    fn claim_blob(&self, item: &ItemId, address: [u8; 32]) {
+        self.uploads.lock().claim((*item, address));
+    }
+
+    /// An upload that claimed `address` of `item` ended. A completed one that stored it is
+    /// remembered for its signer (who may take it back for an hour); a failed one that stored
+    /// it removes it, unless another upload relied on it meanwhile.
+    fn release_blob(&self, item: &ItemId, address: [u8; 32], ended: Ended) {
+        let mut uploads = self.uploads.lock();
+        if uploads.release((*item, address), ended, std::time::Instant::now())
+            && let Err(e) = self
+                .stores
+                .delete_blob(item, &lightstreams_vault::Address(address))
+        {
+            tracing::warn!(item = %item, error = %e, "cannot remove a failed upload's object");
+        }
     }
 
     /// Whether `who` stored `address` of `item` here within [`UPLOAD_MEMORY`].
@@ -611,11 +736,14 @@ impl Vault {
             // The body was checked against its address above; the store does not hash again.
             ObjectRef::Chunk(address) | ObjectRef::Manifest(address) => {
                 let blob = lightstreams_vault::Address(*address);
+                self.claim_blob(item, *address);
                 let new = matches!(self.stores.open_blob(item, &blob), Ok(None));
                 let put = self.stores.put_blob(item, &blob, body);
-                if put.is_ok() && new {
-                    self.remember_upload(item, *address, who);
-                }
+                let ended = match put {
+                    Ok(()) => Ended::Kept { who, stored: new },
+                    Err(_) => Ended::Failed { stored: false },
+                };
+                self.release_blob(item, *address, ended);
                 put.map_err(|e| e.to_string())
             }
             ObjectRef::Envelope(locator) => self
@@ -1272,6 +1400,149 @@ mod tests {
             Ok(None),
             "the owner's request replayed after the flood"
         );
+    }
+
+    /// A `DELETE` takes back only a blob no other upload relied on: once a second `PUT` (a
+    /// retry on another connection, another writer) found it here, the first uploader's
+    /// cleanup after a failed upload leaves it. While an upload in progress holds a blob, a
+    /// `DELETE` is carried out only if that upload fails too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_blob_another_upload_relied_on_is_not_taken_back() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let chain = Chain::open(ChainConfig::new(
+            dir.path().join("chain"),
+            Genesis::dev(1, vec![]),
+        ))
+        .expect("chain");
+        let alice = dev_accounts(1).remove(0);
+        let item = ItemId(rand::random());
+        create_item(&chain, &alice, 0, item, false).await;
+        let vault = Vault::open(
+            chain,
+            &VaultConfig {
+                dir: dir.path().join("vault"),
+                node_id: "0xabcd".into(),
+                keystore: None,
+                keeper_secret: None,
+                validator: false,
+                validator_apis: Vec::new(),
+                peers: None,
+                stream: None,
+            },
+        )
+        .expect("vault");
+        let chunk = |blob: &[u8]| ObjectRef::Chunk(*blake3::hash(blob).as_bytes());
+        let signed = |kind: RequestKind, blob: &[u8]| {
+            SignedRequest::sign(&alice, kind, item.0, chunk(blob), "0xabcd".into()).to_header()
+        };
+        let put = |blob: &[u8]| {
+            let header = signed(RequestKind::Put, blob);
+            vault
+                .serve_put(&item, &chunk(blob), Some(&header), blob)
+                .is_ok()
+        };
+        let delete = |blob: &[u8]| {
+            let header = signed(RequestKind::Delete, blob);
+            match vault.serve_delete(&item, &chunk(blob), Some(&header)) {
+                Ok(()) => Some(true),
+                Err(Refused::NotFound) => Some(false),
+                Err(Refused::Api(_)) => None,
+            }
+        };
+        let here = |blob: &[u8]| {
+            let ObjectRef::Chunk(a) = chunk(blob) else {
+                return false;
+            };
+            matches!(
+                vault
+                    .stores
+                    .get_blob(&item, &lightstreams_vault::Address(a)),
+                Ok(Some(_))
+            )
+        };
+
+        // Stored once: its uploader takes it back.
+        let alone = vec![1u8; 64];
+        assert!(put(&alone));
+        assert_eq!(delete(&alone), Some(true));
+        assert!(!here(&alone));
+
+        // Stored, then relied on by a second upload: it stays.
+        let shared = vec![2u8; 64];
+        assert!(put(&shared) && put(&shared));
+        assert_eq!(delete(&shared), Some(false), "taken back");
+        assert!(here(&shared), "a blob another upload relied on was deleted");
+
+        // Held by an upload in progress: the delete waits for it.
+        let (held, dropped) = (vec![3u8; 64], vec![4u8; 64]);
+        for blob in [&held, &dropped] {
+            assert!(put(blob));
+            vault.claim_blob(&item, *blake3::hash(blob).as_bytes());
+            assert_eq!(delete(blob), Some(true));
+            assert!(here(blob), "deleted under an upload in progress");
+        }
+        let who = alice.address();
+        vault.release_blob(
+            &item,
+            *blake3::hash(&held).as_bytes(),
+            Ended::Kept { who, stored: false },
+        );
+        assert!(here(&held), "the upload that relied on it completed");
+        vault.release_blob(
+            &item,
+            *blake3::hash(&dropped).as_bytes(),
+            Ended::Failed { stored: false },
+        );
+        assert!(!here(&dropped), "nobody kept it");
+    }
+
+    /// Claims of uploads in progress: a failed upload's blob is removed by the last holder to
+    /// end, unless one completed; a blob held by two at once is nobody's to take back.
+    #[test]
+    fn blobs_held_by_uploads_in_progress() {
+        let mut recent = RecentUploads::new(16);
+        let alice = Address::repeat_byte(1);
+        let key = |n: u8| (ItemId([7; 32]), [n; 32]);
+        let t0 = std::time::Instant::now();
+        let kept = |stored| Ended::Kept { who: alice, stored };
+        let failed = |stored| Ended::Failed { stored };
+
+        // Alone: stored and failed, removed; stored and kept, remembered.
+        recent.claim(key(1));
+        assert!(recent.release(key(1), failed(true), t0));
+        recent.claim(key(2));
+        assert!(!recent.release(key(2), kept(true), t0));
+        assert!(recent.stored_by(&key(2), alice, t0));
+        assert!(recent.claims.is_empty());
+
+        // The one that stored it fails first, the other completes: kept, nobody's.
+        recent.claim(key(3));
+        recent.claim(key(3));
+        assert!(!recent.release(key(3), failed(true), t0));
+        assert!(!recent.release(key(3), kept(false), t0));
+        assert!(!recent.stored_by(&key(3), alice, t0));
+
+        // Both fail: the last one removes it.
+        recent.claim(key(4));
+        recent.claim(key(4));
+        assert!(!recent.release(key(4), failed(true), t0));
+        assert!(recent.release(key(4), failed(false), t0));
+
+        // Both stored it (they raced) and completed: kept, nobody's to take back.
+        recent.claim(key(5));
+        recent.claim(key(5));
+        assert!(!recent.release(key(5), kept(true), t0));
+        assert!(!recent.release(key(5), kept(true), t0));
+        assert!(!recent.stored_by(&key(5), alice, t0));
+
+        // A take-back: refused for a blob not the signer's, deferred while held.
+        assert_eq!(recent.take_back(&key(5), alice, t0), TakeBack::Refused);
+        assert_eq!(recent.take_back(&key(2), alice, t0), TakeBack::Now);
+        recent.insert(key(6), alice, t0);
+        recent.claim(key(6));
+        assert_eq!(recent.take_back(&key(6), alice, t0), TakeBack::Deferred);
+        assert!(recent.release(key(6), failed(false), t0));
+        assert!(recent.claims.is_empty());
     }
 
     /// An upload is remembered for its uploader only, for an hour; past the capacity the
