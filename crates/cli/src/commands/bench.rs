@@ -362,7 +362,7 @@ fn load(
     json: bool,
 ) -> anyhow::Result<Report> {
     let main = Rpc::new(&rpcs[0]);
-    let chain_id = main.quantity("eth_chainId", json!([]))? as u64;
+    let chain_id = main.quantity64("eth_chainId", json!([]))?;
     let funder = &dev_accounts(1)[0];
     let senders: Vec<PrivateKeySigner> = (0..args.senders)
         .map(|_| PrivateKeySigner::random())
@@ -370,10 +370,10 @@ fn load(
     let per_sender = args.transfers.div_ceil(args.senders);
 
     // Fund the senders (not measured).
-    let start_nonce = main.quantity(
+    let start_nonce = main.quantity64(
         "eth_getTransactionCount",
         json!([funder.address(), "pending"]),
-    )? as u64;
+    )?;
     let stake =
         U256::from(per_sender as u128 * 21_000 * 20_000_000_000 + 1_000_000_000_000_000_000u128);
     let funding: Vec<Vec<u8>> = senders
@@ -427,7 +427,7 @@ fn load(
     let submitted: Mutex<HashMap<B256, Instant>> = Mutex::new(HashMap::with_capacity(count));
     let finalized: Mutex<HashMap<B256, Instant>> = Mutex::new(HashMap::with_capacity(count));
     let rejected = Mutex::new(0usize);
-    let start_block = main.quantity("eth_blockNumber", json!([]))? as u64;
+    let start_block = main.quantity64("eth_blockNumber", json!([]))?;
     let began = Instant::now();
     std::thread::scope(|scope| -> anyhow::Result<()> {
         let mut workers = Vec::new();
@@ -449,7 +449,7 @@ fn load(
         let mut next = start_block + 1;
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            let head = main.quantity("eth_blockNumber", json!([]))? as u64;
+            let head = main.quantity64("eth_blockNumber", json!([]))?;
             while next <= head {
                 let block =
                     main.call("eth_getBlockByNumber", json!([format!("{next:#x}"), false]))?;

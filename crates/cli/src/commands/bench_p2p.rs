@@ -333,7 +333,7 @@ pub(crate) fn run(args: BenchP2pArgs, json: bool) -> anyhow::Result<()> {
     // Join the registry as a vault node (its URL answers nothing, so the node pushes nothing
     // to it) and wait until the node counts it as a peer.
     let key = NodeKey::from_seed(rand::random());
-    let chain_id = crate::rpc::Rpc::new(url).quantity("eth_chainId", json!([]))? as u64;
+    let chain_id = crate::rpc::Rpc::new(url).quantity64("eth_chainId", json!([]))?;
     super::vault_nodes::send_announcement(&key, chain_id, "http://127.0.0.1:9", &signers[0], url)
         .map_err(|e| anyhow!("the bench peer: {e:#}"))?;
     let facts: serde_json::Value = ureq::get(format!("{url}/v1"))

@@ -171,7 +171,7 @@ pub(crate) fn approve(
 /// The registry's entries whose proofs check, read through the node at `rpc_url`.
 pub(crate) fn registered(rpc_url: &str) -> anyhow::Result<(Vec<registry::Entry>, usize)> {
     let rpc = Rpc::new(rpc_url);
-    let chain_id = rpc.quantity("eth_chainId", json!([]))? as u64;
+    let chain_id = rpc.quantity64("eth_chainId", json!([]))?;
     let out = RpcLedger::new(rpc_url)
         .call(NODE_REGISTRY, NodeRegistry::allCall {}.abi_encode())
         .map_err(|e| anyhow!("reading the node registry: {e}"))?;
