@@ -5,6 +5,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// A count of nodes for `init` and `testnet`: from `min` to the most one network layout holds.
+fn node_count(min: u64) -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new()
+        .range(min..=lightstreams_node::testnet::MAX_NODES as u64)
+}
+
 /// Lightstreams: a peer-to-peer publishing network on a fast BFT EVM chain.
 #[derive(Debug, Parser)]
 #[command(name = "lightstreams", version, about, propagate_version = true)]
@@ -74,7 +80,7 @@ pub(crate) struct DevArgs {
     #[arg(long = "rpc.addr", default_value = "127.0.0.1:8545")]
     pub(crate) rpc_addr: SocketAddr,
     /// Number of prefunded accounts (10,000 PHT each, anvil's mnemonic).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=i64::from(lightstreams_primitives::dev::MAX_DEV_ACCOUNTS)))]
     pub(crate) accounts: u32,
     /// Milliseconds a validator waits for transactions before producing an empty block.
     #[arg(long = "block-interval-ms", default_value_t = 1000)]
@@ -87,14 +93,14 @@ pub(crate) struct InitArgs {
     #[arg(long)]
     pub(crate) dir: PathBuf,
     /// Number of validators.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = node_count(1))]
     pub(crate) validators: usize,
     /// Number of full (non-voting) nodes to pre-register.
-    #[arg(long = "full-nodes", default_value_t = 0)]
+    #[arg(long = "full-nodes", default_value_t = 0, value_parser = node_count(0))]
     pub(crate) full_nodes: usize,
     /// Prefunded dev accounts in the genesis (anvil's mnemonic: their keys are public). A network
     /// others rely on uses `--accounts 0` with `--fund` and `--registry-admin`.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=i64::from(lightstreams_primitives::dev::MAX_DEV_ACCOUNTS)))]
     pub(crate) accounts: u32,
     /// Give an account a genesis balance, as ADDR=AMOUNT (e.g. 0xabc…=1000000pht); repeatable.
     #[arg(long, value_name = "ADDR=AMOUNT")]
@@ -138,10 +144,10 @@ pub(crate) struct TestnetArgs {
     #[arg(long)]
     pub(crate) dir: PathBuf,
     /// Number of validators.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = node_count(1))]
     pub(crate) validators: usize,
     /// Number of full nodes.
-    #[arg(long = "full-nodes", default_value_t = 0)]
+    #[arg(long = "full-nodes", default_value_t = 0, value_parser = node_count(0))]
     pub(crate) full_nodes: usize,
     /// First p2p port; default: free ports.
     #[arg(long = "p2p.port")]
@@ -618,4 +624,44 @@ pub(crate) enum FansCommand {
         #[command(flatten)]
         who: IdentityArgs,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    /// Counts no machine could run are refused when the command line is read, with the range
+    /// allowed, never a panic or a hang later.
+    #[test]
+    fn absurd_counts_are_refused_with_the_range() {
+        for args in [
+            &[
+                "init",
+                "--dir",
+                "net",
+                "--validators",
+                "18446744073709551615",
+            ][..],
+            &["init", "--dir", "net", "--validators", "0"],
+            &["init", "--dir", "net", "--full-nodes", "1001"],
+            &["testnet", "--dir", "net", "--validators", "5000"],
+            &["init", "--dir", "net", "--accounts", "4294967295"],
+            &["dev", "--accounts", "1001"],
+        ] {
+            let err =
+                Cli::try_parse_from(std::iter::once("lightstreams").chain(args.iter().copied()))
+                    .expect_err("refused");
+            assert!(err.to_string().contains("not in"), "{args:?}: {err}");
+        }
+        for args in [
+            &["init", "--dir", "net", "--validators", "1000"][..],
+            &["dev", "--accounts", "1000"],
+            &["testnet", "--dir", "net", "--full-nodes", "0"],
+        ] {
+            Cli::try_parse_from(std::iter::once("lightstreams").chain(args.iter().copied()))
+                .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
 }

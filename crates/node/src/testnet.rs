@@ -116,6 +116,10 @@ fn free_port(host: IpAddr, held: &mut Vec<TcpListener>) -> Result<u16, ConfigErr
 /// service ports).
 const LOW_PORT: u16 = 20_000;
 
+/// The most nodes (validators and full nodes) one `init` or `testnet` writes: each needs two
+/// ports of its own.
+pub const MAX_NODES: usize = 1_000;
+
 /// A listener on a free port between [`LOW_PORT`] and the start of the system's ephemeral
 /// range (Linux: `/proc/sys/net/ipv4/ip_local_port_range`), tried from a random point; `None`
 /// where the range is unknown, too small, or full.
@@ -190,6 +194,23 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
             "a network needs at least one validator".into(),
         ));
     }
+    let total = spec
+        .validators
+        .checked_add(spec.full_nodes)
+        .filter(|&total| total <= MAX_NODES)
+        .ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "{} validators and {} full nodes: at most {MAX_NODES} nodes in all (each needs two ports)",
+                spec.validators, spec.full_nodes
+            ))
+        })?;
+    if spec.accounts > lightstreams_primitives::dev::MAX_DEV_ACCOUNTS {
+        return Err(ConfigError::Invalid(format!(
+            "--accounts {}: at most {} dev accounts",
+            spec.accounts,
+            lightstreams_primitives::dev::MAX_DEV_ACCOUNTS
+        )));
+    }
     // Built before anything is written, so a refused `init` leaves nothing behind.
     let mut genesis = genesis_for(spec)?;
     let genesis_path = spec.dir.join("genesis.json");
@@ -200,7 +221,6 @@ pub fn write_testnet(spec: &TestnetSpec) -> Result<TestnetLayout, ConfigError> {
         )));
     }
     std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
-    let total = spec.validators + spec.full_nodes;
     let mut entries = Vec::with_capacity(total);
     let mut signers = Vec::with_capacity(total);
     // Listeners on the chosen free ports, held until every port is chosen.
@@ -380,6 +400,27 @@ mod tests {
         spec.fund = vec![(alice, U256::MAX), (alice, U256::from(1u8))];
         let err = write_testnet(&spec).expect_err("overflow").to_string();
         assert!(err.contains("overflows"), "{err}");
+    }
+
+    /// Node and account counts no machine could run are refused by name before anything is
+    /// allocated or written (they once overflowed `validators + full_nodes`, or sized a vector).
+    #[test]
+    fn absurd_counts_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().expect("tmp");
+        for (validators, full_nodes) in [(usize::MAX, 1), (1, usize::MAX), (MAX_NODES, 1)] {
+            let mut spec = TestnetSpec::local(dir.path().join("net"), validators);
+            spec.full_nodes = full_nodes;
+            let err = write_testnet(&spec).expect_err("too many").to_string();
+            assert!(err.contains("at most 1000 nodes"), "{err}");
+        }
+        let mut spec = TestnetSpec::local(dir.path().join("net"), 1);
+        spec.accounts = u32::MAX;
+        let err = write_testnet(&spec).expect_err("too many").to_string();
+        assert!(err.contains("at most 1000 dev accounts"), "{err}");
+        assert!(
+            !dir.path().join("net").exists(),
+            "a refused network left files"
+        );
     }
 
     #[test]

@@ -5,6 +5,11 @@ use alloy::signers::local::{MnemonicBuilder, PrivateKeySigner, coins_bip39::Engl
 /// The public test mnemonic used by anvil, Hardhat and Foundry. Never use it for real funds.
 pub const DEV_MNEMONIC: &str = "test test test test test test test test test test test junk";
 
+/// The most dev accounts a chain may prefund (each is derived from the mnemonic afresh, and
+/// indexes must stay far below BIP-32's hardened range). `dev`, `init` and `testnet` refuse
+/// more.
+pub const MAX_DEV_ACCOUNTS: u32 = 1_000;
+
 /// The first `n` accounts of [`DEV_MNEMONIC`] on the path `m/44'/60'/0'/0/i`.
 pub fn dev_accounts(n: u32) -> Vec<PrivateKeySigner> {
     (0..n)
