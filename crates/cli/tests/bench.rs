@@ -76,6 +76,10 @@ fn bench_vault_reports_every_phase() {
         "/grant_to_first_byte_ms/median",
         "/peak_rss_mb/node",
         "/peak_rss_mb/client",
+        "/node/add_floor_ceiling_vs_bound",
+        "/node/get_floor_ceiling_vs_bound",
+        "/node/floor_cpu_s_per_gib/add",
+        "/node/floor_cpu_s_per_gib/get",
     ] {
         positive(&report, path);
     }

@@ -15,6 +15,8 @@
 //! Beside each rate, the CPU seconds per GiB the client (this process) and the node used in
 //! that phase: on a machine with few cores shared by both, the rate depends on what else runs,
 //! the CPU time much less; the bound line shows what one core of the crypto alone costs.
+//! Each round also measures the floor of an add and a get through a node (see `Floor`): the
+//! work neither can drop, each part timed alone, and so the most any code could reach here.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -98,10 +100,24 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// the first into released memory and the later ones into memory a virtual machine's host must
 /// first provide (on this project's CI VM: ~3 GB/s against ~0.3 GB/s once ~2 GiB are in use).
 fn disk_rate(dir: &std::path::Path, size: u64) -> anyhow::Result<f64> {
+    Ok(disk_costs(dir, size)?.write_mb_s)
+}
+
+/// What the store's file system costs by itself: [`disk_rate`]'s write rate, and the CPU
+/// seconds per GiB this process spent writing the files and then reading them back.
+struct Disk {
+    write_mb_s: f64,
+    write_cpu: Option<f64>,
+    read_cpu: Option<f64>,
+}
+
+fn disk_costs(dir: &std::path::Path, size: u64) -> anyhow::Result<Disk> {
     let raw = dir.join("raw");
     std::fs::create_dir_all(&raw)?;
     let mut input = generated(size);
     let mut buf = vec![0u8; lightstreams_vault::CHUNK_SIZE];
+    let me = [std::process::id()];
+    let clock = CpuClock::start(&me);
     let started = Instant::now();
     let mut index = 0u64;
     loop {
@@ -112,9 +128,92 @@ fn disk_rate(dir: &std::path::Path, size: u64) -> anyhow::Result<f64> {
         std::fs::write(raw.join(index.to_string()), &buf[..n])?;
         index += 1;
     }
-    let rate = mb_s(size, started.elapsed().as_secs_f64());
+    let write_mb_s = mb_s(size, started.elapsed().as_secs_f64());
+    let write_cpu = clock.per_gib(size).first().copied().flatten();
+    let clock = CpuClock::start(&me);
+    for i in 0..index {
+        let mut file = std::fs::File::open(raw.join(i.to_string()))?;
+        read_full(&mut file, &mut buf)?;
+    }
+    let read_cpu = clock.per_gib(size).first().copied().flatten();
     std::fs::remove_dir_all(&raw)?;
-    Ok(rate)
+    Ok(Disk {
+        write_mb_s,
+        write_cpu,
+        read_cpu,
+    })
+}
+
+/// CPU seconds per GiB this process spends moving `size` bytes over one loopback TCP
+/// connection, sender and receiver both here, in 1 MiB writes of one buffer (no input to
+/// produce): what carrying an upload to the node, or a download back, costs the machine at
+/// least.
+fn loopback_cpu(size: u64) -> anyhow::Result<Option<f64>> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let clock = CpuClock::start(&[std::process::id()]);
+    let received = std::thread::scope(|s| -> anyhow::Result<u64> {
+        let sender = s.spawn(move || -> std::io::Result<()> {
+            let mut socket = std::net::TcpStream::connect(addr)?;
+            let buf = vec![0x5au8; lightstreams_vault::CHUNK_SIZE];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(buf.len() as u64) as usize;
+                socket.write_all(&buf[..n])?;
+                left -= n as u64;
+            }
+            Ok(())
+        });
+        let (mut socket, _) = listener.accept()?;
+        let mut buf = vec![0u8; lightstreams_vault::CHUNK_SIZE];
+        let mut received = 0u64;
+        loop {
+            match socket.read(&mut buf)? {
+                0 => break,
+                n => received += n as u64,
+            }
+        }
+        sender
+            .join()
+            .map_err(|_| anyhow!("the loopback sender panicked"))??;
+        Ok(received)
+    })?;
+    if received != size {
+        return Err(anyhow!("loopback TCP moved {received} of {size} bytes"));
+    }
+    Ok(clock.per_gib(size).first().copied().flatten())
+}
+
+/// The least CPU per GiB an add and a get through a node must spend on this machine (each part
+/// measured alone, in the same round), and the rate that allows on every core.
+///
+/// - add: seal and hash on the client (the bound's own CPU), carry the bytes to the node over
+///   loopback TCP, hash them again there (the node checks every address) and write them
+///   into the store; reading the input file is left out.
+/// - get: read the files on the node, carry them back over loopback TCP, hash and decrypt on the
+///   client (taken as the bound's CPU: opening costs what sealing does).
+///
+/// Nothing else an add or get does (requests, signatures, framing, threads) is counted, so these
+/// are floors: no code could reach more than `cores / floor` here.
+#[derive(Clone, Copy)]
+struct Floor {
+    add: f64,
+    get: f64,
+}
+
+fn floor_of(
+    bound: &lightstreams_vault::Bound,
+    disk: &Disk,
+    loopback: Option<f64>,
+) -> Option<Floor> {
+    let gib_mb = (1u64 << 30) as f64 / 1e6;
+    let seal_and_hash = gib_mb / bound.combined_mb_s;
+    let hash = gib_mb / bound.blake3_mb_s;
+    let (tcp, write, read) = (loopback?, disk.write_cpu?, disk.read_cpu?);
+    Some(Floor {
+        add: seal_and_hash + tcp + hash + write,
+        get: read + tcp + seal_and_hash,
+    })
 }
 
 /// One round through the node: the bound and the disk measured just before, add and get (MB/s,
@@ -122,6 +221,7 @@ fn disk_rate(dir: &std::path::Path, size: u64) -> anyhow::Result<f64> {
 struct NodeRound {
     bound: f64,
     disk: f64,
+    floor: Option<Floor>,
     add: (f64, Vec<Option<f64>>),
     get: (f64, Vec<Option<f64>>),
 }
@@ -249,8 +349,11 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
     // from the node's disk after it is read back, so every add writes into released memory.
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
-        let bound = measure_bound(256 * 1024 * 1024).combined_mb_s;
-        let disk = disk_rate(dir.path(), size)?;
+        let measured = measure_bound(256 * 1024 * 1024);
+        let bound = measured.combined_mb_s;
+        let costs = disk_costs(dir.path(), size)?;
+        let disk = costs.write_mb_s;
+        let floor = floor_of(&measured, &costs, loopback_cpu(size)?);
         let clock = CpuClock::start(&[me, node_pid]);
         let started = Instant::now();
         let published = alice
@@ -278,6 +381,7 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
         rounds.push(NodeRound {
             bound,
             disk,
+            floor,
             add: (add, add_cpu),
             get: (get, get_cpu),
         });
@@ -307,6 +411,22 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
     };
     let add_ceiling = cpu_ceiling(|r| &r.add.1);
     let get_ceiling = cpu_ceiling(|r| &r.get.1);
+    // The most any add or get could reach here: its floor (see `Floor`) spread over every core.
+    let floor_ceiling = |part: fn(&Floor) -> f64| {
+        Spread::of(rounds.iter().filter_map(|r| {
+            let rate = (1u64 << 30) as f64 / 1e6 * cores / part(r.floor.as_ref()?);
+            rate.is_finite().then_some(rate / r.bound)
+        }))
+    };
+    let add_floor = floor_ceiling(|f| f.add);
+    let get_floor = floor_ceiling(|f| f.get);
+    let floor_cpu = |part: fn(&Floor) -> f64| {
+        let parts: Vec<f64> = rounds
+            .iter()
+            .filter_map(|r| r.floor.map(|f| part(&f)))
+            .collect();
+        (!parts.is_empty()).then(|| parts.iter().sum::<f64>() / parts.len() as f64)
+    };
 
     // 4. Grant → the grantee's first decrypted byte (finality included).
     let mut latencies = Vec::new();
@@ -353,6 +473,9 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
                  "cores": cores,
                  "add_cpu_ceiling_vs_bound": add_ceiling.median,
                  "get_cpu_ceiling_vs_bound": get_ceiling.median,
+                 "add_floor_ceiling_vs_bound": add_floor.median,
+                 "get_floor_ceiling_vs_bound": get_floor.median,
+                 "floor_cpu_s_per_gib": {"add": floor_cpu(|f| f.add), "get": floor_cpu(|f| f.get)},
                  "add_vs_disk_range": [add_vs_disk.min, add_vs_disk.max],
                  "get_vs_bound_range": [get_ratio.min, get_ratio.max],
                  "per_round_mb_s": rounds.iter().map(|r| json!({
@@ -448,6 +571,11 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
         println!(
             "with the CPU they used spread perfectly over {cores} cores: add {add_ceiling}, get {get_ceiling} of the bound at most"
         );
+        if let (Some(add), Some(get)) = (floor_cpu(|f| f.add), floor_cpu(|f| f.get)) {
+            println!(
+                "the least any add / get through a node must spend here (each part measured alone): {add:.2} / {get:.2} CPU s/GiB, so on {cores} cores at most add {add_floor}, get {get_floor} of the bound"
+            );
+        }
         println!(
             "grant -> first byte: median {:.0} ms over {} samples",
             median.as_secs_f64() * 1e3,
