@@ -625,20 +625,7 @@ mod tests {
             lightstreams_primitives::Genesis::dev(1, vec![]),
         ))
         .expect("chain");
-        Vault::open(
-            chain,
-            &VaultConfig {
-                dir: dir.join("vault"),
-                node_id: "0xabcd".into(),
-                keystore: None,
-                keeper_secret: None,
-                validator: false,
-                validator_apis: Vec::new(),
-                peers: None,
-                stream: None,
-            },
-        )
-        .expect("vault")
+        Vault::open(chain, &VaultConfig::alone(dir.join("vault"))).expect("vault")
     }
 
     fn address(blob: &[u8]) -> [u8; 32] {

@@ -75,6 +75,24 @@ pub struct VaultConfig {
     pub stream: Option<std::net::SocketAddr>,
 }
 
+#[cfg(test)]
+impl VaultConfig {
+    /// A node standing alone (no keystore, keeper key, peers or stream) whose stores are in
+    /// `dir` and whose id is `0xabcd`: the unit tests' vault.
+    pub(crate) fn alone(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            node_id: "0xabcd".into(),
+            keystore: None,
+            keeper_secret: None,
+            validator: false,
+            validator_apis: Vec::new(),
+            peers: None,
+            stream: None,
+        }
+    }
+}
+
 /// The largest sealed chunk: a full chunk's padded plaintext plus the AEAD tag.
 const MAX_CHUNK_BODY: usize = lightstreams_vault::CHUNK_SIZE + 64;
 /// The largest fan-channel post (a sealed message or reply).
@@ -1329,20 +1347,8 @@ mod tests {
         create_item(&chain, &alice, 0, item, false).await;
         create_item(&chain, &alice, 1, public, true).await;
 
-        let mut vault = Vault::open(
-            chain,
-            &VaultConfig {
-                dir: dir.path().join("vault"),
-                node_id: "0xabcd".into(),
-                keystore: None,
-                keeper_secret: None,
-                validator: false,
-                validator_apis: Vec::new(),
-                peers: None,
-                stream: None,
-            },
-        )
-        .expect("vault");
+        let mut vault =
+            Vault::open(chain, &VaultConfig::alone(dir.path().join("vault"))).expect("vault");
         vault.open_guard = ReplayGuard::with_capacity(16);
         let ask_for = |who: &PrivateKeySigner, item: ItemId| {
             SignedRequest::sign(
@@ -1417,20 +1423,8 @@ mod tests {
         let alice = dev_accounts(1).remove(0);
         let item = ItemId(rand::random());
         create_item(&chain, &alice, 0, item, false).await;
-        let vault = Vault::open(
-            chain,
-            &VaultConfig {
-                dir: dir.path().join("vault"),
-                node_id: "0xabcd".into(),
-                keystore: None,
-                keeper_secret: None,
-                validator: false,
-                validator_apis: Vec::new(),
-                peers: None,
-                stream: None,
-            },
-        )
-        .expect("vault");
+        let vault =
+            Vault::open(chain, &VaultConfig::alone(dir.path().join("vault"))).expect("vault");
         let chunk = |blob: &[u8]| ObjectRef::Chunk(*blake3::hash(blob).as_bytes());
         let signed = |kind: RequestKind, blob: &[u8]| {
             SignedRequest::sign(&alice, kind, item.0, chunk(blob), "0xabcd".into()).to_header()
