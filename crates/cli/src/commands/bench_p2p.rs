@@ -136,9 +136,9 @@ fn raw_tcp(files: &[PathBuf], lanes: usize, verify: bool) -> anyhow::Result<(u64
 
 /// One round's rates (bytes per second) and CPU seconds per GiB (fetcher, node).
 struct Round {
-    raw: (f64, Vec<Option<f64>>),
-    verified: (f64, Vec<Option<f64>>),
-    stream: (f64, Vec<Option<f64>>),
+    raw: Phase,
+    verified: Phase,
+    stream: Phase,
 }
 
 /// A phase's rate (bytes per second) and CPU seconds per GiB.
@@ -191,7 +191,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn of<'a>(phases: impl Iterator<Item = &'a (f64, Vec<Option<f64>>)> + Clone) -> Self {
+    fn of<'a>(phases: impl Iterator<Item = &'a Phase> + Clone) -> Self {
         Self {
             rate: Spread::of(phases.clone().map(|p| p.0)),
             cpu: mean_cpu(phases.map(|p| &p.1)),
