@@ -15,6 +15,13 @@ use crate::TxError;
 pub const MAX_NONCE_GAP: u64 = 1024;
 /// How many transactions the pool holds at most.
 pub const MAX_POOL_SIZE: usize = 200_000;
+/// How many *queued* transactions (behind a nonce gap, so they cannot execute yet) one account
+/// may hold, as geth's `AccountQueue`.
+pub const MAX_QUEUED_PER_SENDER: usize = 64;
+/// How many queued transactions the pool holds in all. Executable ones may fill the rest: a
+/// queued transaction is never mined or dropped until its gap is filled, so without this cap
+/// a few hundred barely funded accounts could fill the pool for good.
+pub const MAX_QUEUED: usize = 8_192;
 
 /// A validated transaction with its recovered sender.
 #[derive(Debug)]
@@ -33,6 +40,39 @@ struct Inner {
     by_sender: HashMap<Address, BTreeMap<u64, Arc<PoolTx>>>,
     by_hash: HashMap<B256, Arc<PoolTx>>,
     next_seq: u64,
+    /// Each sender with transactions here: its nonce as last seen (at an insert or a
+    /// finalized block) and how many of its transactions were queued behind a gap then.
+    queued_by_sender: HashMap<Address, (u64, usize)>,
+    /// The sum of those counts.
+    queued: usize,
+}
+
+/// The first nonce from `base` that `queue` lacks.
+fn first_missing(queue: &BTreeMap<u64, Arc<PoolTx>>, base: u64) -> u64 {
+    let mut next = base;
+    while queue.contains_key(&next) {
+        next += 1;
+    }
+    next
+}
+
+impl Inner {
+    /// Count `sender`'s queued transactions again against its nonce `base` (default: the one
+    /// last seen) and keep the total in step.
+    fn recount(&mut self, sender: &Address, base: Option<u64>) {
+        let (seen, before) = self.queued_by_sender.get(sender).copied().unwrap_or((0, 0));
+        let base = base.unwrap_or(seen);
+        let now = self.by_sender.get(sender).map_or(0, |queue| {
+            let run = first_missing(queue, base) - base;
+            queue.range(base..).count() - run as usize
+        });
+        self.queued = self.queued.saturating_sub(before) + now;
+        if self.by_sender.contains_key(sender) {
+            self.queued_by_sender.insert(*sender, (base, now));
+        } else {
+            self.queued_by_sender.remove(sender);
+        }
+    }
 }
 
 /// The pool. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -79,6 +119,32 @@ impl Mempool {
             if inner.by_hash.len() >= MAX_POOL_SIZE {
                 return Err(TxError::PoolFull);
             }
+            // A new transaction behind a nonce gap waits for it: only so many may.
+            let (missing, queued) =
+                inner
+                    .by_sender
+                    .get(&sender)
+                    .map_or((state_nonce, 0), |queue| {
+                        let missing = first_missing(queue, state_nonce);
+                        let run = (missing - state_nonce) as usize;
+                        (missing, queue.range(state_nonce..).count() - run)
+                    });
+            let new = !inner
+                .by_sender
+                .get(&sender)
+                .is_some_and(|queue| queue.contains_key(&nonce));
+            if new && nonce > missing {
+                if queued >= MAX_QUEUED_PER_SENDER {
+                    return Err(TxError::AccountLimitExceeded {
+                        address: sender,
+                        queued,
+                        missing,
+                    });
+                }
+                if inner.queued >= MAX_QUEUED {
+                    return Err(TxError::PoolFull);
+                }
+            }
             let seq = inner.next_seq;
             inner.next_seq += 1;
             let entry = Arc::new(PoolTx {
@@ -105,6 +171,7 @@ impl Mempool {
                 inner.by_hash.remove(&old.hash);
             }
             inner.by_hash.insert(hash, entry);
+            inner.recount(&sender, Some(state_nonce));
         }
         self.arrived.notify_waiters();
         Ok(hash)
@@ -181,14 +248,26 @@ impl Mempool {
                 }
             }
         }
+        let mut touched: Vec<Address> = Vec::new();
         for hash in dropped.iter().chain(invalid) {
-            if let Some(p) = inner.by_hash.remove(hash)
-                && let Some(queue) = inner.by_sender.get_mut(&p.sender)
-            {
-                queue.remove(&p.tx.nonce());
-                if queue.is_empty() {
-                    inner.by_sender.remove(&p.sender);
+            if let Some(p) = inner.by_hash.remove(hash) {
+                touched.push(p.sender);
+                if let Some(queue) = inner.by_sender.get_mut(&p.sender) {
+                    queue.remove(&p.tx.nonce());
+                    if queue.is_empty() {
+                        inner.by_sender.remove(&p.sender);
+                    }
                 }
+            }
+        }
+        // A dropped transaction may open a gap (an invalid one in a run) or close an account's
+        // entry; a newer nonce changes nothing queued but is the base from now on.
+        for (sender, nonce) in nonces {
+            inner.recount(sender, Some(*nonce));
+        }
+        for sender in touched {
+            if !nonces.contains_key(&sender) {
+                inner.recount(&sender, None);
             }
         }
     }
@@ -230,6 +309,101 @@ mod tests {
         };
         let sig = signer.sign_transaction_sync(&mut t).expect("sign");
         t.into_signed(sig).into()
+    }
+
+    /// A transfer with a stand-in signature: the pool trusts the sender it is given, so bulk
+    /// tests need not sign thousands of transactions.
+    fn unsigned(nonce: u64, to: u8) -> TxEnvelope {
+        let t = TxLegacy {
+            chain_id: Some(161),
+            nonce,
+            gas_price: 10,
+            gas_limit: 21_000,
+            to: TxKind::Call(Address::repeat_byte(to)),
+            value: U256::from(1),
+            input: Default::default(),
+        };
+        t.into_signed(alloy::primitives::Signature::test_signature())
+            .into()
+    }
+
+    /// An account may queue only so many transactions behind a nonce gap; once the gap is
+    /// filled they are executable and no longer count.
+    #[test]
+    fn queued_transactions_are_capped_per_sender() {
+        let pool = Mempool::new();
+        let a = Address::repeat_byte(0xaa);
+        for n in 1..=MAX_QUEUED_PER_SENDER as u64 {
+            pool.insert(unsigned(n, 1), a, 0).expect("queued");
+        }
+        let err = pool
+            .insert(unsigned(MAX_QUEUED_PER_SENDER as u64 + 1, 1), a, 0)
+            .expect_err("over the account's queue");
+        assert!(
+            matches!(err, TxError::AccountLimitExceeded { missing: 0, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("send nonce 0 first"), "{err}");
+        // Replacing a queued transaction is not a new one.
+        pool.insert(unsigned(3, 2), a, 0)
+            .expect_err("underpriced, not over the limit")
+            .to_string()
+            .contains("underpriced")
+            .then_some(())
+            .expect("underpriced");
+        // The gap filled: the run is executable and the account may queue again.
+        pool.insert(unsigned(0, 1), a, 0)
+            .expect("the missing nonce");
+        pool.insert(unsigned(MAX_QUEUED_PER_SENDER as u64 + 2, 1), a, 0)
+            .expect("queued behind a new gap");
+        assert_eq!(pool.inner.lock().queued, 1);
+    }
+
+    /// Queued transactions from many accounts cannot fill the pool: past the global cap a new
+    /// one is refused, while an executable transaction still gets in.
+    #[test]
+    fn queued_transactions_cannot_fill_the_pool() {
+        let pool = Mempool::new();
+        let mut refused = 0;
+        for sender in 0..(MAX_QUEUED / MAX_QUEUED_PER_SENDER + 1) as u64 {
+            let who = Address::from_word(alloy::primitives::B256::from(U256::from(sender + 1)));
+            for n in 1..=MAX_QUEUED_PER_SENDER as u64 {
+                // A recipient of its own per account: equal bodies would be one hash.
+                match pool.insert(unsigned(n, sender as u8 + 1), who, 0) {
+                    Ok(_) => {}
+                    Err(TxError::PoolFull) => refused += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+        assert_eq!(refused, MAX_QUEUED_PER_SENDER);
+        assert_eq!(pool.len(), MAX_QUEUED);
+        let honest = Address::repeat_byte(0x0b);
+        pool.insert(unsigned(0, 0xff), honest, 0)
+            .expect("an executable transaction gets in");
+        pool.insert(unsigned(1, 0xff), honest, 0)
+            .expect("and the next one");
+    }
+
+    /// A transaction dropped from the middle of a run (found invalid) leaves the ones after it
+    /// queued, and they count until the gap is filled again.
+    #[test]
+    fn dropping_a_transaction_from_a_run_queues_the_rest() {
+        let pool = Mempool::new();
+        let a = Address::repeat_byte(0xaa);
+        let hashes: Vec<B256> = (0..4)
+            .map(|n| pool.insert(unsigned(n, 1), a, 0).expect("insert"))
+            .collect();
+        assert_eq!(pool.inner.lock().queued, 0);
+        pool.prune(&HashMap::new(), &hashes[1..2]);
+        assert_eq!(pool.inner.lock().queued, 2, "nonces 2 and 3 wait for 1");
+        pool.insert(unsigned(1, 1), a, 0).expect("the gap filled");
+        assert_eq!(pool.inner.lock().queued, 0);
+        // Mined: the account's entry and its count go.
+        pool.prune(&HashMap::from([(a, 4)]), &[]);
+        assert!(pool.is_empty());
+        let inner = pool.inner.lock();
+        assert_eq!((inner.queued, inner.queued_by_sender.len()), (0, 0));
     }
 
     #[test]

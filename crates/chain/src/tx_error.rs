@@ -102,6 +102,18 @@ pub enum TxError {
     /// The pool is full.
     #[error("txpool is full")]
     PoolFull,
+    /// The sender already has as many transactions queued behind a nonce gap as it may.
+    #[error(
+        "account limit exceeded: {address} has {queued} transactions waiting behind a nonce gap; send nonce {missing} first"
+    )]
+    AccountLimitExceeded {
+        /// Sender.
+        address: Address,
+        /// Its transactions that cannot execute until the gap is filled.
+        queued: usize,
+        /// The first nonce missing.
+        missing: u64,
+    },
     /// Storage failed while validating.
     #[error("internal error: {0}")]
     Internal(String),
