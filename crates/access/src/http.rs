@@ -214,6 +214,79 @@ pub struct HttpRemote {
     /// over for a while and requests go over HTTP, instead of each batch waiting for a connect
     /// to time out.
     dialer: lightstreams_network::stream::Dialer,
+    /// The node's local stream (`local_stream` at `/v1`, told only to clients on its machine),
+    /// used where the node's URL is on this machine: blobs come as files, not over TCP.
+    local_stream: Option<std::path::PathBuf>,
+    /// Set once the local stream could not be connected to: the TCP stream is used from then.
+    local_failed: std::sync::atomic::AtomicBool,
+}
+
+/// Whether clients may use a node's local stream: yes, unless `LIGHTSTREAMS_LOCAL_STREAM` is
+/// `off` (then the TCP stream is used, as from another machine).
+fn local_stream_wanted() -> bool {
+    std::env::var("LIGHTSTREAMS_LOCAL_STREAM").map_or(true, |v| !v.eq_ignore_ascii_case("off"))
+}
+
+/// Whether `url` names this machine (`localhost`, `127.0.0.0/8`, `::1`).
+fn on_this_machine(url: &str) -> bool {
+    let Ok(uri) = url.parse::<ureq::http::Uri>() else {
+        return false;
+    };
+    let host = uri.host().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// A connection to a node's vault stream: over TCP, or the local stream on the node's own
+/// machine, whose frames may carry files ([`lightstreams_network::local`]).
+enum StreamConn {
+    Tcp(std::net::TcpStream),
+    #[cfg(unix)]
+    Local(std::os::unix::net::UnixStream),
+}
+
+impl StreamConn {
+    /// Read the next frame into `buf` (see [`lightstreams_network::batch::read_frame`]).
+    fn read_frame(&mut self, max: u64, buf: &mut Vec<u8>) -> Result<bool, String> {
+        match self {
+            Self::Tcp(conn) => lightstreams_network::batch::read_frame(conn, max, buf, |_| {}),
+            #[cfg(unix)]
+            Self::Local(conn) => lightstreams_network::local::read_frame(conn, max, buf),
+        }
+    }
+}
+
+impl Read for StreamConn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(conn) => conn.read(buf),
+            #[cfg(unix)]
+            Self::Local(conn) => conn.read(buf),
+        }
+    }
+}
+
+impl std::io::Write for StreamConn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(conn) => conn.write(buf),
+            #[cfg(unix)]
+            Self::Local(conn) => conn.write(buf),
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Self::Tcp(conn) => conn.write_vectored(bufs),
+            #[cfg(unix)]
+            Self::Local(conn) => conn.write_vectored(bufs),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 impl HttpRemote {
@@ -253,6 +326,11 @@ impl HttpRemote {
             .as_u64()
             .and_then(|p| u16::try_from(p).ok())
             .filter(|p| *p != 0);
+        let local_stream = facts["local_stream"]
+            .as_str()
+            .map(std::path::PathBuf::from)
+            .filter(|path| path.is_absolute() && on_this_machine(&base))
+            .filter(|_| local_stream_wanted());
         Ok(Self {
             base,
             node_id,
@@ -260,6 +338,8 @@ impl HttpRemote {
             agent,
             stream_port,
             dialer: Default::default(),
+            local_stream,
+            local_failed: Default::default(),
         })
     }
 
@@ -303,13 +383,16 @@ impl HttpRemote {
         request: &SignedRequest,
         write: bool,
         list: &[u8],
-    ) -> Option<Result<std::net::TcpStream, Option<String>>> {
+    ) -> Option<Result<StreamConn, Option<String>>> {
         use lightstreams_network::stream;
-        let port = self.stream_port?;
-        let mut conn = self
-            .dialer
-            .connect(&self.base, port, Duration::from_secs(120))
-            .ok()?;
+        let mut conn = match self.connect_local() {
+            Some(conn) => conn,
+            None => StreamConn::Tcp(
+                self.dialer
+                    .connect(&self.base, self.stream_port?, Duration::from_secs(120))
+                    .ok()?,
+            ),
+        };
         let wire = stream::Request {
             write,
             item: request.item,
@@ -328,6 +411,30 @@ impl HttpRemote {
         }
     }
 
+    /// The node's local stream this remote reads and uploads through, if the node told of one
+    /// (it does to clients on its machine) and `LIGHTSTREAMS_LOCAL_STREAM` is not `off`.
+    pub fn local_stream(&self) -> Option<&std::path::Path> {
+        self.local_stream.as_deref()
+    }
+
+    /// A connection to the node's local stream, if it told of one and it can be connected to
+    /// (once it could not, it is not tried again).
+    fn connect_local(&self) -> Option<StreamConn> {
+        #[cfg(unix)]
+        {
+            use std::sync::atomic::Ordering;
+            let path = self.local_stream.as_ref()?;
+            if self.local_failed.load(Ordering::Relaxed) {
+                return None;
+            }
+            match lightstreams_network::local::connect(path, Duration::from_secs(120)) {
+                Ok(conn) => return Some(StreamConn::Local(conn)),
+                Err(_) => self.local_failed.store(true, Ordering::Relaxed),
+            }
+        }
+        None
+    }
+
     /// Read the blobs a signed batch names over the node's vault stream, if it has one and it
     /// can be reached (`None`: use HTTP).
     fn stream_batch(
@@ -339,7 +446,12 @@ impl HttpRemote {
         each: &mut dyn FnMut(usize, Option<Vec<u8>>),
     ) -> Option<Result<(), ProtocolError>> {
         Some(match self.stream_request(request, false, body)? {
-            Ok(mut conn) => read_owned_frames(&mut conn, count, spares, each),
+            Ok(mut conn) => read_owned_frames(
+                &mut |buf: &mut Vec<u8>| conn.read_frame(MAX_OBJECT, buf),
+                count,
+                spares,
+                each,
+            ),
             Err(None) => Err(ProtocolError::NotFound(ItemId(request.item).to_string())),
             Err(Some(refused)) => Err(batch_broke(format!("refused: {refused}"))),
         })
@@ -405,15 +517,14 @@ fn batch_broke(e: String) -> ProtocolError {
 /// Read `count` frames, handing each object over owned (the reader decrypts in place), in a
 /// buffer taken from `spares`.
 fn read_owned_frames(
-    reader: &mut impl Read,
+    next: &mut dyn FnMut(&mut Vec<u8>) -> Result<bool, String>,
     count: usize,
     spares: &Spares,
     each: &mut dyn FnMut(usize, Option<Vec<u8>>),
 ) -> Result<(), ProtocolError> {
     for i in 0..count {
         let mut bytes = spares.take();
-        let here = lightstreams_network::batch::read_frame(reader, MAX_OBJECT, &mut bytes, |_| {})
-            .map_err(batch_broke)?;
+        let here = next(&mut bytes).map_err(batch_broke)?;
         if here {
             each(i, Some(bytes));
         } else {
@@ -531,7 +642,14 @@ impl Remote for HttpRemote {
             _ => return Err(ProtocolError::Remote(error_message(&mut response))),
         }
         let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
-        read_owned_frames(&mut reader, count, spares, each)
+        read_owned_frames(
+            &mut |buf: &mut Vec<u8>| {
+                lightstreams_network::batch::read_frame(&mut reader, MAX_OBJECT, buf, |_| {})
+            },
+            count,
+            spares,
+            each,
+        )
     }
 
     fn batch_writes(&self) -> bool {
@@ -653,6 +771,8 @@ mod tests {
                 .into(),
             stream_port: None,
             dialer: Default::default(),
+            local_stream: None,
+            local_failed: Default::default(),
         };
         let request = SignedRequest::sign(
             &PrivateKeySigner::random(),
@@ -682,6 +802,8 @@ mod tests {
             agent: ureq::Agent::new_with_defaults(),
             stream_port: Some(port),
             dialer: Default::default(),
+            local_stream: None,
+            local_failed: Default::default(),
         };
         let signer = PrivateKeySigner::random();
         let request = SignedRequest::sign(

@@ -1487,3 +1487,206 @@ fn batch_uploads_stream_and_are_enforced() {
     let answer = put(&put_auth(alice, b"no slash"), b"no slash", &[]);
     assert_eq!(answer.first(), Some(&BAD), "a malformed list");
 }
+
+/// What the local stream answered: the status, the frames read (each object's bytes, and
+/// whether it came as a file), and the rest until the node closed.
+type LocalAnswer = (u8, Vec<(Vec<u8>, bool)>, Vec<u8>);
+
+/// Send `wire` to the local stream at `path`, close the sending side, and read the status and
+/// then, after `OK`, `frames` frames.
+fn local_ask(path: &Path, wire: &[u8], frames: usize) -> LocalAnswer {
+    use lightstreams_network::local::{Frame, read_frame_as};
+    use std::io::{Read, Write};
+    let mut conn = std::os::unix::net::UnixStream::connect(path).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    conn.write_all(wire).expect("send");
+    conn.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    let mut status = [0u8];
+    conn.read_exact(&mut status).expect("status");
+    let mut got = Vec::new();
+    if status[0] == lightstreams_network::stream::OK {
+        for _ in 0..frames {
+            let mut buf = Vec::new();
+            let how = read_frame_as(&conn, 1 << 30, &mut buf).expect("frame");
+            got.push((buf, how == Frame::File));
+        }
+    }
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).expect("rest");
+    (status[0], got, rest)
+}
+
+/// Clients on the node's machine read through its local stream (a Unix-domain socket), which
+/// hands each stored blob over as an open file instead of sending its bytes: the node says
+/// where it is only to such clients (not to web pages), keeps it to its own user, checks every
+/// request as the TCP stream does and refuses with the same one byte; uploads over it are
+/// checked and stored as over TCP. The CLI's add and get go through it, and through TCP with
+/// `LIGHTSTREAMS_LOCAL_STREAM=off`, with the same bytes back.
+#[test]
+fn the_local_stream_hands_blobs_over_as_files() {
+    use lightstreams_network::stream::{BAD, NOT_FOUND, OK, Request, write_request};
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let _serial = serial();
+    let dir = tempdir("vault-local");
+    let (node, data) = start(dir.path());
+    let rpc = node.rpc.url.clone();
+    let accounts = dev_accounts(3);
+    let (alice, carol) = (&accounts[0], &accounts[2]);
+    let remote = HttpRemote::connect(&rpc).expect("connect");
+    let node_id = remote.node_id();
+
+    // Where it is: told to a client on this machine, not to a web page.
+    let info = |origin: Option<&str>| -> Value {
+        let mut request = ureq::get(format!("{rpc}/v1"));
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        request
+            .call()
+            .expect("/v1")
+            .body_mut()
+            .read_json()
+            .expect("json")
+    };
+    let path = PathBuf::from(info(None)["local_stream"].as_str().expect("announced"));
+    assert_eq!(
+        path.canonicalize().expect("exists"),
+        data.join("vault.sock")
+            .canonicalize()
+            .expect("in the data dir")
+    );
+    assert_eq!(remote.local_stream(), Some(path.as_path()));
+    let meta = std::fs::symlink_metadata(&path).expect("stat");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(
+        meta.permissions().mode() & 0o777,
+        0o600,
+        "the node's user only"
+    );
+    assert!(
+        info(Some("https://example.com"))["local_stream"].is_null(),
+        "not told to a web page"
+    );
+
+    // The CLI adds and gets through it, and through TCP with it turned off; no plaintext on
+    // disk either way.
+    let input = dir.path().join("clip.bin");
+    let (marker, bytes) = marked_file(&input, 2 * lightstreams_vault::CHUNK_SIZE + 999);
+    let added = ok_json(&vault(
+        &rpc,
+        alice,
+        &["add", input.to_str().expect("utf-8")],
+    ));
+    let item_text = added["item"].as_str().expect("item").to_string();
+    for local in ["on", "off"] {
+        let out = dir.path().join(format!("back-{local}"));
+        let got = Command::new(exe())
+            .args([
+                "vault",
+                "get",
+                &item_text,
+                "-o",
+                out.to_str().expect("utf-8"),
+            ])
+            .args(["--json", "--rpc", &rpc, "--private-key", &key_hex(alice)])
+            .env("LIGHTSTREAMS_LOCAL_STREAM", local)
+            .env_remove("LIGHTSTREAMS_ACCOUNT")
+            .env_remove("LIGHTSTREAMS_PRIVATE_KEY")
+            .output()
+            .expect("run lightstreams vault get");
+        ok_json(&got);
+        assert!(
+            std::fs::read(&out).ok() == Some(bytes.clone()),
+            "local stream {local}"
+        );
+    }
+    assert_no_marker(&data, &marker);
+
+    // Requests as on the TCP stream: an upload of two chunks, then a batch read of them.
+    let item: ItemId = item_text.parse().expect("item id");
+    let item = item.0;
+    let a: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let b: Vec<u8> = (0..7000u32).map(|i| (i % 241) as u8).collect();
+    let list = chunk_list(&[&a, &b]);
+    let auth = |kind: RequestKind, who: &PrivateKeySigner, signed: &[u8]| {
+        SignedRequest::sign(
+            who,
+            kind,
+            item,
+            ObjectRef::Batch(*blake3::hash(signed).as_bytes()),
+            node_id.clone(),
+        )
+        .to_header()
+    };
+    let wire = |write: bool, header: &str, list: &[u8], objects: &[u8]| {
+        let mut wire = Vec::new();
+        let request = Request {
+            write,
+            item,
+            header: header.to_string(),
+            list: list.to_vec(),
+        };
+        write_request(&mut wire, &request).expect("encode");
+        wire.extend_from_slice(objects);
+        wire
+    };
+    let body = frames(&[&a, &b]);
+    let (status, _, rest) = local_ask(
+        &path,
+        &wire(true, &auth(RequestKind::Put, carol, &list), &list, &body),
+        0,
+    );
+    assert_eq!((status, rest), (NOT_FOUND, vec![]), "a stranger's upload");
+    let (status, _, rest) = local_ask(
+        &path,
+        &wire(true, &auth(RequestKind::Put, alice, &list), &list, &body),
+        0,
+    );
+    assert_eq!((status, rest), (OK, vec![OK]), "alice's upload");
+
+    let read = auth(RequestKind::Get, alice, &list);
+    let (status, got, rest) = local_ask(&path, &wire(false, &read, &list, &[]), 2);
+    assert_eq!(status, OK);
+    assert!(
+        got == vec![(a.clone(), true), (b.clone(), true)],
+        "both chunks, in order, each as its file"
+    );
+    assert!(rest.is_empty(), "{} bytes after the frames", rest.len());
+    // Refusals: the one byte the TCP stream answers, and nothing else.
+    let tcp_port = u16::try_from(info(None)["stream_port"].as_u64().expect("port")).expect("port");
+    let stranger = auth(RequestKind::Get, carol, &list);
+    let tcp_refusal = util::stream_ask(tcp_port, &wire(false, &stranger, &list, &[]));
+    assert_eq!(tcp_refusal, vec![NOT_FOUND]);
+    for (what, header, asked) in [
+        ("replayed", read.clone(), list.clone()),
+        ("a stranger", stranger.clone(), list.clone()),
+        (
+            "a list other than the one signed",
+            auth(RequestKind::Get, alice, &chunk_list(&[&a])),
+            list.clone(),
+        ),
+        (
+            "unsigned",
+            "Lightstreams-Sig v1 ts=1,nonce=2,sig=0x00".to_string(),
+            list.clone(),
+        ),
+    ] {
+        let (status, _, rest) = local_ask(&path, &wire(false, &header, &asked, &[]), 0);
+        assert_eq!(
+            [vec![status], rest].concat(),
+            tcp_refusal,
+            "{what}: the uniform refusal"
+        );
+    }
+    // Garbage: named, and the node goes on serving.
+    let (status, _, rest) = local_ask(&path, b"GET / HTTP/1.1\r\n\r\n", 0);
+    assert_eq!(status, BAD);
+    assert!(
+        String::from_utf8_lossy(&rest).contains("LSV1"),
+        "names what it expects"
+    );
+    let read = auth(RequestKind::Get, alice, &list);
+    let (status, got, _) = local_ask(&path, &wire(false, &read, &list, &[]), 2);
+    assert_eq!((status, got.len()), (OK, 2), "still serving");
+}

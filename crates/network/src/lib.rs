@@ -18,6 +18,8 @@
 //!   gets streamed and verified as they arrive, put, inventories, liveness probes.
 //! - [`batch`]: the framing of a batch request (many objects of one item in one request).
 //! - [`stream`]: the same batch reads and uploads over a plain TCP connection, no HTTP layer.
+//! - [`local`]: the stream over a Unix-domain socket for clients on the node's machine, blobs
+//!   handed over as open files.
 //!
 //! # Why HTTP over TCP and not iroh
 //! The design named iroh (QUIC). A plain `iroh-blobs` transfer on loopback moved 263 MB/s when
@@ -35,6 +37,8 @@
 pub mod batch;
 pub mod client;
 pub mod identity;
+#[cfg(unix)]
+pub mod local;
 pub mod peer;
 pub mod placement;
 pub mod possession;

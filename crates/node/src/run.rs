@@ -155,6 +155,8 @@ pub async fn launch(context: Context, config: ResolvedConfig) -> Result<NodeHand
                     repair_interval: config.repair_interval,
                 }),
                 stream: Some(std::net::SocketAddr::new(addr.ip(), config.stream_port)),
+                // Clients on this machine read blobs straight from the store's files.
+                local_stream: Some(config.data_dir.join("vault.sock")),
             });
             let handle = lightstreams_api::serve(chain.clone(), rpc_config)
                 .await

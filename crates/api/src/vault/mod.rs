@@ -73,6 +73,11 @@ pub struct VaultConfig {
     /// Where to serve the vault stream (peers' batch reads over plain TCP; port 0: any free
     /// port), announced at `/v1` as `stream_port`; none: peers read over HTTP only.
     pub stream: Option<std::net::SocketAddr>,
+    /// Where to serve the local stream: the vault stream's requests over a Unix-domain socket
+    /// for clients on this machine, each stored blob handed over as an open file
+    /// ([`lightstreams_network::local`]). Announced at `/v1` as `local_stream` to clients on
+    /// this machine only; none (or a path that cannot be bound): not served.
+    pub local_stream: Option<PathBuf>,
 }
 
 #[cfg(test)]
@@ -89,6 +94,7 @@ impl VaultConfig {
             validator_apis: Vec::new(),
             peers: None,
             stream: None,
+            local_stream: None,
         }
     }
 }
@@ -379,6 +385,8 @@ pub(crate) struct Vault {
     peers: Option<peers::PeerNet>,
     /// The port of the vault stream, once it serves (0: none).
     stream_port: std::sync::atomic::AtomicU16,
+    /// Where the local stream serves, once it does.
+    local_stream: std::sync::OnceLock<PathBuf>,
 }
 
 type AclCache = (u64, HashMap<(ItemId, Address), (u8, bool)>);
@@ -425,6 +433,7 @@ impl Vault {
                 .map(lightstreams_access::keys::EncryptionKeyPair::from_secret_bytes),
             peers: config.peers.as_ref().map(peers::PeerNet::new),
             stream_port: std::sync::atomic::AtomicU16::new(0),
+            local_stream: std::sync::OnceLock::new(),
         })
     }
 
@@ -1137,7 +1146,18 @@ async fn peer_proof(
         .into_response())
 }
 
-async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
+async fn node_info(
+    State(vault): State<Arc<Vault>>,
+    from: Option<axum::Extension<crate::ClientAddr>>,
+    headers: HeaderMap,
+) -> Response {
+    // The local stream's path names a directory of this machine: it is told only to a client
+    // on this machine that is not a web page (a browser sends `Origin` with every cross-origin
+    // request, and any page may ask a node on localhost).
+    let local_stream = vault.local_stream.get().filter(|_| {
+        from.is_some_and(|from| crate::per_ip::is_this_machine(from.0.0.ip()))
+            && !headers.contains_key(header::ORIGIN)
+    });
     axum::Json(json!({
         "node_id": vault.node_id,
         "chain_id": vault.chain.chain_id(),
@@ -1152,6 +1172,7 @@ async fn node_info(State(vault): State<Arc<Vault>>) -> Response {
             0 => None,
             port => Some(port),
         },
+        "local_stream": local_stream,
     }))
     .into_response()
 }
@@ -1263,6 +1284,18 @@ pub(crate) fn service(chain: Arc<Chain>, config: &VaultConfig) -> std::io::Resul
         vault
             .stream_port
             .store(port, std::sync::atomic::Ordering::Relaxed);
+    }
+    #[cfg(unix)]
+    if let Some(path) = &config.local_stream {
+        match stream::spawn_local(&vault, path) {
+            Ok(path) => {
+                tracing::info!(path = %path.display(), "local vault stream listening");
+                let _ = vault.local_stream.set(path);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no local vault stream (clients on this machine use TCP)")
+            }
+        }
     }
     peers::spawn_replicator(&vault);
     Ok(router(vault))

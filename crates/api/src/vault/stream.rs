@@ -59,6 +59,62 @@ pub(crate) fn spawn(vault: &Arc<Vault>, addr: SocketAddr) -> std::io::Result<u16
     Ok(port)
 }
 
+/// Bind the local stream (the same requests over a Unix-domain socket, blobs handed over as
+/// files: [`lightstreams_network::local`]) at `path` and serve it for as long as `vault`
+/// lives. The socket is readable and writable by this user only. A socket file left by a node
+/// that is gone is replaced; one a live node answers on is an error, as is a path too long for
+/// a socket. Returns the bound path, absolute.
+#[cfg(unix)]
+pub(crate) fn spawn_local(
+    vault: &Arc<Vault>,
+    path: &std::path::Path,
+) -> std::io::Result<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::path::absolute(path)?;
+    if path.as_os_str().len() > lightstreams_network::local::MAX_PATH {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "{} is longer than the {} bytes a socket path may have",
+                path.display(),
+                lightstreams_network::local::MAX_PATH
+            ),
+        ));
+    }
+    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AddrInUse,
+            format!(
+                "another node serves {} (is this data directory in use?)",
+                path.display()
+            ),
+        ));
+    }
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) => {
+            std::fs::remove_file(&path)?
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        Err(_) => {}
+    }
+    let listener = std::os::unix::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::UnixListener::from_std(listener)?;
+    tokio::spawn(accept_local(
+        listener,
+        path.clone(),
+        Arc::downgrade(vault),
+        Limits::new(),
+    ));
+    Ok(path)
+}
+
 /// What bounds the stream's connections: in all, and per client address.
 struct Limits {
     serving: Arc<tokio::sync::Semaphore>,
@@ -89,41 +145,150 @@ async fn accept(listener: tokio::net::TcpListener, vault: Weak<Vault>, limits: L
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Some(waiting_here) = limits.pending_per_ip.try_take(from.ip()) else {
-            tracing::debug!(%from, "vault stream: too many connections waiting from one address; closing a new one");
+        admit(socket, from.ip(), vault, &limits);
+    }
+}
+
+/// Serve the local stream on `listener` (bound at `path`) for as long as the vault lives, then
+/// remove the socket file.
+#[cfg(unix)]
+async fn accept_local(
+    listener: tokio::net::UnixListener,
+    path: std::path::PathBuf,
+    vault: Weak<Vault>,
+    limits: Limits,
+) {
+    loop {
+        let accepted = tokio::time::timeout(Duration::from_secs(1), listener.accept()).await;
+        let Some(vault) = vault.upgrade() else { break };
+        let Ok(accepted) = accepted else { continue };
+        let Ok((socket, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Ok(waiting) = limits.pending.clone().try_acquire_owned() else {
-            tracing::warn!("vault stream: too many connections waiting; closing a new one");
-            continue;
+        // Every connection comes from this machine: they share the local stream's own slots.
+        admit(
+            socket,
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            vault,
+            &limits,
+        );
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+/// Take a new connection in if the limits allow: its first request is read on the async side,
+/// then it is served on a blocking thread.
+fn admit<A: AsyncConn>(socket: A, from: std::net::IpAddr, vault: Arc<Vault>, limits: &Limits) {
+    let Some(waiting_here) = limits.pending_per_ip.try_take(from) else {
+        tracing::debug!(%from, "vault stream: too many connections waiting from one address; closing a new one");
+        return;
+    };
+    let Ok(waiting) = limits.pending.clone().try_acquire_owned() else {
+        tracing::warn!("vault stream: too many connections waiting; closing a new one");
+        return;
+    };
+    let (permits, per_ip) = (limits.serving.clone(), limits.serving_per_ip.clone());
+    tokio::spawn(async move {
+        let mut socket = socket;
+        // The first request arrives on the async side: a sender trickling bytes holds a
+        // task, not one of the threads requests are served on.
+        let first = tokio::time::timeout(STALL, first_request(&mut socket))
+            .await
+            .unwrap_or_else(|_| Err("the request took too long".into()));
+        drop((waiting, waiting_here));
+        let Some(permit_here) = per_ip.try_take(from) else {
+            tracing::debug!(%from, "vault stream: too many connections from one address; closing one");
+            return;
         };
-        let (permits, per_ip) = (limits.serving.clone(), limits.serving_per_ip.clone());
-        tokio::spawn(async move {
-            let mut socket = socket;
-            // The first request arrives on the async side: a sender trickling bytes holds a
-            // task, not one of the threads requests are served on.
-            let first = tokio::time::timeout(STALL, first_request(&mut socket))
-                .await
-                .unwrap_or_else(|_| Err("the request took too long".into()));
-            drop((waiting, waiting_here));
-            let Some(permit_here) = per_ip.try_take(from.ip()) else {
-                tracing::debug!(%from, "vault stream: too many connections from one address; closing one");
-                return;
-            };
-            let Ok(permit) = permits.try_acquire_owned() else {
-                tracing::warn!("vault stream: too many connections; closing one");
-                return;
-            };
-            let Ok(socket) = socket.into_std() else {
-                return;
-            };
-            tokio::task::spawn_blocking(move || {
-                if let Err(e) = serve_connection(&vault, socket, first) {
-                    tracing::debug!(error = %e, "vault stream connection ended");
-                }
-                drop((permit, permit_here));
-            });
+        let Ok(permit) = permits.try_acquire_owned() else {
+            tracing::warn!("vault stream: too many connections; closing one");
+            return;
+        };
+        let Ok(socket) = socket.into_std() else {
+            return;
+        };
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = serve_connection(&vault, socket, first) {
+                tracing::debug!(error = %e, "vault stream connection ended");
+            }
+            drop((permit, permit_here));
         });
+    });
+}
+
+/// A connection as accepted on the async side, before it is handed to a blocking thread.
+trait AsyncConn: tokio::io::AsyncRead + Unpin + Send + 'static {
+    /// The blocking socket it becomes.
+    type Std: Conn;
+    fn into_std(self) -> std::io::Result<Self::Std>;
+}
+
+impl AsyncConn for tokio::net::TcpStream {
+    type Std = TcpStream;
+    fn into_std(self) -> std::io::Result<TcpStream> {
+        tokio::net::TcpStream::into_std(self)
+    }
+}
+
+#[cfg(unix)]
+impl AsyncConn for tokio::net::UnixStream {
+    type Std = std::os::unix::net::UnixStream;
+    fn into_std(self) -> std::io::Result<Self::Std> {
+        tokio::net::UnixStream::into_std(self)
+    }
+}
+
+/// A blocking connection of either stream: TCP, or the local stream's Unix-domain socket.
+trait Conn: Read + Write + Send + Sized + 'static {
+    fn try_clone(&self) -> std::io::Result<Self>;
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()>;
+    /// Blocking mode, both timeouts [`STALL`], small writes sent at once.
+    fn prepare(&self) -> std::io::Result<()>;
+    fn shutdown_write(&self) -> std::io::Result<()>;
+    /// Hand a blob's file over rather than its bytes, where the connection can (`None`: it
+    /// carries bytes only).
+    fn send_file(&self, _file: &std::fs::File, _len: u32) -> Option<std::io::Result<()>> {
+        None
+    }
+}
+
+impl Conn for TcpStream {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn prepare(&self) -> std::io::Result<()> {
+        self.set_nonblocking(false)?;
+        TcpStream::set_read_timeout(self, Some(STALL))?;
+        self.set_write_timeout(Some(STALL))?;
+        self.set_nodelay(true)
+    }
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+}
+
+#[cfg(unix)]
+impl Conn for std::os::unix::net::UnixStream {
+    fn try_clone(&self) -> std::io::Result<Self> {
+        std::os::unix::net::UnixStream::try_clone(self)
+    }
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> std::io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
+    fn prepare(&self) -> std::io::Result<()> {
+        self.set_nonblocking(false)?;
+        std::os::unix::net::UnixStream::set_read_timeout(self, Some(STALL))?;
+        self.set_write_timeout(Some(STALL))
+    }
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+    fn send_file(&self, file: &std::fs::File, len: u32) -> Option<std::io::Result<()>> {
+        Some(lightstreams_network::local::send_file(self, file, len))
     }
 }
 
@@ -131,7 +296,7 @@ async fn accept(listener: tokio::net::TcpListener, vault: Weak<Vault>, limits: L
 /// item and header length, the header and list length, the list, each length checked before
 /// more is read), then parsed as any request is. `Ok(None)`: closed before a request.
 async fn first_request(
-    socket: &mut tokio::net::TcpStream,
+    socket: &mut (impl tokio::io::AsyncRead + Unpin),
 ) -> Result<Option<stream::Request>, String> {
     let mut wire = Vec::new();
     // The magic first, so anything else is answered at once.
@@ -158,7 +323,7 @@ async fn first_request(
 
 /// Read from `socket` until `wire` holds `len` bytes: `false` if the peer closed first.
 async fn read_upto(
-    socket: &mut tokio::net::TcpStream,
+    socket: &mut (impl tokio::io::AsyncRead + Unpin),
     wire: &mut Vec<u8>,
     len: usize,
 ) -> Result<bool, String> {
@@ -180,15 +345,12 @@ async fn read_upto(
 
 /// Answer requests on one connection, the first already read (`first`), until the peer
 /// closes it or a request is refused.
-fn serve_connection(
+fn serve_connection<S: Conn>(
     vault: &Vault,
-    socket: TcpStream,
+    socket: S,
     first: Result<Option<stream::Request>, String>,
 ) -> std::io::Result<()> {
-    socket.set_nonblocking(false)?;
-    socket.set_read_timeout(Some(STALL))?;
-    socket.set_write_timeout(Some(STALL))?;
-    socket.set_nodelay(true)?;
+    socket.prepare()?;
     let mut input = BufReader::new(socket.try_clone()?);
     let mut out = Answer {
         socket,
@@ -262,11 +424,7 @@ fn serve_connection(
 }
 
 /// Answer a refused request (the uniform not-found, or what is malformed) and close.
-fn refuse(
-    input: &mut BufReader<TcpStream>,
-    out: TcpStream,
-    refused: Refused,
-) -> std::io::Result<()> {
+fn refuse<S: Conn>(input: &mut BufReader<S>, out: S, refused: Refused) -> std::io::Result<()> {
     match refused {
         Refused::NotFound => last_word(input, out, &[stream::NOT_FOUND]),
         Refused::Api(e) => last_word(input, out, &stream::bad(&e.message)),
@@ -275,8 +433,8 @@ fn refuse(
 
 /// An upload's objects read from the connection, each whole into one reused buffer (the
 /// socket's read timeout bounds a stall).
-struct SocketUpload<'a> {
-    input: &'a mut BufReader<TcpStream>,
+struct SocketUpload<'a, S> {
+    input: &'a mut BufReader<S>,
     buf: &'a mut Vec<u8>,
 }
 
@@ -294,13 +452,13 @@ fn stalled(e: std::io::Error) -> std::io::Error {
     }
 }
 
-impl Read for SocketUpload<'_> {
+impl<S: Conn> Read for SocketUpload<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.input.read(buf).map_err(stalled)
     }
 }
 
-impl UploadSource for SocketUpload<'_> {
+impl<S: Conn> UploadSource for SocketUpload<'_, S> {
     fn piece(&mut self, max: usize) -> std::io::Result<Option<&[u8]>> {
         // A chunk comes whole; a large manifest in pieces of at most PIECE, so a connection
         // never holds more. The buffer only grows; its bytes are overwritten.
@@ -319,12 +477,12 @@ impl UploadSource for SocketUpload<'_> {
 }
 
 /// A reader that gives up at `until`, however the bytes trickle in.
-struct Until<'a> {
-    input: &'a mut BufReader<TcpStream>,
+struct Until<'a, S> {
+    input: &'a mut BufReader<S>,
     until: std::time::Instant,
 }
 
-impl Read for Until<'_> {
+impl<S: Conn> Read for Until<'_, S> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -351,12 +509,12 @@ enum Opened {
 
 /// The answering side of a connection: its socket, and the buffer every blob sent on it is
 /// read into (reused, so it costs one allocation per connection, not one per blob).
-struct Answer {
-    socket: TcpStream,
+struct Answer<S> {
+    socket: S,
     buf: Vec<u8>,
 }
 
-impl Answer {
+impl<S: Conn> Answer<S> {
     /// Send one frame from memory (`None`: absent).
     fn frame(&mut self, bytes: Option<&[u8]>) -> std::io::Result<()> {
         stream::write_frame(&mut self.socket, bytes)
@@ -376,6 +534,10 @@ impl Answer {
             }
             _ => e,
         };
+        // On the local stream the file itself goes over, not its bytes.
+        if let Some(sent) = self.socket.send_file(&file, len32) {
+            return sent;
+        }
         let head = batch::frame_header(Some(len32 as usize));
         let mut left = len32 as usize;
         let mut start = head.len();
@@ -399,13 +561,9 @@ impl Answer {
 /// Send a refusal and close: the sending side first, then whatever the peer still sends is
 /// read and dropped for a moment, so the close does not reset the connection before the peer
 /// has read the refusal.
-fn last_word(
-    input: &mut BufReader<TcpStream>,
-    mut out: TcpStream,
-    answer: &[u8],
-) -> std::io::Result<()> {
+fn last_word<S: Conn>(input: &mut BufReader<S>, mut out: S, answer: &[u8]) -> std::io::Result<()> {
     out.write_all(answer)?;
-    out.shutdown(std::net::Shutdown::Write)?;
+    out.shutdown_write()?;
     input
         .get_ref()
         .set_read_timeout(Some(Duration::from_millis(500)))?;
@@ -417,12 +575,12 @@ impl Vault {
     /// Send a client's batch: each blob from this node's disk (unverified: the client verifies
     /// each and re-asks a damaged one with a single `GET`), else fetched from the replicas for
     /// `reader`, as over HTTP.
-    fn send_client_batch(
+    fn send_client_batch<S: Conn>(
         &self,
         item: &ItemId,
         addresses: &[[u8; 32]],
         reader: &ForReader,
-        out: &mut Answer,
+        out: &mut Answer<S>,
     ) -> std::io::Result<()> {
         self.walk_client_batch(
             item,
@@ -440,11 +598,11 @@ impl Vault {
     /// Send one frame of a stream answer: a blob straight from its file, another object from
     /// memory, or absent. A blob file that shrinks while it is sent breaks the connection (the
     /// peer then asks another replica).
-    fn send_object(
+    fn send_object<S: Conn>(
         &self,
         item: &ItemId,
         object: Option<&ObjectRef>,
-        out: &mut Answer,
+        out: &mut Answer<S>,
     ) -> std::io::Result<()> {
         match object {
             Some(ObjectRef::Chunk(a) | ObjectRef::Manifest(a)) => {
