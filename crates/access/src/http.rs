@@ -411,6 +411,13 @@ impl HttpRemote {
         }
     }
 
+    /// This remote without the node's local stream: batches go over the TCP stream, as from
+    /// another machine.
+    pub fn over_tcp(mut self) -> Self {
+        self.local_stream = None;
+        self
+    }
+
     /// The node's local stream this remote reads and uploads through, if the node told of one
     /// (it does to clients on its machine) and `LIGHTSTREAMS_LOCAL_STREAM` is not `off`.
     pub fn local_stream(&self) -> Option<&std::path::Path> {

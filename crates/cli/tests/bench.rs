@@ -80,12 +80,25 @@ fn bench_vault_reports_every_phase() {
         "/node/get_floor_ceiling_vs_bound",
         "/node/floor_cpu_s_per_gib/add",
         "/node/floor_cpu_s_per_gib/get",
+        "/node/tcp/add_mb_s",
+        "/node/tcp/get_mb_s",
+        "/node/tcp/floor_cpu_s_per_gib/get",
     ] {
         positive(&report, path);
     }
     within(&report, "/node/add_vs_bound", "/node/add_vs_bound_range");
     within(&report, "/node/get_vs_bound", "/node/get_vs_bound_range");
-    every_round(&report, "/node/per_round_mb_s", 2, &["bound", "add", "get"]);
+    within(
+        &report,
+        "/node/tcp/get_vs_bound",
+        "/node/tcp/get_vs_bound_range",
+    );
+    every_round(
+        &report,
+        "/node/per_round_mb_s",
+        2,
+        &["bound", "add", "get", "tcp_add", "tcp_get"],
+    );
 }
 
 #[test]

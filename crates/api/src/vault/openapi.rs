@@ -81,7 +81,7 @@ pub(super) fn spec() -> Value {
             }
         },
         "paths": {
-            "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size, keeper_key (the X25519 key shares are wrapped to, if this node keeps key shares), live_peers, and stream_port (the TCP port of the node's vault stream: the batch reads of /v1/raw/{item}/batch and /v1/peer/{item}/batch over plain TCP, same signatures and frames; uploads too; null if none)",
+            "/v1": {"get": {"summary": "Node id, chain id, head, contract addresses, chunk size, keeper_key (the X25519 key shares are wrapped to, if this node keeps key shares), live_peers, and stream_port (the TCP port of the node's vault stream: the batch reads of /v1/raw/{item}/batch and /v1/peer/{item}/batch over plain TCP, same signatures and frames; uploads too; null if none), and local_stream (to a client on the node's machine that sends no Origin header only: the absolute path of a Unix-domain socket carrying the same requests, where each stored blob is handed over as an open file descriptor in a FILE frame (status 3, length, one SCM_RIGHTS descriptor); null otherwise)",
                 "responses": {"200": {"description": "Node facts", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI document"}}}},
             "/v1/keepers": {"get": {"summary": "The default key keepers: whether this node is a validator (then it is one), and the other validators' API URLs from its configuration",

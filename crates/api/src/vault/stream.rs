@@ -18,6 +18,12 @@
 //! one host cannot take every slot. A refusal is the one
 //! not-found status (or a message naming what is malformed), after which the node closes the
 //! connection.
+//!
+//! The **local stream** ([`spawn_local`]) serves the same requests, with the same code and
+//! checks, on a Unix-domain socket for clients on this machine, with its own slots; there each
+//! blob the node holds goes over as its open file ([`lightstreams_network::local`]) instead
+//! of being read and sent, which leaves the node almost nothing to do per byte of a download
+//! (`bench vault`: 0.04 against 0.43 CPU s/GiB over TCP).
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

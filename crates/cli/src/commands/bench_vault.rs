@@ -6,8 +6,9 @@
 //! 2. **local**: the vault library alone, encrypting into and decrypting from a chunk store on
 //!    disk (what "add and get locally" costs without any network);
 //! 3. **node**: the full protocol through a `lightstreams dev` node this command starts:
-//!    chain transactions, signed requests (batches over the node's vault stream), the node's
-//!    checks and store. It runs in `--rounds` rounds of (bound, disk, add, get) back to back and
+//!    chain transactions, signed requests (batches over the node's local stream, a Unix-domain
+//!    socket that hands blobs over as files, as every client on the node's machine uses; and
+//!    again over the TCP stream, as from another machine), the node's checks and store. It runs in `--rounds` rounds of (bound, disk, add, get) back to back and
 //!    reports the median of the rounds' own ratios with their range: on two shared, noisy
 //!    cores a single pass varies by tens of percent (the bound alone 2,650–3,460 MB/s in one
 //!    sitting), and a slow spell would otherwise land on one side of a ratio only.
@@ -184,14 +185,51 @@ fn loopback_cpu(size: u64) -> anyhow::Result<Option<f64>> {
     Ok(clock.per_gib(size).first().copied().flatten())
 }
 
+/// CPU seconds per GiB this process spends moving `size` bytes over a Unix-domain socket pair,
+/// as [`loopback_cpu`] does over TCP: what an upload over the local stream costs at least.
+fn unix_cpu(size: u64) -> anyhow::Result<Option<f64>> {
+    let (mut sender, mut receiver) = std::os::unix::net::UnixStream::pair()?;
+    let clock = CpuClock::start(&[std::process::id()]);
+    let received = std::thread::scope(|s| -> anyhow::Result<u64> {
+        let sending = s.spawn(move || -> std::io::Result<()> {
+            let buf = vec![0x5au8; lightstreams_vault::CHUNK_SIZE];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(buf.len() as u64) as usize;
+                sender.write_all(&buf[..n])?;
+                left -= n as u64;
+            }
+            Ok(())
+        });
+        let mut buf = vec![0u8; lightstreams_vault::CHUNK_SIZE];
+        let mut received = 0u64;
+        loop {
+            match receiver.read(&mut buf)? {
+                0 => break,
+                n => received += n as u64,
+            }
+        }
+        sending
+            .join()
+            .map_err(|_| anyhow!("the socket-pair sender panicked"))??;
+        Ok(received)
+    })?;
+    if received != size {
+        return Err(anyhow!("the socket pair moved {received} of {size} bytes"));
+    }
+    Ok(clock.per_gib(size).first().copied().flatten())
+}
+
 /// The least CPU per GiB an add and a get through a node must spend on this machine (each part
 /// measured alone, in the same round), and the rate that allows on every core.
 ///
 /// - add: seal and hash on the client (the bound's own CPU), carry the bytes to the node over
-///   loopback TCP, hash them again there (the node checks every address) and write them
-///   into the store; reading the input file is left out.
-/// - get: read the files on the node, carry them back over loopback TCP, hash and decrypt on the
-///   client (taken as the bound's CPU: opening costs what sealing does).
+///   a Unix-domain socket (the local stream; `tcp_add`: over loopback TCP), hash them again
+///   there (the node checks every address) and write them into the store; reading the input
+///   file is left out.
+/// - get: read the blob files and hash and decrypt (taken as the bound's CPU: opening costs
+///   what sealing does); the local stream hands the files over, so nothing is carried
+///   (`tcp_get`: the node reads them and they cross loopback TCP).
 ///
 /// Nothing else an add or get does (requests, signatures, framing, threads) is counted, so these
 /// are floors: no code could reach more than `cores / floor` here.
@@ -199,20 +237,25 @@ fn loopback_cpu(size: u64) -> anyhow::Result<Option<f64>> {
 struct Floor {
     add: f64,
     get: f64,
+    tcp_add: f64,
+    tcp_get: f64,
 }
 
 fn floor_of(
     bound: &lightstreams_vault::Bound,
     disk: &Disk,
     loopback: Option<f64>,
+    unix: Option<f64>,
 ) -> Option<Floor> {
     let gib_mb = (1u64 << 30) as f64 / 1e6;
     let seal_and_hash = gib_mb / bound.combined_mb_s;
     let hash = gib_mb / bound.blake3_mb_s;
-    let (tcp, write, read) = (loopback?, disk.write_cpu?, disk.read_cpu?);
+    let (tcp, unix, write, read) = (loopback?, unix?, disk.write_cpu?, disk.read_cpu?);
     Some(Floor {
-        add: seal_and_hash + tcp + hash + write,
-        get: read + tcp + seal_and_hash,
+        add: seal_and_hash + unix + hash + write,
+        get: read + seal_and_hash,
+        tcp_add: seal_and_hash + tcp + hash + write,
+        tcp_get: read + tcp + seal_and_hash,
     })
 }
 
@@ -224,6 +267,9 @@ struct NodeRound {
     floor: Option<Floor>,
     add: (f64, Vec<Option<f64>>),
     get: (f64, Vec<Option<f64>>),
+    /// The same over the TCP stream.
+    tcp_add: (f64, Vec<Option<f64>>),
+    tcp_get: (f64, Vec<Option<f64>>),
 }
 
 fn mb_s(bytes: u64, seconds: f64) -> f64 {
@@ -231,9 +277,20 @@ fn mb_s(bytes: u64, seconds: f64) -> f64 {
 }
 
 fn client(url: &str, signer: &PrivateKeySigner) -> anyhow::Result<Client<RpcLedger, HttpRemote>> {
+    client_via(url, signer, false)
+}
+
+/// A client of the node at `url`, over its TCP stream if `tcp` (else the local stream, where
+/// the node has one).
+fn client_via(
+    url: &str,
+    signer: &PrivateKeySigner,
+    tcp: bool,
+) -> anyhow::Result<Client<RpcLedger, HttpRemote>> {
+    let remote = HttpRemote::connect(url).map_err(|e| anyhow!("{e}"))?;
     let client = Client::new(
         RpcLedger::new(url),
-        HttpRemote::connect(url).map_err(|e| anyhow!("{e}"))?,
+        if tcp { remote.over_tcp() } else { remote },
         Identity::from_signer(signer.clone()),
     );
     client.ensure_key_registered().map_err(|e| anyhow!("{e}"))?;
@@ -340,6 +397,11 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
     let node_pid = children.0[0].1.id();
     let accounts = dev_accounts(3);
     let alice = client(&url, &accounts[0])?;
+    let probe = HttpRemote::connect(&url).map_err(|e| anyhow!("{e}"))?;
+    if probe.local_stream().is_none() {
+        say("the node has no local stream here: the local-stream rows go over TCP too".into());
+    }
+    let alice_tcp = client_via(&url, &accounts[0], true)?;
     let content = Content {
         name: "bench.bin".into(),
         media_type: "application/octet-stream".into(),
@@ -353,37 +415,56 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
         let bound = measured.combined_mb_s;
         let costs = disk_costs(dir.path(), size)?;
         let disk = costs.write_mb_s;
-        let floor = floor_of(&measured, &costs, loopback_cpu(size)?);
-        let clock = CpuClock::start(&[me, node_pid]);
-        let started = Instant::now();
-        let published = alice
-            .add(generated(size), &content, false, |_| {})
-            .map_err(|e| anyhow!("{e}"))?;
-        let add = mb_s(size, started.elapsed().as_secs_f64());
-        let add_cpu = clock.per_gib(size);
-        let clock = CpuClock::start(&[me, node_pid]);
-        let started = Instant::now();
-        let mut sink = Sink(0);
-        alice
-            .get(published.item, None, None, &mut sink, |_| {})
-            .map_err(|e| anyhow!("{e}"))?;
-        let get = mb_s(size, started.elapsed().as_secs_f64());
-        let get_cpu = clock.per_gib(size);
-        if sink.0 != size {
-            return Err(anyhow!("got {} bytes back, expected {size}", sink.0));
-        }
-        std::fs::remove_dir_all(dev_item_blobs(&dir.path().join("dev"), &published.item.0))?;
+        let floor = floor_of(&measured, &costs, loopback_cpu(size)?, unix_cpu(size)?);
+        let pids = [me, node_pid];
+        let add_one = |client: &Client<RpcLedger, HttpRemote>| -> anyhow::Result<_> {
+            let clock = CpuClock::start(&pids);
+            let started = Instant::now();
+            let published = client
+                .add(generated(size), &content, false, |_| {})
+                .map_err(|e| anyhow!("{e}"))?;
+            let rate = mb_s(size, started.elapsed().as_secs_f64());
+            Ok((published.item, (rate, clock.per_gib(size))))
+        };
+        let get_one = |client: &Client<RpcLedger, HttpRemote>, item| -> anyhow::Result<_> {
+            let clock = CpuClock::start(&pids);
+            let started = Instant::now();
+            let mut sink = Sink(0);
+            client
+                .get(item, None, None, &mut sink, |_| {})
+                .map_err(|e| anyhow!("{e}"))?;
+            let rate = mb_s(size, started.elapsed().as_secs_f64());
+            if sink.0 != size {
+                return Err(anyhow!("got {} bytes back, expected {size}", sink.0));
+            }
+            Ok((rate, clock.per_gib(size)))
+        };
+        let remove = |item: ItemId| {
+            std::fs::remove_dir_all(dev_item_blobs(&dir.path().join("dev"), &item.0))
+        };
+        let (item, add) = add_one(&alice)?;
+        let get = get_one(&alice, item)?;
+        let tcp_get = get_one(&alice_tcp, item)?;
+        remove(item)?;
+        let (item, tcp_add) = add_one(&alice_tcp)?;
+        remove(item)?;
         say(format!(
-            "round {} of {}: bound {bound:.0} MB/s, node add {add:.0} MB/s, get {get:.0} MB/s",
+            "round {} of {}: bound {bound:.0} MB/s, node add {:.0} MB/s, get {:.0} MB/s (over TCP: add {:.0}, get {:.0})",
             round + 1,
-            args.rounds
+            args.rounds,
+            add.0,
+            get.0,
+            tcp_add.0,
+            tcp_get.0,
         ));
         rounds.push(NodeRound {
             bound,
             disk,
             floor,
-            add: (add, add_cpu),
-            get: (get, get_cpu),
+            add,
+            get,
+            tcp_add,
+            tcp_get,
         });
     }
     let node_bound = Spread::of(rounds.iter().map(|r| r.bound));
@@ -398,6 +479,12 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
     let get_ratio = Spread::of(rounds.iter().map(|r| r.get.0 / r.bound));
     let node_add_cpu = mean_cpu(rounds.iter().map(|r| &r.add.1));
     let node_get_cpu = mean_cpu(rounds.iter().map(|r| &r.get.1));
+    let tcp_add = Spread::of(rounds.iter().map(|r| r.tcp_add.0));
+    let tcp_get = Spread::of(rounds.iter().map(|r| r.tcp_get.0));
+    let tcp_add_ratio = Spread::of(rounds.iter().map(|r| r.tcp_add.0 / r.bound));
+    let tcp_get_ratio = Spread::of(rounds.iter().map(|r| r.tcp_get.0 / r.bound));
+    let tcp_add_cpu = mean_cpu(rounds.iter().map(|r| &r.tcp_add.1));
+    let tcp_get_cpu = mean_cpu(rounds.iter().map(|r| &r.tcp_get.1));
     // The most a phase could reach with the CPU it used (client and node together) spread
     // perfectly over every core of this machine, against each round's bound: a miss with this
     // near the rate is CPU per byte, not idle time.
@@ -420,6 +507,8 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
     };
     let add_floor = floor_ceiling(|f| f.add);
     let get_floor = floor_ceiling(|f| f.get);
+    let tcp_add_floor = floor_ceiling(|f| f.tcp_add);
+    let tcp_get_floor = floor_ceiling(|f| f.tcp_get);
     let floor_cpu = |part: fn(&Floor) -> f64| {
         let parts: Vec<f64> = rounds
             .iter()
@@ -480,7 +569,19 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
                  "get_vs_bound_range": [get_ratio.min, get_ratio.max],
                  "per_round_mb_s": rounds.iter().map(|r| json!({
                      "bound": r.bound, "disk": r.disk, "add": r.add.0, "get": r.get.0,
-                 })).collect::<Vec<_>>()},
+                     "tcp_add": r.tcp_add.0, "tcp_get": r.tcp_get.0,
+                 })).collect::<Vec<_>>(),
+                 "tcp": {"add_mb_s": tcp_add.median, "get_mb_s": tcp_get.median,
+                         "add_vs_bound": tcp_add_ratio.median, "get_vs_bound": tcp_get_ratio.median,
+                         "add_vs_bound_range": [tcp_add_ratio.min, tcp_add_ratio.max],
+                         "get_vs_bound_range": [tcp_get_ratio.min, tcp_get_ratio.max],
+                         "add_floor_ceiling_vs_bound": tcp_add_floor.median,
+                         "get_floor_ceiling_vs_bound": tcp_get_floor.median,
+                         "floor_cpu_s_per_gib": {"add": floor_cpu(|f| f.tcp_add), "get": floor_cpu(|f| f.tcp_get)},
+                         "cpu_s_per_gib": {
+                             "add": {"client": tcp_add_cpu[0], "node": tcp_add_cpu[1]},
+                             "get": {"client": tcp_get_cpu[0], "node": tcp_get_cpu[1]},
+                         }}},
         "grant_to_first_byte_ms": {
             "median": median.as_secs_f64() * 1e3,
             "samples": latencies.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(),
@@ -543,16 +644,28 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
         );
         for (name, rate, ratio, cpu) in [
             (
-                "  node add (protocol)",
+                "  node add (local stream)",
                 &node_add,
                 &add_ratio,
                 &node_add_cpu,
             ),
             (
-                "  node get (protocol)",
+                "  node get (local stream)",
                 &node_get,
                 &get_ratio,
                 &node_get_cpu,
+            ),
+            (
+                "  node add (TCP stream)",
+                &tcp_add,
+                &tcp_add_ratio,
+                &tcp_add_cpu,
+            ),
+            (
+                "  node get (TCP stream)",
+                &tcp_get,
+                &tcp_get_ratio,
+                &tcp_get_cpu,
             ),
         ] {
             let cpu: Vec<String> = cpu.iter().map(|&c| cpu_cell(c)).collect();
@@ -569,11 +682,16 @@ pub(crate) fn run(args: BenchVaultArgs, json: bool) -> anyhow::Result<()> {
             disk_ratio.median
         );
         println!(
-            "with the CPU they used spread perfectly over {cores} cores: add {add_ceiling}, get {get_ceiling} of the bound at most"
+            "with the CPU they used spread perfectly over {cores} cores: add {add_ceiling}, get {get_ceiling} of the bound at most (local stream)"
         );
         if let (Some(add), Some(get)) = (floor_cpu(|f| f.add), floor_cpu(|f| f.get)) {
             println!(
                 "the least any add / get through a node must spend here (each part measured alone): {add:.2} / {get:.2} CPU s/GiB, so on {cores} cores at most add {add_floor}, get {get_floor} of the bound"
+            );
+        }
+        if let (Some(add), Some(get)) = (floor_cpu(|f| f.tcp_add), floor_cpu(|f| f.tcp_get)) {
+            println!(
+                "the same over loopback TCP (a client on another machine pays the transfer on its own cores): {add:.2} / {get:.2} CPU s/GiB, at most add {tcp_add_floor}, get {tcp_get_floor}"
             );
         }
         println!(
