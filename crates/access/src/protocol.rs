@@ -26,7 +26,8 @@ use alloy::rpc::types::Log;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::{SolCall, SolEvent};
 use lightstreams_vault::{
-    CHUNK_SIZE, ChunkSource, ContentKey, Encryptor, ItemId, Manifest, RangeReader, open_manifest,
+    ChunkSource, ContentKey, Encryptor, FetchAhead, Fetched, ItemId, Manifest, RangeReader,
+    open_manifest,
 };
 
 use crate::acl::{ACCESS_REGISTRY, AccessRegistry, KEY_REGISTRY, KeyRegistry, Level};
@@ -496,7 +497,7 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
         start: u64,
         end: u64,
         out: &mut impl Write,
-        mut progress: impl FnMut(u64),
+        progress: impl FnMut(u64),
     ) -> Result<(), ProtocolError> {
         let size = opened.manifest.size;
         if size == 0 {
@@ -507,67 +508,27 @@ impl<L: Ledger + Sync, R: Remote + Sync> Client<L, R> {
                 "range {start}-{end} is outside the file's {size} bytes"
             )));
         }
-        // A few threads fetch and verify the next chunks while this one decrypts and writes
-        // them in order. The chunks are dealt out like cards: lane l fetches chunks l,
-        // l + FETCHERS, l + 2 FETCHERS, ... (counted from the first), RUN of them per batch
-        // request where the node has batch reads (else one request per chunk). The reader
-        // takes chunks from the lanes in turn, so every lane keeps working one or two chunks
-        // ahead: fetching, hashing and decrypting overlap each other and the node's work, and
-        // memory stays at a few chunks per lane.
-        const FETCHERS: u64 = 4;
-        const BATCH_RUN: u64 = 16;
-        let run = if self.remote.batch_reads() {
-            BATCH_RUN
-        } else {
-            1
-        };
-        // Chunk buffers go round: lanes read into them, the reader decrypts in place, writes
-        // the plaintext out and hands them back.
+        // A few lanes fetch and verify the next chunks (a run of them per batch request where
+        // the node has batch reads, else one request per chunk) while this thread decrypts and
+        // writes them in order; chunk buffers go round from the lanes to the reader and back.
+        const FETCHERS: usize = 4;
         let spares = lightstreams_vault::Spares::new();
         let source = RemoteChunks {
             client: self,
             item: opened.item,
             spares: &spares,
         };
-        let chunks = &opened.manifest.chunks;
-        let (first, last) = (start / CHUNK_SIZE as u64, end / CHUNK_SIZE as u64);
-        let lanes = FETCHERS.min(last - first + 1);
-        std::thread::scope(|scope| {
-            let mut receivers = Vec::new();
-            for lane in 0..lanes {
-                let (tx, rx) = std::sync::mpsc::sync_channel(1);
-                receivers.push(rx);
-                let source = &source;
-                scope.spawn(move || {
-                    let mine: Vec<u64> = (first + lane..=last).step_by(lanes as usize).collect();
-                    for indices in mine.chunks(run as usize) {
-                        if !source.fetch_some(chunks, indices, &tx) {
-                            break;
-                        }
-                    }
-                });
-            }
-            let ahead = Prefetched {
-                first,
-                lanes: receivers,
-                spares: &spares,
-            };
-            let mut reader =
-                RangeReader::new(&opened.manifest, &opened.opener, &ahead, start, end)?;
-            // Straight from each decrypted chunk to `out`, no copy in between.
-            loop {
-                let plain = std::io::BufRead::fill_buf(&mut reader)?;
-                if plain.is_empty() {
-                    break;
-                }
-                let n = plain.len();
-                out.write_all(plain)?;
-                std::io::BufRead::consume(&mut reader, n);
-                progress(n as u64);
-            }
-            out.flush()?;
-            Ok(())
-        })
+        lightstreams_vault::read_ahead(
+            &opened.manifest,
+            &opened.opener,
+            &source,
+            FETCHERS,
+            start,
+            end,
+            out,
+            progress,
+        )?;
+        Ok(())
     }
 
     /// Decrypt version `version` (default: the latest) of `item`, bytes `range` (inclusive;
@@ -1420,50 +1381,6 @@ pub struct Opened {
     opener: lightstreams_vault::VersionOpener,
 }
 
-/// One fetched chunk: its index and its sealed bytes (or why it could not be fetched).
-type Fetched = (u64, Result<Vec<u8>, lightstreams_vault::Error>);
-
-/// Chunks fetched ahead, and verified against their addresses, by other threads (chunk
-/// `first + k` arrives on lane `k mod lanes`), handed over in order.
-struct Prefetched<'a> {
-    first: u64,
-    lanes: Vec<std::sync::mpsc::Receiver<Fetched>>,
-    spares: &'a lightstreams_vault::Spares,
-}
-
-impl ChunkSource for Prefetched<'_> {
-    fn fetch(
-        &self,
-        index: u64,
-        _address: &lightstreams_vault::Address,
-    ) -> Result<Vec<u8>, lightstreams_vault::Error> {
-        let stopped =
-            || lightstreams_vault::Error::Io(std::io::Error::other("the chunk fetcher stopped"));
-        let lane = index
-            .checked_sub(self.first)
-            .map(|k| (k % self.lanes.len().max(1) as u64) as usize)
-            .and_then(|lane| self.lanes.get(lane))
-            .ok_or_else(stopped)?;
-        let (got, bytes) = lane.recv().map_err(|_| stopped())?;
-        if got != index {
-            return Err(lightstreams_vault::Error::Format(format!(
-                "chunks arrived out of order: wanted {index}, got {got}"
-            )));
-        }
-        bytes
-    }
-
-    /// Every chunk was checked against its address on its lane.
-    fn verifies(&self) -> bool {
-        true
-    }
-
-    /// Back to the lanes for the next chunks.
-    fn recycle(&self, buffer: Vec<u8>) {
-        self.spares.give(buffer);
-    }
-}
-
 /// Chunks fetched from the vault node with signed requests.
 struct RemoteChunks<'a, L, R> {
     client: &'a Client<L, R>,
@@ -1473,9 +1390,31 @@ struct RemoteChunks<'a, L, R> {
 }
 
 impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
-    /// Fetch chunks `indices` (ascending) and send each, in order, to `tx`: one batch request
-    /// for several, one plain request for a single chunk. `false` once the reader has stopped.
-    fn fetch_some(
+    /// Chunk `index` on its own, checked against its address.
+    fn fetch_verified(
+        &self,
+        index: u64,
+        address: &lightstreams_vault::Address,
+    ) -> Result<Vec<u8>, lightstreams_vault::Error> {
+        let bytes = self.fetch(index, address)?;
+        address.check(&bytes)?;
+        Ok(bytes)
+    }
+}
+
+impl<L: Ledger + Sync, R: Remote + Sync> FetchAhead for RemoteChunks<'_, L, R> {
+    /// Runs of chunks per batch request where the node has batch reads.
+    fn run(&self) -> usize {
+        const BATCH_RUN: usize = 16;
+        if self.client.remote.batch_reads() {
+            BATCH_RUN
+        } else {
+            1
+        }
+    }
+
+    /// One batch request for several chunks, one plain request for a single chunk.
+    fn fetch_run(
         &self,
         chunks: &[lightstreams_vault::Address],
         indices: &[u64],
@@ -1540,15 +1479,9 @@ impl<L: Ledger + Sync, R: Remote + Sync> RemoteChunks<'_, L, R> {
         open
     }
 
-    /// Chunk `index` on its own, checked against its address.
-    fn fetch_verified(
-        &self,
-        index: u64,
-        address: &lightstreams_vault::Address,
-    ) -> Result<Vec<u8>, lightstreams_vault::Error> {
-        let bytes = self.fetch(index, address)?;
-        address.check(&bytes)?;
-        Ok(bytes)
+    /// Back to the lanes for the next batch reads.
+    fn recycle(&self, buffer: Vec<u8>) {
+        self.spares.give(buffer);
     }
 }
 

@@ -7,7 +7,8 @@
 //! store can verify what it holds without any key. The [`Manifest`] (name, media type, size,
 //! chunk addresses, previous version) is sealed the same way. [`Encryptor`] turns any
 //! `std::io::Read` into sealed chunks one at a time; [`RangeReader`] decrypts any byte range by
-//! fetching only the chunks that cover it; memory stays at a few chunks. [`ChunkStore`] keeps
+//! fetching only the chunks that cover it, and [`read_ahead`] does the same with threads fetching
+//! and verifying the next chunks while the caller's decrypts; memory stays at a few chunks. [`ChunkStore`] keeps
 //! sealed blobs on disk by address, atomically. [`Spares`] lets the threads of one transfer reuse
 //! chunk buffers instead of allocating each chunk anew.
 //!
@@ -28,6 +29,7 @@
 //! assert_eq!(plain, b"hello vault");
 //! ```
 
+mod ahead;
 mod bound;
 mod error;
 mod format;
@@ -37,6 +39,7 @@ mod spares;
 mod store;
 mod stream;
 
+pub use ahead::{FetchAhead, Fetched, StoreLanes, read_ahead};
 pub use bound::{Bound, measure_bound};
 pub use error::Error;
 pub use format::{

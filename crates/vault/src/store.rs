@@ -106,6 +106,19 @@ impl ChunkStore {
         }
     }
 
+    /// Read the blob at `address`, as stored and not verified, into `buffer` (cleared first;
+    /// its allocation is reused). `false` if absent.
+    pub fn read_into(&self, address: &Address, buffer: &mut Vec<u8>) -> Result<bool, Error> {
+        buffer.clear();
+        let mut file = match std::fs::File::open(self.path(address)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::Io(e)),
+        };
+        std::io::Read::read_to_end(&mut file, buffer)?;
+        Ok(true)
+    }
+
     /// The blob at `address`, verified; `None` if absent.
     pub fn get(&self, address: &Address) -> Result<Option<Vec<u8>>, Error> {
         let Some(bytes) = self.get_unverified(address)? else {
