@@ -15,7 +15,7 @@ use crate::format::{CHUNK_SIZE, Manifest, VersionOpener};
 use crate::ids::Address;
 use crate::spares::Spares;
 use crate::store::ChunkStore;
-use crate::stream::{ChunkSource, RangeReader};
+use crate::stream::{ChunkSource, RangeReader, check_range};
 
 /// One fetched chunk: its index and its sealed bytes, already checked against its address (or
 /// why it could not be fetched).
@@ -57,12 +57,7 @@ pub fn read_ahead<S: FetchAhead + ?Sized>(
     out: &mut impl Write,
     mut progress: impl FnMut(u64),
 ) -> Result<(), Error> {
-    if start > end || end >= manifest.size {
-        return Err(Error::Format(format!(
-            "range {start}-{end} is outside the file's {} bytes",
-            manifest.size
-        )));
-    }
+    check_range(manifest, start, end)?;
     let (first, last) = (start / CHUNK_SIZE as u64, end / CHUNK_SIZE as u64);
     let lanes = (lanes.max(1) as u64).min(last - first + 1);
     let run = source.run().max(1);

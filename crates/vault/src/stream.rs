@@ -165,6 +165,17 @@ pub fn chunks_for_range(start: u64, end: u64) -> std::ops::RangeInclusive<u64> {
     (start / CHUNK_SIZE as u64)..=(end / CHUNK_SIZE as u64)
 }
 
+/// Whether bytes `start..=end` (inclusive) lie within the version `manifest` describes.
+pub(crate) fn check_range(manifest: &Manifest, start: u64, end: u64) -> Result<(), Error> {
+    if start > end || end >= manifest.size {
+        return Err(Error::Format(format!(
+            "range {start}-{end} is outside the file's {} bytes",
+            manifest.size
+        )));
+    }
+    Ok(())
+}
+
 /// A `Read` over bytes `start..=end` of a version, fetching and opening one chunk at a time.
 pub struct RangeReader<'a, S> {
     manifest: &'a Manifest,
@@ -194,12 +205,7 @@ impl<'a, S: ChunkSource> RangeReader<'a, S> {
         start: u64,
         end: u64,
     ) -> Result<Self, Error> {
-        if start > end || end >= manifest.size {
-            return Err(Error::Format(format!(
-                "range {start}-{end} is outside the file's {} bytes",
-                manifest.size
-            )));
-        }
+        check_range(manifest, start, end)?;
         Ok(Self {
             manifest,
             opener,
